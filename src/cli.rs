@@ -1,0 +1,147 @@
+//! Command-line arguments, and the one place that turns a command's result into an
+//! exit code and an error message.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+use crate::error::Error;
+
+#[derive(Parser, Debug)]
+#[command(name = "pipe", version, about = "Transfer-learning experiments as declarative, content-hashed pipelines")]
+pub struct Cli {
+    /// The cache folder (shared between pipelines and people).
+    #[arg(long, global = true, env = "PIPE_CACHE", default_value = "cache", value_name = "DIR")]
+    pub cache: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the stages whose results are not in the cache.
+    Run(RunArgs),
+    /// Say per stage whether it is cached, must rerun (and why), or waits on another.
+    Status(StatusArgs),
+    /// Show the stage graph.
+    Dag(DagArgs),
+    /// Look after the cache: list, size, verify, garbage-collect.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PipelineArgs {
+    /// The pipeline file (YAML).
+    pub file: PathBuf,
+    /// Override a value of the file, e.g. `--set training.epochs=4`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Run only these stages (names or matrix groups) and what they need.
+    pub stages: Vec<String>,
+    /// Core budget: the threads of all running stages add up to at most this
+    /// [default: the number of cores].
+    #[arg(short, long)]
+    pub jobs: Option<usize>,
+    /// Show what would run, run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Recompute this stage (or matrix group) even if cached; repeatable.
+    #[arg(long, value_name = "STAGE")]
+    pub force: Vec<String>,
+    /// Print one JSON object with every stage's outcome.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Only these stages and what they need.
+    pub stages: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DagArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Graphviz dot.
+    #[arg(long, conflicts_with = "mermaid")]
+    pub dot: bool,
+    /// Mermaid flowchart.
+    #[arg(long)]
+    pub mermaid: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// List the cache's entries.
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// How much space entries and stored outputs take.
+    Du {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-hash every stored output and check every entry.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every entry and output that none of the given pipelines reaches.
+    Gc {
+        /// Pipeline files whose current results are kept.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Overrides applied to every file.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Say what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Parse arguments, run the command, print any error; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match dispatch(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            match &e {
+                Error::Failed(msg) => eprintln!("{msg}"),
+                Error::Config(_) => eprintln!("{e}"),
+                Error::Interrupted => eprintln!("interrupted: run the same command again to continue"),
+                other => eprintln!("error: {other}"),
+            }
+            e.exit_code()
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Run(a) => commands::run::run(&cli.cache, &a),
+        Command::Status(a) => commands::status::status(&cli.cache, &a),
+        Command::Dag(a) => commands::dag::dag(&a),
+        Command::Cache(c) => commands::cache::cache(&cli.cache, c),
+    }
+}

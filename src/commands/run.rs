@@ -1,0 +1,67 @@
+//! `pipe run FILE [STAGE...]`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::cli::RunArgs;
+use crate::commands::load_pipeline;
+use crate::engine::cancel::install_handler;
+use crate::engine::run::{Outcome, RunOptions, run as run_pipeline};
+use crate::engine::status::{State, status};
+use crate::error::{Error, emit};
+use crate::store::Store;
+
+pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
+    let p = load_pipeline(&a.pipeline)?;
+    let store = Store::open(cache)?;
+    if a.dry_run {
+        return dry_run(&p, &store, a);
+    }
+    install_handler();
+    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let opts = RunOptions { targets: a.stages.clone(), jobs, force: a.force.clone(), json: a.json };
+    let summary = run_pipeline(&p, &store, &opts)?;
+    if a.json {
+        let text = serde_json::to_string_pretty(&summary).expect("a summary is plain data");
+        emit(&format!("{text}\n"))?;
+    } else {
+        emit(&format!("{} ({:.2}s)\n", summary.line(), summary.seconds))?;
+    }
+    if summary.interrupted {
+        return Err(Error::Interrupted);
+    }
+    let failed: Vec<_> = summary.stages.iter().filter(|s| s.outcome == Outcome::Failed).collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let mut msg = String::new();
+    for f in &failed {
+        let _ = writeln!(msg, "error: stage `{}` failed: {}", f.name, f.error.as_deref().unwrap_or("unknown error"));
+        if !f.tail.is_empty() {
+            let _ = writeln!(msg, "  last lines of its output:");
+            for line in &f.tail {
+                let _ = writeln!(msg, "  | {line}");
+            }
+        }
+    }
+    let skipped = summary.count(Outcome::Skipped);
+    if skipped > 0 {
+        let _ = writeln!(msg, "{skipped} stage(s) that depend on it were not run");
+    }
+    Err(Error::Failed(msg.trim_end().to_string()))
+}
+
+fn dry_run(p: &crate::config::Pipeline, store: &Store, a: &RunArgs) -> Result<(), Error> {
+    let st = status(p, store, &a.stages)?;
+    let mut out = String::new();
+    for s in &st {
+        let forced = a.force.iter().any(|f| *f == s.name || p.stages.iter().any(|x| x.name == s.name && x.group == *f));
+        let verb = match (&s.state, forced) {
+            (_, true) | (State::Stale, _) => "would run",
+            (State::Fresh, false) => "cached",
+            (State::Waiting, false) => "would run if its inputs change",
+        };
+        let _ = writeln!(out, "{verb:<30} {}", s.name);
+    }
+    emit(&out)
+}

@@ -1,0 +1,13 @@
+//! The pipeline file: YAML with positions, validation, matrix expansion, overrides.
+
+pub mod diagnostic;
+pub mod interpolate;
+pub mod load;
+pub mod node;
+pub mod overrides;
+pub mod pipeline;
+pub mod reader;
+pub mod suggest;
+pub mod yaml;
+
+pub use load::{ConfigError, Pipeline, load};

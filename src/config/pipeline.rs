@@ -1,0 +1,276 @@
+//! Validation: the YAML tree becomes a typed pipeline of expanded stages.
+//!
+//! ```yaml
+//! name: demo                  # optional; defaults to the file's stem
+//! env: {PYTHONHASHSEED: 0}    # a section: pipeline-wide defaults for kinds that read it
+//! stages:
+//!   NAME:
+//!     KIND: {params...}       # exactly one kind key (cmd, ...)
+//!     matrix: {var: [v1, v2]} # optional: one stage per combination, named NAME[var=v1]
+//! ```
+
+use std::collections::BTreeMap;
+
+use super::diagnostic::Diagnostics;
+use super::interpolate::{Vars, interpolate};
+use super::node::{Key, KeyPath, Mark, Node, Value};
+use super::suggest::nearest;
+use crate::kind::{self, Kind, Task};
+
+/// One stage after matrix expansion.
+#[derive(Debug)]
+pub struct Stage {
+    /// `base` or, from a matrix, `base[half=A]`.
+    pub name: String,
+    /// The name written in the file.
+    pub group: String,
+    /// The matrix values of this instance, in declaration order.
+    pub vars: Vec<(String, String)>,
+    pub kind: &'static dyn Kind,
+    pub task: Box<dyn Task>,
+    pub mark: Mark,
+}
+
+impl std::fmt::Debug for dyn Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The validated file, before the graph is built.
+pub struct Validated {
+    pub name: Option<String>,
+    pub stages: Vec<Stage>,
+}
+
+const TOP_KEYS: [&str; 2] = ["name", "stages"];
+
+pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
+    let top = KeyPath::root();
+    let sections: Vec<&'static str> = {
+        let mut s: Vec<&'static str> = kind::registry().iter().flat_map(|k| k.sections().iter().copied()).collect();
+        s.sort_unstable();
+        s.dedup();
+        s
+    };
+    let Value::Map(entries) = &root.value else {
+        diags.error(root.mark, &top, format!("expected a mapping at the top of the file, found {}", root.type_name()));
+        return Validated { name: None, stages: Vec::new() };
+    };
+    let mut name = None;
+    let mut stages_node = None;
+    let mut section_nodes: BTreeMap<&str, &Node> = BTreeMap::new();
+    for (k, v) in entries {
+        match k.name.as_str() {
+            "name" => match &v.value {
+                Value::Str(s) if valid_name(s) => name = Some(s.clone()),
+                _ => diags.error(v.mark, &top.key("name"), "expected a name made of letters, digits, `_` and `-`"),
+            },
+            "stages" => stages_node = Some(v),
+            s if sections.contains(&s) => {
+                let section = sections.iter().copied().find(|x| *x == s).unwrap_or_default();
+                if matches!(v.value, Value::Map(_)) {
+                    section_nodes.insert(section, v);
+                } else {
+                    diags.error(v.mark, &top.key(s), format!("expected a mapping, found {}", v.type_name()));
+                }
+            }
+            other => {
+                let known: Vec<&str> = TOP_KEYS.iter().copied().chain(sections.iter().copied()).collect();
+                let help = match nearest(other, known.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("expected one of: {}", known.join(", ")),
+                };
+                diags.error_help(k.mark, &top.key(other), format!("unknown key `{other}`"), help);
+            }
+        }
+    }
+    let mut stages = Vec::new();
+    match stages_node.map(|n| (n, &n.value)) {
+        None => diags.error(root.mark, &top, "missing required key `stages`"),
+        Some((_, Value::Map(list))) if !list.is_empty() => {
+            for (k, v) in list {
+                stage_group(k, v, &section_nodes, diags, &mut stages);
+            }
+        }
+        Some((n, Value::Map(_))) => diags.error(n.mark, &top.key("stages"), "a pipeline needs at least one stage"),
+        Some((n, _)) => diags.error(
+            n.mark,
+            &top.key("stages"),
+            format!("expected a mapping of stage names, found {}", n.type_name()),
+        ),
+    }
+    // Matrix instances repeat the same mistake once per instance: say it once.
+    let mut seen = Vec::new();
+    diags.items.retain(|d| {
+        let id = (d.mark.line, d.mark.col, d.mark.origin, d.message.clone());
+        if seen.contains(&id) {
+            false
+        } else {
+            seen.push(id);
+            true
+        }
+    });
+    Validated { name, stages }
+}
+
+pub fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn stage_group(
+    key: &Key,
+    node: &Node,
+    sections: &BTreeMap<&str, &Node>,
+    diags: &mut Diagnostics,
+    out: &mut Vec<Stage>,
+) {
+    let path = KeyPath::root().key("stages").key(&key.name);
+    if !valid_name(&key.name) {
+        diags.error(key.mark, &path, format!("stage name `{}` may hold only letters, digits, `_` and `-`", key.name));
+        return;
+    }
+    let Value::Map(entries) = &node.value else {
+        diags.error(node.mark, &path, format!("expected a mapping with a stage kind, found {}", node.type_name()));
+        return;
+    };
+    let kind_names: Vec<&str> = kind::registry().iter().map(|k| k.name()).collect();
+    let mut kinds: Vec<(&'static dyn Kind, &Node, &Key)> = Vec::new();
+    let mut matrix = None;
+    for (k, v) in entries {
+        if let Some(kind) = kind::find(&k.name) {
+            kinds.push((kind, v, k));
+        } else if k.name == "matrix" {
+            matrix = Some(v);
+        } else {
+            let known: Vec<&str> = kind_names.iter().copied().chain(["matrix"]).collect();
+            let help = match nearest(&k.name, known.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("a stage has one kind ({}) and an optional `matrix`", kind_names.join(", ")),
+            };
+            diags.error_help(
+                k.mark,
+                &path.key(&k.name),
+                format!("unknown key `{}` in stage `{}`", k.name, key.name),
+                help,
+            );
+        }
+    }
+    let (kind, params) = match kinds.as_slice() {
+        [(kind, params, _)] => (*kind, *params),
+        [] => {
+            diags.error_help(
+                node.mark,
+                &path,
+                format!("stage `{}` has no kind", key.name),
+                format!("add one of: {}", kind_names.join(", ")),
+            );
+            return;
+        }
+        [_, (_, _, second), ..] => {
+            diags.error(second.mark, &path.key(&second.name), format!("stage `{}` has more than one kind", key.name));
+            return;
+        }
+    };
+    let combos = match matrix {
+        None => vec![Vec::new()],
+        Some(m) => match expand_matrix(m, &path.key("matrix"), diags) {
+            Some(c) => c,
+            None => return,
+        },
+    };
+    // Pipeline-wide sections first, the stage's own settings over them.
+    let mut params = params.clone();
+    if matches!(params.value, Value::Map(_)) {
+        for section in kind.sections() {
+            if let Some(defaults) = sections.get(section) {
+                let wrapped = Node::new(
+                    Value::Map(vec![(Key { name: section.to_string(), mark: defaults.mark }, (*defaults).clone())]),
+                    defaults.mark,
+                );
+                params = wrapped.merged(&params);
+            }
+        }
+    }
+    let params_path = path.key(kind.name());
+    for combo in combos {
+        let vars: Vars = combo.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let resolved = interpolate(&params, &vars, &params_path, diags);
+        let Some(task) = kind.check(&resolved, &params_path, diags) else { continue };
+        let shown: Vec<(String, String)> =
+            combo.iter().map(|(k, v)| (k.clone(), v.scalar_text().unwrap_or_default())).collect();
+        let name = if shown.is_empty() {
+            key.name.clone()
+        } else {
+            let inner: Vec<String> = shown.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{}[{}]", key.name, inner.join(","))
+        };
+        out.push(Stage { name, group: key.name.clone(), vars: shown, kind, task, mark: key.mark });
+    }
+}
+
+/// Every combination of the matrix's values, the last variable varying fastest.
+fn expand_matrix(node: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Vec<Vec<(String, Node)>>> {
+    let Value::Map(entries) = &node.value else {
+        diags.error(
+            node.mark,
+            path,
+            format!("expected a mapping of variables to lists of values, found {}", node.type_name()),
+        );
+        return None;
+    };
+    if entries.is_empty() {
+        diags.error(node.mark, path, "a matrix needs at least one variable");
+        return None;
+    }
+    let mut ok = true;
+    let mut combos: Vec<Vec<(String, Node)>> = vec![Vec::new()];
+    for (k, v) in entries {
+        let vpath = path.key(&k.name);
+        if !k.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || k.name.starts_with(|c: char| c.is_ascii_digit())
+        {
+            diags.error(k.mark, &vpath, format!("matrix variable `{}` must be an identifier", k.name));
+            ok = false;
+        }
+        let values: Vec<&Node> = match &v.value {
+            Value::Seq(items) if !items.is_empty() => items.iter().collect(),
+            Value::Seq(_) => {
+                diags.error(v.mark, &vpath, "a matrix variable needs at least one value");
+                ok = false;
+                continue;
+            }
+            _ if v.scalar_text().is_some() => vec![v],
+            _ => {
+                diags.error(v.mark, &vpath, format!("expected a list of values, found {}", v.type_name()));
+                ok = false;
+                continue;
+            }
+        };
+        for (i, item) in values.iter().enumerate() {
+            if item.scalar_text().is_none() {
+                diags.error(
+                    item.mark,
+                    &vpath.index(i),
+                    format!("matrix values must be plain values, found {}", item.type_name()),
+                );
+                ok = false;
+            }
+            if values[..i].iter().any(|prev| prev.to_json() == item.to_json()) {
+                diags.error(item.mark, &vpath.index(i), "this value is repeated");
+                ok = false;
+            }
+        }
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                values.iter().map(move |item| {
+                    let mut c = c.clone();
+                    c.push((k.name.clone(), (*item).clone()));
+                    c
+                })
+            })
+            .collect();
+    }
+    ok.then_some(combos)
+}

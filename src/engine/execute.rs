@@ -1,0 +1,142 @@
+//! Computing one stage: take its lock, check again, give the task its inputs in a
+//! scratch folder, run it, store its outputs, publish the manifest. Runs on a worker
+//! thread.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::Pipeline;
+use crate::engine::cancel::CANCEL;
+use crate::engine::plan::Produced;
+use crate::graph::Source;
+use crate::key::StageKey;
+use crate::kind::{RunContext, StageFailure};
+use crate::store::{MANIFEST_FORMAT, Manifest, Output, Store, StoreError};
+
+pub enum Executed {
+    /// Computed here.
+    Ran(Manifest),
+    /// Another process computed it while we waited for the lock.
+    Cached(Manifest),
+}
+
+/// What a worker needs besides the pipeline: the stage's key and its inputs' outputs.
+pub struct Job<'a> {
+    pub stage: usize,
+    pub key: StageKey,
+    pub threads: usize,
+    pub force: bool,
+    /// The outputs of every stage this one reads (by stage index).
+    pub upstream: BTreeMap<usize, &'a Produced>,
+}
+
+pub fn execute(
+    store: &Store,
+    p: &Pipeline,
+    job: &Job<'_>,
+    progress: &(dyn Fn(String) + Sync),
+) -> Result<Executed, StageFailure> {
+    let stage = &p.stages[job.stage];
+    let digest = job.key.digest();
+    let cache_err = |e: StoreError| StageFailure::new(e.to_string());
+    // Two processes that need the same key: one computes, the other waits here and
+    // then finds the entry.
+    let _lock = store.lock(&digest).map_err(cache_err)?;
+    if !job.force
+        && let Some(m) = store.entry(&digest).map_err(cache_err)?
+    {
+        return Ok(Executed::Cached(m));
+    }
+    let scratch = store.scratch().map_err(cache_err)?;
+    let out_dir = scratch.path().join("out");
+    let log_path = scratch.path().join("log");
+    let in_dir = scratch.path().join("in");
+    std::fs::create_dir_all(&out_dir).map_err(|e| StageFailure::new(format!("cannot create scratch folder: {e}")))?;
+    std::fs::write(&log_path, b"").map_err(|e| StageFailure::new(format!("cannot create log: {e}")))?;
+    let inputs = gather_inputs(store, p, job, &in_dir).map_err(cache_err)?;
+    let resume_dir = store.resume_dir(&digest);
+    let started = Instant::now();
+    let ctx = RunContext {
+        stage: &stage.name,
+        workspace: &p.workspace,
+        out_dir: &out_dir,
+        log_path: &log_path,
+        threads: job.threads,
+        inputs: &inputs,
+        resume_dir: &resume_dir,
+        progress,
+        cancel: &CANCEL,
+    };
+    stage.task.run(&ctx)?;
+    let seconds = started.elapsed().as_secs_f64();
+    for name in stage.task.outputs() {
+        if std::fs::symlink_metadata(out_dir.join(&name)).is_err() {
+            return Err(StageFailure::new(format!("the stage finished without writing its output `{name}`")));
+        }
+    }
+    let mut outputs = BTreeMap::new();
+    let mut names: Vec<String> = crate::digest::walk(&out_dir)
+        .map_err(|e| StageFailure::new(format!("cannot list outputs: {e}")))?
+        .into_iter()
+        .map(|rel| rel.split('/').next().unwrap_or_default().to_string())
+        .collect();
+    names.dedup();
+    for name in names {
+        let content = store.store(&out_dir.join(&name)).map_err(cache_err)?;
+        outputs.insert(name, Output { content, workspace: false });
+    }
+    for name in stage.task.workspace_outputs() {
+        let content = store.store(&p.workspace.join(&name)).map_err(cache_err)?;
+        outputs.insert(name, Output { content, workspace: true });
+    }
+    let log = Some(store.store(&log_path).map_err(cache_err)?);
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        key: digest,
+        key_struct: job.key.clone(),
+        stage: stage.name.clone(),
+        outputs,
+        log,
+        seconds,
+        created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+    };
+    // Outputs first, manifest last: until this rename the entry does not exist.
+    store.publish(&manifest).map_err(cache_err)?;
+    let _ = crate::kinds::cmd::remove_path(&resume_dir);
+    Ok(Executed::Ran(manifest))
+}
+
+/// Each input by role, as a path: workspace inputs where they are, stage outputs linked
+/// from the cache into `in_dir` (one folder per role; a whole stage as a folder of its
+/// outputs).
+fn gather_inputs(
+    store: &Store,
+    p: &Pipeline,
+    job: &Job<'_>,
+    in_dir: &std::path::Path,
+) -> Result<BTreeMap<String, PathBuf>, StoreError> {
+    let mut out = BTreeMap::new();
+    for input in &p.dag.inputs[job.stage] {
+        let path = match &input.source {
+            Source::Output(_, path) | Source::Workspace(path) => p.workspace.join(path),
+            Source::Stage { stage, output } => {
+                let dest = in_dir.join(&input.role);
+                let produced = job.upstream[stage];
+                match output {
+                    Some(o) => store.link(&produced[o], &dest)?,
+                    None => {
+                        std::fs::create_dir_all(&dest)
+                            .map_err(|source| StoreError::Io { path: dest.clone(), source })?;
+                        for (name, content) in produced {
+                            store.link(content, &dest.join(name))?;
+                        }
+                    }
+                }
+                dest
+            }
+        };
+        out.insert(input.role.clone(), path);
+    }
+    Ok(out)
+}

@@ -1,0 +1,236 @@
+//! The stage graph: which stage feeds which, in what order they can run, and cycles.
+
+use std::collections::BTreeSet;
+
+use petgraph::algo::{tarjan_scc, toposort};
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::config::diagnostic::Diagnostics;
+use crate::config::node::KeyPath;
+use crate::config::pipeline::Stage;
+use crate::kind::Input;
+use crate::paths::contains;
+
+/// Where one input of a stage comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Exactly a workspace path that stage `.0` writes: its digest is known from the
+    /// stage's result.
+    Output(usize, String),
+    /// A workspace path (hashed when needed), after the stages that write into it ran.
+    Workspace(String),
+    /// One output of another stage, or all of them (`None`).
+    Stage { stage: usize, output: Option<String> },
+}
+
+/// One resolved input: the role the task reads it under, and where it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub role: String,
+    pub source: Source,
+}
+
+#[derive(Debug)]
+pub struct Dag {
+    /// Node `i` is stage `i`; an edge runs from a producer to its consumer.
+    pub graph: DiGraph<usize, ()>,
+    pub upstream: Vec<Vec<usize>>,
+    pub downstream: Vec<Vec<usize>>,
+    /// Stage indices in an order where every stage follows its inputs.
+    pub order: Vec<usize>,
+    /// Per stage, its inputs resolved (a group reference becomes one per instance).
+    pub inputs: Vec<Vec<Resolved>>,
+}
+
+pub fn build(stages: &[Stage], diags: &mut Diagnostics) -> Dag {
+    let mut graph = DiGraph::new();
+    for i in 0..stages.len() {
+        graph.add_node(i);
+    }
+    let outs: Vec<(String, usize)> = stages
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| s.task.workspace_outputs().into_iter().map(move |o| (o, i)))
+        .collect();
+    for (a, (oa, sa)) in outs.iter().enumerate() {
+        for (ob, sb) in &outs[..a] {
+            if sa != sb && (contains(oa, ob) || contains(ob, oa)) {
+                let path = KeyPath::root().key("stages").key(&stages[*sa].group);
+                diags.error(
+                    stages[*sa].mark,
+                    &path,
+                    format!(
+                        "`{}` writes `{oa}`, which overlaps `{ob}` written by `{}`",
+                        stages[*sa].name, stages[*sb].name
+                    ),
+                );
+            }
+        }
+    }
+    let mut upstream = vec![BTreeSet::new(); stages.len()];
+    let mut inputs = Vec::with_capacity(stages.len());
+    for (i, stage) in stages.iter().enumerate() {
+        let mut mine = Vec::new();
+        for input in stage.task.inputs() {
+            match input {
+                Input::Path(p) => {
+                    let mut source = Source::Workspace(p.clone());
+                    for (o, s) in &outs {
+                        if *s == i {
+                            continue;
+                        }
+                        if *o == p {
+                            source = Source::Output(*s, p.clone());
+                            upstream[i].insert(*s);
+                        } else if contains(o, &p) || contains(&p, o) {
+                            upstream[i].insert(*s);
+                        }
+                    }
+                    mine.push(Resolved { role: p, source });
+                }
+                Input::Stage { role, reference, mark } => {
+                    let path = KeyPath::root().key("stages").key(&stage.group);
+                    for (role, s, output) in resolve(stages, &role, &reference, mark, &path, diags) {
+                        upstream[i].insert(s);
+                        mine.push(Resolved { role, source: Source::Stage { stage: s, output } });
+                    }
+                }
+            }
+        }
+        inputs.push(mine);
+    }
+    for (i, ups) in upstream.iter().enumerate() {
+        for u in ups {
+            graph.add_edge(NodeIndex::new(*u), NodeIndex::new(i), ());
+        }
+    }
+    let order = match toposort(&graph, None) {
+        Ok(order) => order.into_iter().map(|n| n.index()).collect(),
+        Err(_) => {
+            report_cycles(&graph, stages, diags);
+            (0..stages.len()).collect()
+        }
+    };
+    let upstream: Vec<Vec<usize>> = upstream.into_iter().map(|s| s.into_iter().collect()).collect();
+    let mut downstream = vec![Vec::new(); stages.len()];
+    for (i, ups) in upstream.iter().enumerate() {
+        for u in ups {
+            downstream[*u].push(i);
+        }
+    }
+    Dag { graph, upstream, downstream, order, inputs }
+}
+
+/// Split `base[half=A].checkpoint` into the stage part and the output part. Matrix
+/// values may hold dots (`lr=0.01`), so with brackets the output follows the last `]`.
+pub fn split_reference(reference: &str) -> (&str, Option<&str>) {
+    let cut = match reference.rfind(']') {
+        Some(end) => reference[end..].find('.').map(|d| end + d),
+        None => reference.find('.'),
+    };
+    match cut {
+        Some(c) => (&reference[..c], Some(&reference[c + 1..])),
+        None => (reference, None),
+    }
+}
+
+/// The stages a reference names: one stage, or every instance of a matrix group.
+fn resolve(
+    stages: &[Stage],
+    role: &str,
+    reference: &str,
+    mark: crate::config::node::Mark,
+    path: &KeyPath,
+    diags: &mut Diagnostics,
+) -> Vec<(String, usize, Option<String>)> {
+    let (name, output) = split_reference(reference);
+    let exact: Vec<usize> = stages.iter().enumerate().filter(|(_, s)| s.name == name).map(|(i, _)| i).collect();
+    let found: Vec<usize> = if exact.is_empty() {
+        stages.iter().enumerate().filter(|(_, s)| s.group == name).map(|(i, _)| i).collect()
+    } else {
+        exact.clone()
+    };
+    if found.is_empty() {
+        let names = stages.iter().map(|s| s.name.as_str()).chain(stages.iter().map(|s| s.group.as_str()));
+        let help = match crate::config::suggest::nearest(name, names) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!(
+                "stages here: {}",
+                stages
+                    .iter()
+                    .map(|s| s.group.as_str())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        diags.error_help(mark, path, format!("`{reference}` names no stage"), help);
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for s in found {
+        if let Some(o) = output {
+            let declared = stages[s].task.outputs();
+            if !declared.iter().any(|d| d == o) {
+                let help = match crate::config::suggest::nearest(o, declared.iter().map(String::as_str)) {
+                    Some(x) => format!("did you mean `{}.{x}`?", stages[s].name),
+                    None if declared.is_empty() => format!("`{}` has no named outputs", stages[s].name),
+                    None => format!("its outputs: {}", declared.join(", ")),
+                };
+                diags.error_help(mark, path, format!("stage `{}` has no output `{o}`", stages[s].name), help);
+                continue;
+            }
+        }
+        let role = if exact.is_empty() { format!("{role}/{}", stages[s].name) } else { role.to_string() };
+        out.push((role, s, output.map(str::to_string)));
+    }
+    out
+}
+
+/// Name the stages on every cycle, in the order the data would flow.
+fn report_cycles(graph: &DiGraph<usize, ()>, stages: &[Stage], diags: &mut Diagnostics) {
+    for scc in tarjan_scc(graph) {
+        let start = scc[0];
+        let self_loop = graph.contains_edge(start, start);
+        if scc.len() == 1 && !self_loop {
+            continue;
+        }
+        // Walk inside the component from `start` until we are back.
+        let mut cycle = vec![start];
+        let mut seen = BTreeSet::from([start]);
+        let mut at = start;
+        loop {
+            let next = graph.neighbors(at).filter(|n| scc.contains(n)).find(|n| *n == start || !seen.contains(n));
+            match next {
+                Some(n) if n == start => break,
+                Some(n) => {
+                    seen.insert(n);
+                    cycle.push(n);
+                    at = n;
+                }
+                None => break,
+            }
+        }
+        let names: Vec<&str> = cycle.iter().chain([&start]).map(|n| stages[n.index()].name.as_str()).collect();
+        let first = &stages[start.index()];
+        diags.error(
+            first.mark,
+            &KeyPath::root().key("stages").key(&first.group),
+            format!("the stages form a cycle: {}", names.join(" -> ")),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_reference;
+
+    #[test]
+    fn references_split_at_the_output() {
+        assert_eq!(split_reference("split.A"), ("split", Some("A")));
+        assert_eq!(split_reference("split"), ("split", None));
+        assert_eq!(split_reference("t[lr=0.01,n=2].metrics"), ("t[lr=0.01,n=2]", Some("metrics")));
+        assert_eq!(split_reference("t[lr=0.01]"), ("t[lr=0.01]", None));
+    }
+}

@@ -1,0 +1,213 @@
+//! The stage key: what a stage's output depends on, hashed.
+//!
+//! Hashed: the key format, the stage kind and its implementation version, the resolved
+//! parameters (defaults filled in), and the content digest of every input.
+//! Deliberately not hashed: the stage's name, the pipeline's name or path, the cache
+//! path, the thread count, timestamps. So a renamed stage, or another pipeline that
+//! computes the same thing, finds the same cache entry.
+//!
+//! The structure is stored in every manifest, so `pipe status` can say which field
+//! changed instead of just "the hash differs".
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+/// Bump to invalidate every cache entry (a change of what goes into keys).
+pub const KEY_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageKey {
+    pub format: u32,
+    pub kind: String,
+    pub kind_version: u32,
+    pub params: serde_json::Value,
+    /// Input name (a workspace path, or a role such as `base`) -> blake3 digest.
+    pub inputs: BTreeMap<String, String>,
+}
+
+impl StageKey {
+    pub fn new(kind: &str, kind_version: u32, params: serde_json::Value, inputs: BTreeMap<String, String>) -> StageKey {
+        StageKey { format: KEY_FORMAT, kind: kind.to_string(), kind_version, params, inputs }
+    }
+
+    /// The hex blake3 digest of the canonical form.
+    pub fn digest(&self) -> String {
+        let json = serde_json::to_value(self).expect("a stage key is plain data");
+        let mut text = String::new();
+        canonical(&json, &mut text);
+        blake3::hash(text.as_bytes()).to_hex().to_string()
+    }
+}
+
+/// JSON with object keys sorted at every level and no whitespace, whatever order the
+/// maps were built in.
+fn canonical(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value as J;
+    match v {
+        J::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, "{}:", J::String(k.clone()));
+                canonical(&map[k], out);
+            }
+            out.push('}');
+        }
+        J::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => {
+            let _ = write!(out, "{other}");
+        }
+    }
+}
+
+/// Why `new` differs from `old`, one line per changed field, e.g.
+/// `params.run: "echo 1" -> "echo 2"` or `input data.csv changed`.
+pub fn diff(old: &StageKey, new: &StageKey) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if old.format != new.format {
+        reasons.push(format!("key format: {} -> {}", old.format, new.format));
+    }
+    if old.kind != new.kind {
+        reasons.push(format!("kind: {} -> {}", old.kind, new.kind));
+    } else if old.kind_version != new.kind_version {
+        reasons.push(format!("implementation of `{}`: version {} -> {}", new.kind, old.kind_version, new.kind_version));
+    }
+    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+    flatten("params", &old.params, &mut a);
+    flatten("params", &new.params, &mut b);
+    for (path, va) in &a {
+        match b.get(path) {
+            Some(vb) if vb == va => {}
+            Some(vb) => reasons.push(format!("{path}: {va} -> {vb}")),
+            None => reasons.push(format!("{path}: {va} -> (unset)")),
+        }
+    }
+    for (path, vb) in &b {
+        if !a.contains_key(path) {
+            reasons.push(format!("{path}: (unset) -> {vb}"));
+        }
+    }
+    for (name, da) in &old.inputs {
+        match new.inputs.get(name) {
+            Some(db) if db == da => {}
+            Some(_) => reasons.push(format!("input {name} changed")),
+            None => reasons.push(format!("input {name} removed")),
+        }
+    }
+    for name in new.inputs.keys() {
+        if !old.inputs.contains_key(name) {
+            reasons.push(format!("input {name} added"));
+        }
+    }
+    reasons
+}
+
+/// Leaves of a JSON tree by dotted path; lists are leaves (shown whole).
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+    match v {
+        serde_json::Value::Object(map) if !map.is_empty() => {
+            for (k, v) in map {
+                flatten(&format!("{prefix}.{k}"), v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key() -> StageKey {
+        let inputs = BTreeMap::from([("data.csv".to_string(), "ab".repeat(32))]);
+        StageKey::new("cmd", 1, json!({"run": "echo 1", "outs": ["o.txt"], "env": {"A": "1", "B": "2"}}), inputs)
+    }
+
+    /// Changing this value means every user's cache entries stop matching: do it only
+    /// on purpose, together with `KEY_FORMAT` or a kind's version.
+    #[test]
+    fn golden_key() {
+        assert_eq!(key().digest(), "6c8ed98e64fdd24a5a83f1b9a76d5ca7ae0f72bb7e1ca1c79e0f1bbf05db8e77");
+    }
+
+    #[test]
+    fn map_order_does_not_matter() {
+        let mut k = key();
+        k.params = json!({"env": {"B": "2", "A": "1"}, "outs": ["o.txt"], "run": "echo 1"});
+        assert_eq!(k.digest(), key().digest());
+    }
+
+    #[test]
+    fn every_field_matters() {
+        let base = key().digest();
+        let mut variants = Vec::new();
+        let mut k = key();
+        k.format += 1;
+        variants.push(k);
+        let mut k = key();
+        k.kind = "train".into();
+        variants.push(k);
+        let mut k = key();
+        k.kind_version = 2;
+        variants.push(k);
+        let mut k = key();
+        k.params["run"] = json!("echo 2");
+        variants.push(k);
+        let mut k = key();
+        k.params["env"]["A"] = json!("3");
+        variants.push(k);
+        let mut k = key();
+        k.params["outs"] = json!(["p.txt"]);
+        variants.push(k);
+        let mut k = key();
+        k.inputs.insert("data.csv".into(), "cd".repeat(32));
+        variants.push(k);
+        let mut k = key();
+        k.inputs.insert("other".into(), "cd".repeat(32));
+        variants.push(k);
+        let mut k = key();
+        k.params["run"] = json!(1);
+        variants.push(k);
+        let mut digests: Vec<String> = variants.iter().map(StageKey::digest).collect();
+        assert!(!digests.contains(&base));
+        digests.sort();
+        digests.dedup();
+        assert_eq!(digests.len(), variants.len());
+    }
+
+    #[test]
+    fn diff_names_fields() {
+        let mut new = key();
+        new.params["run"] = json!("echo 2");
+        new.params["env"]["C"] = json!("x");
+        new.inputs.insert("data.csv".into(), "cd".repeat(32));
+        new.kind_version = 2;
+        assert_eq!(
+            diff(&key(), &new),
+            vec![
+                "implementation of `cmd`: version 1 -> 2",
+                "params.run: \"echo 1\" -> \"echo 2\"",
+                "params.env.C: (unset) -> \"x\"",
+                "input data.csv changed",
+            ]
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! `pipe`: transfer-learning experiments as declarative, content-hashed pipelines.
+//!
+//! A pipeline file ([`config`]) becomes a graph of stages ([`graph`]); each stage's key
+//! ([`key`]) is a hash of what its output depends on, and the cache ([`store`]) maps keys
+//! to outputs stored by content. [`engine`] runs what the cache lacks. Stage kinds live
+//! in [`kinds`] behind one interface ([`kind`]).
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod dag_view;
+pub mod digest;
+pub mod engine;
+pub mod error;
+pub mod graph;
+pub mod key;
+pub mod kind;
+pub mod kinds;
+pub mod paths;
+pub mod rng;
+pub mod store;

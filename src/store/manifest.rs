@@ -1,0 +1,36 @@
+//! What the cache knows about one computed stage.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Content;
+use crate::key::StageKey;
+
+pub const MANIFEST_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    /// The hex digest of `key_struct`.
+    pub key: String,
+    /// The full key, so `status` can say which field changed.
+    pub key_struct: StageKey,
+    /// The name of the stage that computed it (informational: not part of the key).
+    pub stage: String,
+    /// Output name -> content: workspace paths for `cmd`, file names for other kinds.
+    pub outputs: BTreeMap<String, Output>,
+    /// The task's log (command output), kept beside the outputs.
+    pub log: Option<Content>,
+    pub seconds: f64,
+    pub created_unix: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Output {
+    #[serde(flatten)]
+    pub content: Content,
+    /// Whether it belongs in the workspace (restored there on a hit).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub workspace: bool,
+}
