@@ -113,6 +113,12 @@ impl MarkedEventReceiver for Builder {
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Seq { items, mark, anchor }) => self.push(Node::new(Value::Seq(items), mark), anchor),
                 Some(Frame::Map { entries, mark, anchor, .. }) => {
+                    // A block mapping's start event is marked one column past its
+                    // first key; point at the key instead.
+                    let mark = match entries.first() {
+                        Some((k, _)) if (k.mark.line, k.mark.col) < (mark.line, mark.col) => k.mark,
+                        _ => mark,
+                    };
                     self.push(Node::new(Value::Map(entries), mark), anchor)
                 }
                 None => {}
@@ -163,7 +169,7 @@ mod tests {
         assert!(matches!(cmd.get("f").unwrap().value, Value::Float(f) if f == 0.5));
         assert!(matches!(cmd.get("b").unwrap().value, Value::Bool(true)));
         let Value::Map(entries) = &cmd.value else { panic!() };
-        assert_eq!((entries[1].0.mark.line, entries[1].0.mark.col), (3, 31));
+        assert_eq!((entries[1].0.mark.line, entries[1].0.mark.col), (3, 28));
     }
 
     #[test]

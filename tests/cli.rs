@@ -1,0 +1,401 @@
+//! The real `pipe` binary, driven in temporary folders: caching, reruns, concurrency,
+//! crashes, and what users read when something is wrong.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        Sandbox { dir: tempfile::tempdir().expect("a temporary folder") }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        let p = self.path().join(name);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    fn read(&self, name: &str) -> String {
+        fs::read_to_string(self.path().join(name)).unwrap_or_default()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pipe"));
+        c.args(args).current_dir(self.path()).env("PIPE_CACHE", self.path().join("cache")).env_remove("RUST_LOG");
+        c
+    }
+
+    fn pipe(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("pipe runs")
+    }
+
+    /// `pipe run --json`: each stage's outcome by name.
+    fn run_json(&self, file: &str, extra: &[&str]) -> Vec<(String, String)> {
+        let mut args = vec!["run", file, "--json"];
+        args.extend_from_slice(extra);
+        let out = self.pipe(&args);
+        assert!(out.status.success(), "run failed: {}\n{}", stdout(&out), stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("run --json prints JSON");
+        v["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["name"].as_str().unwrap().to_string(), s["outcome"].as_str().unwrap().to_string()))
+            .collect()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ran(outcomes: &[(String, String)]) -> Vec<&str> {
+    outcomes.iter().filter(|(_, o)| o == "ran").map(|(n, _)| n.as_str()).collect()
+}
+
+/// A transfer-shaped pipeline of shell commands; every command appends its stage name
+/// to `runs.log`, so a test can count what really executed.
+const TRANSFER: &str = r#"
+name: transfer
+env: {EPOCHS: "1"}
+stages:
+  split:
+    cmd: {run: "echo split >> runs.log; echo classes > split.txt", outs: [split.txt]}
+  base:
+    matrix: {half: [A, B]}
+    cmd:
+      run: "echo base-$PIPE_STAGE >> runs.log; cat split.txt > base_${half}.txt; echo ${half} $EPOCHS >> base_${half}.txt"
+      deps: [split.txt]
+      outs: ["base_${half}.txt"]
+  transfer:
+    matrix: {from: [A, B], n: [1, 2]}
+    cmd:
+      run: "echo $PIPE_STAGE >> runs.log; cat base_${from}.txt > t_${from}_${n}.txt; echo n=${n} >> t_${from}_${n}.txt"
+      deps: ["base_${from}.txt"]
+      outs: ["t_${from}_${n}.txt"]
+  report:
+    cmd:
+      run: "echo report >> runs.log; cat t_*.txt > report.txt"
+      deps: [t_A_1.txt, t_A_2.txt, t_B_1.txt, t_B_2.txt]
+      outs: [report.txt]
+"#;
+
+#[test]
+fn second_run_executes_nothing() {
+    let s = Sandbox::new();
+    s.write("p.yaml", TRANSFER);
+    let first = s.run_json("p.yaml", &[]);
+    assert_eq!(ran(&first).len(), 8, "{first:?}");
+    assert_eq!(s.read("runs.log").lines().count(), 8);
+    let second = s.run_json("p.yaml", &[]);
+    assert!(ran(&second).is_empty(), "{second:?}");
+    assert!(second.iter().all(|(_, o)| o == "cached"));
+    assert_eq!(s.read("runs.log").lines().count(), 8, "nothing executed the second time");
+    let out = s.pipe(&["run", "p.yaml"]);
+    assert!(stdout(&out).contains("8 stages: 0 ran, 8 cached, 0 failed"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_changed_parameter_reruns_that_stage_and_its_dependents_only() {
+    let s = Sandbox::new();
+    s.write("p.yaml", TRANSFER);
+    s.run_json("p.yaml", &[]);
+    let changed = TRANSFER.replace("echo n=${n} >>", "echo layer=${n} >>");
+    s.write("p.yaml", &changed.replace("matrix: {from: [A, B], n: [1, 2]}", "matrix: {from: [A, B], n: [1, 2]}"));
+    // Only the transfer commands changed: those four rerun, then the report (its inputs
+    // changed); split and the bases come from the cache.
+    let st = s.pipe(&["status", "p.yaml", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let states: Vec<(&str, &str)> = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["name"].as_str().unwrap(), x["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("split", "fresh"),
+            ("base[half=A]", "fresh"),
+            ("base[half=B]", "fresh"),
+            ("transfer[from=A,n=1]", "stale"),
+            ("transfer[from=A,n=2]", "stale"),
+            ("transfer[from=B,n=1]", "stale"),
+            ("transfer[from=B,n=2]", "stale"),
+            ("report", "waiting"),
+        ]
+    );
+    let reasons = v["stages"][3]["reasons"].as_array().unwrap();
+    assert!(reasons[0].as_str().unwrap().starts_with("params.run: "), "{reasons:?}");
+    let second = s.run_json("p.yaml", &[]);
+    let mut r = ran(&second);
+    r.sort();
+    assert_eq!(
+        r,
+        ["report", "transfer[from=A,n=1]", "transfer[from=A,n=2]", "transfer[from=B,n=1]", "transfer[from=B,n=2]"]
+    );
+    // Back to the original: every stage is in the cache, nothing executes.
+    s.write("p.yaml", TRANSFER);
+    let before = s.read("runs.log").lines().count();
+    let third = s.run_json("p.yaml", &[]);
+    assert!(ran(&third).is_empty(), "{third:?}");
+    assert_eq!(s.read("runs.log").lines().count(), before);
+    assert!(s.read("t_A_1.txt").contains("n=1"), "workspace outputs restored from the cache");
+}
+
+#[test]
+fn set_overrides_change_keys_like_the_file_does() {
+    let s = Sandbox::new();
+    s.write("p.yaml", TRANSFER);
+    s.run_json("p.yaml", &[]);
+    // The pipeline-wide `env` is part of every command's key: all eight rerun.
+    let out = s.run_json("p.yaml", &["--set", "env.EPOCHS=2"]);
+    assert_eq!(ran(&out).len(), 8, "{out:?}");
+    // A stage's own setting overrides the pipeline-wide one for that stage only.
+    let out = s.run_json("p.yaml", &["--set", "stages.base.cmd.env.EPOCHS=3"]);
+    let mut r = ran(&out);
+    r.sort();
+    assert_eq!(r.len(), 7, "{out:?}");
+    assert!(!r.contains(&"split"));
+    let st = s.pipe(&["status", "p.yaml", "--set", "stages.base.cmd.env.EPOCHS=4"]);
+    assert!(
+        stdout(&st).contains("stale    base[half=A]\n           params.env.EPOCHS: \"3\" -> \"4\""),
+        "{}",
+        stdout(&st)
+    );
+}
+
+#[test]
+fn early_cutoff_stops_at_identical_outputs() {
+    let s = Sandbox::new();
+    s.write("p.yaml", TRANSFER);
+    s.run_json("p.yaml", &[]);
+    // A different command that writes the same bytes: split reruns, nothing else does.
+    s.write("p.yaml", &TRANSFER.replace("echo classes > split.txt", "printf 'classes\\n' > split.txt"));
+    let out = s.run_json("p.yaml", &[]);
+    assert_eq!(ran(&out), ["split"], "{out:?}");
+}
+
+#[test]
+fn renamed_stage_and_other_pipelines_hit_the_same_entries() {
+    let s = Sandbox::new();
+    s.write("p.yaml", TRANSFER);
+    s.run_json("p.yaml", &[]);
+    s.write(
+        "renamed.yaml",
+        &TRANSFER.replace("  split:\n", "  make_split:\n").replace("name: transfer", "name: other"),
+    );
+    let out = s.run_json("renamed.yaml", &[]);
+    assert!(ran(&out).is_empty(), "a renamed stage and a renamed pipeline are cache hits: {out:?}");
+    assert_eq!(s.read("runs.log").lines().count(), 8);
+    // A second pipeline in another folder that shares only `split` with the first.
+    s.write(
+        "other/q.yaml",
+        "env: {EPOCHS: '1'}\nstages:\n  split:\n    cmd: {run: \"echo split >> runs.log; echo classes > split.txt\", outs: [split.txt]}\n  \
+         count:\n    cmd: {run: \"wc -l < split.txt > n.txt\", deps: [split.txt], outs: [n.txt]}\n",
+    );
+    let out = s.run_json("other/q.yaml", &[]);
+    assert_eq!(ran(&out), ["count"], "{out:?}");
+    assert!(s.path().join("other/split.txt").exists(), "the cached output is put in place");
+    assert!(!s.path().join("other/runs.log").exists(), "the shared stage did not execute");
+}
+
+#[test]
+fn targets_run_only_what_they_need() {
+    let s = Sandbox::new();
+    s.write("p.yaml", TRANSFER);
+    let out = s.run_json("p.yaml", &["transfer[from=A,n=2]"]);
+    let mut r = ran(&out);
+    r.sort();
+    assert_eq!(r, ["base[half=A]", "split", "transfer[from=A,n=2]"]);
+    let out = s.run_json("p.yaml", &["base"]);
+    assert_eq!(ran(&out), ["base[half=B]"]);
+    let bad = s.pipe(&["run", "p.yaml", "tranfser"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("did you mean `transfer`?"), "{}", stderr(&bad));
+}
+
+#[test]
+fn force_recomputes_a_cached_stage() {
+    let s = Sandbox::new();
+    s.write("p.yaml", TRANSFER);
+    s.run_json("p.yaml", &[]);
+    let out = s.run_json("p.yaml", &["--force", "split"]);
+    // The recomputed split is identical, so nothing downstream reruns.
+    assert_eq!(ran(&out), ["split"]);
+}
+
+#[test]
+fn a_failing_stage_stops_its_dependents_and_names_itself() {
+    let s = Sandbox::new();
+    s.write(
+        "p.yaml",
+        &TRANSFER
+            .replace("echo n=${n} >>", "test ${from} = A || { echo 'no base B here' >&2; exit 3; }; echo n=${n} >>"),
+    );
+    let out = s.pipe(&["run", "p.yaml", "-j", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("error: stage `transfer[from=B,n=1]` failed: command exited with status 3"), "{err}");
+    assert!(err.contains("| no base B here"), "{err}");
+    assert!(stdout(&out).contains("8 stages: 5 ran, 0 cached, 2 failed, 1 skipped"), "{}", stdout(&out));
+    // The stages that succeeded are kept: a rerun only retries the failed ones.
+    let again = s.pipe(&["run", "p.yaml", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    let cached = v["stages"].as_array().unwrap().iter().filter(|x| x["outcome"] == "cached").count();
+    assert_eq!(cached, 5);
+}
+
+#[test]
+fn two_processes_compute_each_stage_once() {
+    let s = Sandbox::new();
+    s.write("p.yaml", &TRANSFER.replace("echo split >> runs.log;", "echo split >> runs.log; sleep 0.3;"));
+    let spawn = || s.cmd(&["run", "p.yaml", "-j", "2"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success(), "{}\n{}", stderr(&a), stderr(&b));
+    let mut lines: Vec<String> = s.read("runs.log").lines().map(str::to_string).collect();
+    lines.sort();
+    let before = lines.len();
+    lines.dedup();
+    assert_eq!(before, 8, "every stage computed exactly once: {lines:?}");
+    assert_eq!(lines.len(), 8);
+}
+
+#[test]
+fn a_killed_run_leaves_no_entry_and_the_next_run_completes() {
+    let s = Sandbox::new();
+    s.write(
+        "p.yaml",
+        "stages:\n  slow:\n    cmd: {run: \"echo started > started; echo partial > out.txt; sleep 30; echo done >> out.txt\", outs: [out.txt]}\n",
+    );
+    let mut child = s.cmd(&["run", "p.yaml"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let t0 = Instant::now();
+    while !s.path().join("started").exists() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "the stage never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let st = s.pipe(&["status", "p.yaml"]);
+    assert!(stdout(&st).contains("stale    slow"), "{}", stdout(&st));
+    let verify = s.pipe(&["cache", "verify"]);
+    assert!(verify.status.success(), "{}", stdout(&verify));
+    s.write("p.yaml", &s.read("p.yaml").replace("sleep 30", "sleep 0"));
+    let out = s.run_json("p.yaml", &[]);
+    assert_eq!(ran(&out), ["slow"]);
+    assert_eq!(s.read("out.txt"), "partial\ndone\n");
+    assert!(s.pipe(&["cache", "verify"]).status.success());
+}
+
+#[test]
+fn status_and_dry_run_change_nothing() {
+    let s = Sandbox::new();
+    s.write("p.yaml", TRANSFER);
+    let st = s.pipe(&["status", "p.yaml"]);
+    assert!(stdout(&st).contains("stale    split\n           never run"), "{}", stdout(&st));
+    assert!(stdout(&st).contains("waiting  report"), "{}", stdout(&st));
+    let dry = s.pipe(&["run", "p.yaml", "--dry-run"]);
+    assert!(stdout(&dry).contains("would run"), "{}", stdout(&dry));
+    assert!(!s.path().join("runs.log").exists());
+}
+
+#[test]
+fn dag_views() {
+    let s = Sandbox::new();
+    s.write("p.yaml", TRANSFER);
+    let text = stdout(&s.pipe(&["dag", "p.yaml"]));
+    assert!(text.contains("transfer[from=A,n=1] (cmd) <- base[half=A]"), "{text}");
+    let dot = stdout(&s.pipe(&["dag", "p.yaml", "--dot"]));
+    assert!(dot.starts_with("digraph \"transfer\" {") && dot.contains(" -> "), "{dot}");
+    let mermaid = stdout(&s.pipe(&["dag", "p.yaml", "--mermaid"]));
+    assert!(mermaid.starts_with("flowchart LR") && mermaid.contains(" --> "), "{mermaid}");
+}
+
+#[test]
+fn gc_keeps_what_the_pipeline_reaches() {
+    let s = Sandbox::new();
+    s.write("p.yaml", TRANSFER);
+    s.run_json("p.yaml", &[]);
+    s.run_json("p.yaml", &["--set", "env.EPOCHS=2"]);
+    let out = s.pipe(&["cache", "gc", "p.yaml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("removed 8 entries"), "{}", stdout(&out));
+    let again = s.run_json("p.yaml", &[]);
+    assert!(ran(&again).is_empty());
+    assert!(s.pipe(&["cache", "verify"]).status.success());
+}
+
+#[test]
+fn damaged_objects_are_found_by_verify() {
+    let s = Sandbox::new();
+    s.write("p.yaml", TRANSFER);
+    s.run_json("p.yaml", &[]);
+    let objects: Vec<PathBuf> = walk(&s.path().join("cache/objects"));
+    let victim = &objects[0];
+    let mut perms = fs::metadata(victim).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    fs::set_permissions(victim, perms).unwrap();
+    fs::write(victim, "tampered").unwrap();
+    let out = s.pipe(&["cache", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("content does not match its digest"), "{}", stdout(&out));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Broken pipeline files: every problem reported at once, with file, line, column, key
+/// path and a suggestion; exit code 3.
+#[test]
+fn error_messages() {
+    let cases: &[(&str, &str)] = &[
+        ("typos", "nmae: x\nstages:\n  a:\n    cmd: {run: 'true', dpes: [x]}\n  b:\n    cdm: {run: 'true'}\n"),
+        ("syntax", "stages:\n  a: {cmd: {run: 'true'}\n  b: 1\n"),
+        (
+            "cycle",
+            "stages:\n  a:\n    cmd: {run: 'cat b > a', deps: [b], outs: [a]}\n  b:\n    cmd: {run: 'cat a > b', deps: [a], outs: [b]}\n",
+        ),
+        ("matrix", "stages:\n  t:\n    matrix: {n: [1, 2, 2], 'bad-name': [x]}\n    cmd: {run: 'echo ${m}'}\n"),
+        ("types", "stages:\n  a:\n    cmd: {run: [1], outs: /abs/path, env: {X: [1]}}\n  b: []\n"),
+        ("no_stages", "name: has spaces\n"),
+    ];
+    for (name, text) in cases {
+        let s = Sandbox::new();
+        s.write("p.yaml", text);
+        let out = s.pipe(&["run", "p.yaml"]);
+        assert_eq!(out.status.code(), Some(3), "{name}: {}", stderr(&out));
+        assert!(!s.path().join("cache/entries").exists() || walk(&s.path().join("cache/entries")).is_empty());
+        insta::assert_snapshot!(*name, stderr(&out));
+    }
+    let s = Sandbox::new();
+    s.write("p.yaml", TRANSFER);
+    let out = s.pipe(&["status", "p.yaml", "--set", "stages.split.cmd.ouTs=[x]", "--set", "oops"]);
+    assert_eq!(out.status.code(), Some(3));
+    insta::assert_snapshot!("set_overrides", stderr(&out));
+}
