@@ -112,7 +112,15 @@ impl fmt::Display for StageFailure {
 
 /// Every stage kind this build knows.
 pub fn registry() -> &'static [&'static dyn Kind] {
-    &[&crate::kinds::cmd::Cmd]
+    use crate::kinds::*;
+    &[
+        &cmd::Cmd,
+        &dataset::DatasetKind,
+        &split::SplitKind,
+        &train::TrainKind,
+        &train::TransferKind,
+        &evaluate::EvaluateKind,
+    ]
 }
 
 pub fn find(name: &str) -> Option<&'static dyn Kind> {

@@ -3,6 +3,8 @@
 //! A string that is exactly `${var}` takes the variable's value with its type (so
 //! `n: "${n}"` gives an integer); inside a longer string the value is spliced as text.
 //! `$${` writes a literal `${`, for shell commands that use `${VAR}` themselves.
+//! `${env:NAME}` takes the environment variable NAME (an error when it is not set), so a
+//! pipeline can find data where each user keeps it.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +25,16 @@ pub fn interpolate(node: &Node, vars: &Vars, path: &KeyPath, diags: &mut Diagnos
             }
             match splice(s, vars) {
                 Ok(text) => Node::new(Value::Str(text), node.mark),
+                Err(name) if name.starts_with("env:") => {
+                    let var = &name[4..];
+                    diags.error_help(
+                        node.mark,
+                        path,
+                        format!("environment variable `{var}` is not set"),
+                        format!("set it (`export {var}=...`) or give the value with `--set {}=...`", path.as_str()),
+                    );
+                    node.clone()
+                }
                 Err(name) => {
                     let help = match nearest(&name, vars.keys().map(String::as_str)) {
                         Some(s) => format!("did you mean `${{{s}}}`? (write `$${{` for a literal `${{`)"),
@@ -70,8 +82,13 @@ fn splice(s: &str, vars: &Vars) -> Result<String, String> {
                 continue;
             };
             let name = &body[..end];
-            let value = vars.get(name).ok_or_else(|| name.to_string())?;
-            out.push_str(&value.scalar_text().unwrap_or_else(|| value.to_json().to_string()));
+            if let Some(var) = name.strip_prefix("env:") {
+                let value = std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| name.to_string())?;
+                out.push_str(&value);
+            } else {
+                let value = vars.get(name).ok_or_else(|| name.to_string())?;
+                out.push_str(&value.scalar_text().unwrap_or_else(|| value.to_json().to_string()));
+            }
             rest = &body[end + 1..];
         } else {
             out.push('$');

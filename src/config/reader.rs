@@ -75,6 +75,83 @@ impl<'a> MapReader<'a> {
         }
     }
 
+    /// A non-negative integer, `default` when absent.
+    pub fn uint(&mut self, key: &'static str, default: u64, diags: &mut Diagnostics) -> u64 {
+        let Some(node) = self.get(key) else { return default };
+        match node.value {
+            Value::Int(i) if i >= 0 => i as u64,
+            _ => {
+                let found = node.scalar_text().map_or_else(|| node.type_name().to_string(), |t| format!("`{t}`"));
+                diags.error(node.mark, &self.path.key(key), format!("expected a non-negative integer, found {found}"));
+                default
+            }
+        }
+    }
+
+    /// A number (integers accepted), `default` when absent.
+    pub fn float(&mut self, key: &'static str, default: f64, diags: &mut Diagnostics) -> f64 {
+        let Some(node) = self.get(key) else { return default };
+        match node.value {
+            Value::Float(f) if f.is_finite() => f,
+            Value::Int(i) => i as f64,
+            _ => {
+                let found = node.scalar_text().map_or_else(|| node.type_name().to_string(), |t| format!("`{t}`"));
+                diags.error(node.mark, &self.path.key(key), format!("expected a number, found {found}"));
+                default
+            }
+        }
+    }
+
+    pub fn boolean(&mut self, key: &'static str, default: bool, diags: &mut Diagnostics) -> bool {
+        let Some(node) = self.get(key) else { return default };
+        match node.value {
+            Value::Bool(b) => b,
+            _ => {
+                let found = node.scalar_text().map_or_else(|| node.type_name().to_string(), |t| format!("`{t}`"));
+                diags.error(node.mark, &self.path.key(key), format!("expected true or false, found {found}"));
+                default
+            }
+        }
+    }
+
+    /// A string that must be one of `choices`, `default` when absent.
+    pub fn choice(
+        &mut self,
+        key: &'static str,
+        choices: &[&'static str],
+        default: &'static str,
+        diags: &mut Diagnostics,
+    ) -> &'static str {
+        let Some(node) = self.get(key) else { return default };
+        let path = self.path.key(key);
+        let Some(s) = expect_string(node, &path, diags) else { return default };
+        match choices.iter().find(|c| **c == s) {
+            Some(c) => c,
+            None => {
+                let help = match nearest(&s, choices.iter().copied()) {
+                    Some(n) => format!("did you mean `{n}`?"),
+                    None => format!("expected one of: {}", choices.join(", ")),
+                };
+                diags.error_help(node.mark, &path, format!("unknown value `{s}`"), help);
+                default
+            }
+        }
+    }
+
+    /// A nested mapping, read by `f`; `None` when absent or not a mapping.
+    pub fn map<T>(
+        &mut self,
+        key: &'static str,
+        diags: &mut Diagnostics,
+        f: impl FnOnce(&mut MapReader<'a>, &mut Diagnostics) -> T,
+    ) -> Option<T> {
+        let node = self.get(key)?;
+        let mut inner = MapReader::new(node, self.path.key(key), diags)?;
+        let out = f(&mut inner, diags);
+        inner.finish(diags);
+        Some(out)
+    }
+
     /// Report every key that was never asked for.
     pub fn finish(self, diags: &mut Diagnostics) {
         for (k, _) in self.entries {

@@ -1,0 +1,171 @@
+//! `dataset`: images and labels from a source, decoded once into the cache.
+//!
+//! ```yaml
+//! stages:
+//!   data:
+//!     dataset: {source: synthetic, classes: 20, groups: 4, image: [1, 28, 28], per_class: 500}
+//!   cifar:
+//!     dataset: {source: folder, path: "${env:PIPE_CIFAR10}", groups: {man_made: [airplane, ...]}}
+//! ```
+//!
+//! The output `dataset/` is the decoded form of [`crate::data::Dataset`]: later stages
+//! and later runs read raw pixels at disk speed and never decode an image again. A file
+//! source's folder is an input of the stage, so its content is part of the key.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::config::diagnostic::Diagnostics;
+use crate::config::node::{KeyPath, Node, Value};
+use crate::config::reader::MapReader;
+use crate::data::{Dataset, Format, LoadOptions, SyntheticParams, load, synthetic};
+use crate::kind::{Input, Kind, RunContext, StageFailure, Task};
+
+pub struct DatasetKind;
+
+const SOURCES: [&str; 8] = ["synthetic", "auto", "idx", "cifar10", "cifar100", "folder", "parquet", "stored"];
+
+impl Kind for DatasetKind {
+    fn name(&self) -> &'static str {
+        "dataset"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {
+        let mut m = MapReader::new(params, path.clone(), diags)?;
+        let source = m.choice("source", &SOURCES, "synthetic", diags);
+        let task = if source == "synthetic" {
+            let d = SyntheticParams::default();
+            let image = m.get("image").map(|n| shape(n, &path.key("image"), diags)).unwrap_or(d.image);
+            let p = SyntheticParams {
+                classes: m.uint("classes", d.classes as u64, diags) as usize,
+                groups: m.uint("groups", d.groups as u64, diags) as usize,
+                image,
+                per_class: m.uint("per_class", d.per_class as u64, diags) as usize,
+                test_per_class: m.uint("test_per_class", d.test_per_class as u64, diags) as usize,
+                noise: m.float("noise", d.noise as f64, diags) as f32,
+                jitter: m.float("jitter", d.jitter as f64, diags) as f32,
+                seed: m.uint("seed", d.seed, diags),
+            };
+            if let Err(e) = p.check() {
+                diags.error(params.mark, path, e.to_string());
+            }
+            DatasetTask::Synthetic(p)
+        } else {
+            let folder = m.required_string("path", diags);
+            let channels = match m.uint("channels", 0, diags) {
+                0 => None,
+                c @ (1 | 3) => Some(c as usize),
+                c => {
+                    diags.error(params.mark, &path.key("channels"), format!("channels must be 1 or 3, not {c}"));
+                    None
+                }
+            };
+            let class_names = m.get("class_names").is_some().then(|| m.string_list("class_names", diags));
+            let groups = m.get("groups").and_then(|n| groups(n, &path.key("groups"), diags));
+            let format = match source {
+                "idx" => Some(Format::Idx),
+                "cifar10" => Some(Format::Cifar10),
+                "cifar100" => Some(Format::Cifar100),
+                "folder" => Some(Format::Folder),
+                "parquet" => Some(Format::Parquet),
+                "stored" => Some(Format::Stored),
+                _ => None,
+            };
+            let folder = folder?;
+            if folder.trim().is_empty() {
+                diags.error(params.mark, &path.key("path"), "the dataset path is empty");
+            }
+            DatasetTask::Files { path: folder, opts: LoadOptions { format, channels, class_names, groups } }
+        };
+        m.finish(diags);
+        Some(Box::new(task))
+    }
+}
+
+/// `[C, H, W]`.
+fn shape(node: &Node, path: &KeyPath, diags: &mut Diagnostics) -> [usize; 3] {
+    match &node.value {
+        Value::Seq(items) if items.len() == 3 && items.iter().all(|i| matches!(i.value, Value::Int(v) if v > 0)) => {
+            let v: Vec<usize> =
+                items.iter().map(|i| if let Value::Int(v) = i.value { v as usize } else { 0 }).collect();
+            [v[0], v[1], v[2]]
+        }
+        _ => {
+            diags.error(node.mark, path, "expected [channels, height, width], e.g. [1, 28, 28]");
+            SyntheticParams::default().image
+        }
+    }
+}
+
+fn groups(node: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<BTreeMap<String, Vec<String>>> {
+    let Value::Map(entries) = &node.value else {
+        diags.error(node.mark, path, format!("expected a mapping of group names to class lists, found {}", node.type_name()));
+        return None;
+    };
+    let mut out = BTreeMap::new();
+    for (k, v) in entries {
+        let Value::Seq(items) = &v.value else {
+            diags.error(v.mark, &path.key(&k.name), format!("expected a list of class names, found {}", v.type_name()));
+            continue;
+        };
+        out.insert(k.name.clone(), items.iter().filter_map(|i| i.scalar_text()).collect());
+    }
+    Some(out)
+}
+
+#[derive(Debug)]
+enum DatasetTask {
+    Synthetic(SyntheticParams),
+    Files { path: String, opts: LoadOptions },
+}
+
+impl Task for DatasetTask {
+    fn params(&self) -> serde_json::Value {
+        match self {
+            DatasetTask::Synthetic(p) => json!({"source": "synthetic", "synthetic": p}),
+            // The folder's content is an input; its path is not part of the key, so the
+            // same data found elsewhere is the same dataset.
+            DatasetTask::Files { opts, .. } => json!({
+                "source": opts.format, "channels": opts.channels,
+                "class_names": opts.class_names, "groups": opts.groups,
+            }),
+        }
+    }
+
+    fn inputs(&self) -> Vec<Input> {
+        match self {
+            DatasetTask::Synthetic(_) => Vec::new(),
+            DatasetTask::Files { path, .. } => vec![Input::Path(path.clone())],
+        }
+    }
+
+    fn outputs(&self) -> Vec<String> {
+        vec!["dataset".to_string()]
+    }
+
+    fn max_threads(&self) -> usize {
+        64
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
+        let pool = super::pool(ctx.threads)?;
+        let ds: Dataset = pool.install(|| match self {
+            DatasetTask::Synthetic(p) => synthetic(p),
+            DatasetTask::Files { path, opts } => {
+                let abs = ctx.inputs.get(path).cloned().unwrap_or_else(|| ctx.workspace.join(path));
+                load(&abs, opts)
+            }
+        })
+        .map_err(|e| StageFailure::new(e.to_string()))?;
+        ds.check().map_err(|e| StageFailure::new(e.to_string()))?;
+        ds.write(&ctx.out_dir.join("dataset")).map_err(|e| StageFailure::new(e.to_string()))?;
+        let test = ds.test.as_ref().map_or(0, |t| t.labels.len());
+        (ctx.progress)(format!("{} + {} images", ds.train.labels.len(), test));
+        Ok(())
+    }
+}

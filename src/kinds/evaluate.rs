@@ -1,0 +1,92 @@
+//! `evaluate`: a trained network's top-1, loss and per-class accuracy on a half's test
+//! part (or its train part), as `metrics.json`.
+//!
+//! ```yaml
+//! stages:
+//!   eval_noisy:
+//!     evaluate: {network: "transfer[from=A,n=3,ft=true]", data: noisy_split.B}
+//! ```
+//!
+//! `train` and `transfer` already evaluate on their own target's test part; this kind
+//! is for evaluating a network on other data with the same classes.
+
+use serde_json::json;
+
+use crate::config::diagnostic::Diagnostics;
+use crate::config::node::{KeyPath, Mark, Node};
+use crate::config::reader::MapReader;
+use crate::data::Half;
+use crate::kind::{Input, Kind, RunContext, StageFailure, Task};
+use crate::nn::{Images, evaluate, load_checkpoint};
+
+pub struct EvaluateKind;
+
+impl Kind for EvaluateKind {
+    fn name(&self) -> &'static str {
+        "evaluate"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {
+        let mut m = MapReader::new(params, path.clone(), diags)?;
+        let network = m.required_string("network", diags);
+        let nmark = m.get("network").map_or(params.mark, |n| n.mark);
+        let data = m.required_string("data", diags);
+        let dmark = m.get("data").map_or(params.mark, |n| n.mark);
+        let part = m.choice("part", &["test", "train"], "test", diags);
+        m.finish(diags);
+        Some(Box::new(EvaluateTask { network: (network?, nmark), data: (data?, dmark), part }))
+    }
+}
+
+#[derive(Debug)]
+struct EvaluateTask {
+    network: (String, Mark),
+    data: (String, Mark),
+    part: &'static str,
+}
+
+impl Task for EvaluateTask {
+    fn params(&self) -> serde_json::Value {
+        json!({"part": self.part})
+    }
+
+    fn inputs(&self) -> Vec<Input> {
+        vec![
+            Input::Stage { role: "network".into(), reference: self.network.0.clone(), mark: self.network.1 },
+            Input::Stage { role: "data".into(), reference: self.data.0.clone(), mark: self.data.1 },
+        ]
+    }
+
+    fn outputs(&self) -> Vec<String> {
+        vec!["metrics.json".into()]
+    }
+
+    fn max_threads(&self) -> usize {
+        64
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
+        let net_dir = super::input_dir(ctx, "network", "network")?;
+        let (cfg, params) = load_checkpoint(&net_dir).map_err(|e| StageFailure::new(e.to_string()))?;
+        let half = Half::read(&super::input_dir(ctx, "data", "")?).map_err(|e| StageFailure::new(e.to_string()))?;
+        if half.classes.len() != cfg.classes || half.shape != cfg.input {
+            return Err(StageFailure::new(format!(
+                "the network classifies {} classes of {:?} images; the data has {} classes of {:?}",
+                cfg.classes,
+                cfg.input,
+                half.classes.len(),
+                half.shape
+            )));
+        }
+        let part = if self.part == "test" { &half.test } else { &half.train };
+        let images = Images { pixels: &part.pixels, labels: &part.labels, shape: half.shape };
+        let pool = super::pool(ctx.threads)?;
+        let metrics = pool.install(|| evaluate(&cfg, &params, &images)).map_err(|e| StageFailure::new(e.to_string()))?;
+        (ctx.progress)(format!("top-1 {:.1}%", metrics.top1 * 100.0));
+        super::write_json(&ctx.out_dir.join("metrics.json"), &json!(metrics))
+    }
+}

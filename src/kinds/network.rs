@@ -1,0 +1,140 @@
+//! The `network` and `training` settings shared by `train` and `transfer` stages,
+//! usually given once at the top of the pipeline file and overridden per stage.
+//!
+//! ```yaml
+//! network:
+//!   layers: [conv 16 3 pool, conv 32 3 pool, fc 128 dropout]   # layers 1..L; the classifier follows
+//! training:
+//!   epochs: 8
+//!   batch: 64
+//!   lr: 0.02
+//!   momentum: 0.9
+//!   weight_decay: 5.0e-4
+//!   schedule: cosine          # constant | step | cosine
+//!   step_every: 3             # epochs between steps (schedule: step)
+//!   gamma: 0.1                # factor per step (schedule: step)
+//!   augment: {crop_pad: 0, flip: false}
+//! ```
+
+use serde_json::json;
+
+use crate::config::diagnostic::Diagnostics;
+use crate::config::node::Value;
+use crate::config::reader::MapReader;
+use crate::nn::{Augment, LayerSpec, Schedule, TrainConfig};
+
+/// The layers of the network, without its input shape and classes (those come from
+/// the data it is trained on).
+#[derive(Debug, Clone)]
+pub struct Layers(pub Vec<LayerSpec>);
+
+impl Layers {
+    pub fn to_json(&self) -> serde_json::Value {
+        json!(self.0.iter().map(LayerSpec::to_text).collect::<Vec<_>>())
+    }
+}
+
+pub fn read_network(m: &mut MapReader<'_>, diags: &mut Diagnostics) -> Option<Layers> {
+    let node = m.require("network", diags)?;
+    let path = m.path("network");
+    let mut inner = MapReader::new(node, path.clone(), diags)?;
+    let layers_node = inner.require("layers", diags);
+    inner.finish(diags);
+    let layers_node = layers_node?;
+    let lpath = path.key("layers");
+    let Value::Seq(items) = &layers_node.value else {
+        diags.error(layers_node.mark, &lpath, format!("expected a list of layers, found {}", layers_node.type_name()));
+        return None;
+    };
+    if items.is_empty() {
+        diags.error(layers_node.mark, &lpath, "a network needs at least one layer");
+        return None;
+    }
+    let mut layers = Vec::new();
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let text = match &item.value {
+            Value::Str(s) => s.clone(),
+            _ => {
+                diags.error(item.mark, &lpath.index(i), "expected a layer such as `conv 32 3 pool` or `fc 128 dropout`");
+                ok = false;
+                continue;
+            }
+        };
+        match LayerSpec::parse(&text) {
+            Ok(l) => layers.push(l),
+            Err(e) => {
+                diags.error_help(item.mark, &lpath.index(i), format!("layer {}: {e}", i + 1), LAYER_HELP);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(Layers(layers))
+}
+
+const LAYER_HELP: &str = "layers read `conv OUT KERNEL [stride=S] [pad=P] [pool[=SIZE/STRIDE]] [lrn]` or \
+                          `fc OUT [dropout[=P]]`";
+
+/// The `training` settings; `seed` is the stage's own.
+pub fn read_training(m: &mut MapReader<'_>, seed: u64, diags: &mut Diagnostics) -> TrainConfig {
+    let defaults = || TrainConfig {
+        epochs: 8,
+        batch: 64,
+        lr: 0.02,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        schedule: Schedule::Cosine,
+        augment: Augment { crop_pad: 0, flip: false },
+        seed,
+        frozen: 0,
+    };
+    let read = |t: &mut MapReader<'_>, diags: &mut Diagnostics| {
+        let d = defaults();
+        let epochs = t.uint("epochs", d.epochs as u64, diags) as usize;
+        let batch = t.uint("batch", d.batch as u64, diags) as usize;
+        let lr = t.float("lr", d.lr, diags);
+        let momentum = t.float("momentum", d.momentum, diags);
+        let weight_decay = t.float("weight_decay", d.weight_decay, diags);
+        let schedule = t.choice("schedule", &["constant", "step", "cosine"], "cosine", diags);
+        let step_every = t.uint("step_every", 3, diags) as usize;
+        let gamma = t.float("gamma", 0.1, diags);
+        let augment = t
+            .map("augment", diags, |a, diags| Augment {
+                crop_pad: a.uint("crop_pad", 0, diags) as usize,
+                flip: a.boolean("flip", false, diags),
+            })
+            .unwrap_or(d.augment);
+        let path = t.path("epochs");
+        if epochs == 0 {
+            diags.error(t.node().mark, &path, "epochs must be at least 1");
+        }
+        if batch == 0 {
+            diags.error(t.node().mark, &t.path("batch"), "batch must be at least 1");
+        }
+        if lr < 0.0 || !(0.0..1.0).contains(&momentum) || weight_decay < 0.0 {
+            diags.error(t.node().mark, &t.path("lr"), "lr and weight_decay must be >= 0, momentum in [0, 1)");
+        }
+        let schedule = match schedule {
+            "constant" => Schedule::Constant,
+            "step" => Schedule::Step { every: step_every.max(1), gamma },
+            _ => Schedule::Cosine,
+        };
+        TrainConfig { epochs, batch, lr, momentum, weight_decay, schedule, augment, seed, frozen: 0 }
+    };
+    m.map("training", diags, read).unwrap_or_else(defaults)
+}
+
+/// The training settings as they enter the key (every default filled in).
+pub fn training_json(t: &TrainConfig) -> serde_json::Value {
+    let schedule = match t.schedule {
+        Schedule::Constant => json!("constant"),
+        Schedule::Cosine => json!("cosine"),
+        Schedule::Step { every, gamma } => json!({"step": {"every": every, "gamma": gamma}}),
+    };
+    json!({
+        "epochs": t.epochs, "batch": t.batch, "lr": t.lr, "momentum": t.momentum,
+        "weight_decay": t.weight_decay, "schedule": schedule,
+        "augment": {"crop_pad": t.augment.crop_pad, "flip": t.augment.flip},
+    })
+}
+

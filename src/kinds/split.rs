@@ -1,0 +1,113 @@
+//! `split`: a dataset's classes divided into halves A and B, each with a train and a
+//! test part, labels renumbered 0..k-1 within the half.
+//!
+//! ```yaml
+//! stages:
+//!   split:
+//!     split: {data: data, method: random, seed: 0}        # similar halves
+//!   split_by_group:
+//!     split: {data: data, method: by_group}               # dissimilar halves
+//! ```
+//!
+//! Outputs `A/` and `B/` (referenced as `split.A`, `split.B`); each holds the half and a
+//! `split.json` saying how it was made, which the report uses to tell similar from
+//! dissimilar runs.
+
+use serde_json::json;
+
+use crate::config::diagnostic::Diagnostics;
+use crate::config::node::{KeyPath, Node};
+use crate::config::reader::MapReader;
+use crate::data::{Dataset, SplitMethod, split};
+use crate::kind::{Input, Kind, RunContext, StageFailure, Task};
+
+pub struct SplitKind;
+
+impl Kind for SplitKind {
+    fn name(&self) -> &'static str {
+        "split"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {
+        let mut m = MapReader::new(params, path.clone(), diags)?;
+        let data = m.required_string("data", diags);
+        let mark = m.get("data").map_or(params.mark, |n| n.mark);
+        let method = m.choice("method", &["random", "by_group", "classes"], "random", diags);
+        let seed = m.uint("seed", 0, diags);
+        let a = m.string_list("a", diags);
+        let b = m.string_list("b", diags);
+        let per_class = match m.uint("per_class", 0, diags) {
+            0 => None,
+            n => Some(n as usize),
+        };
+        let holdout = m.float("holdout", 0.2, diags);
+        if !(0.0..1.0).contains(&holdout) {
+            diags.error(params.mark, &path.key("holdout"), "holdout is a fraction in [0, 1)");
+        }
+        let method = match method {
+            "random" => {
+                if !a.is_empty() || !b.is_empty() {
+                    diags.error(params.mark, &path.key("a"), "`a` and `b` are for `method: by_group` or `classes`");
+                }
+                SplitMethod::Random { seed }
+            }
+            "by_group" => SplitMethod::ByGroup { a },
+            _ => {
+                if a.is_empty() || b.is_empty() {
+                    diags.error(params.mark, path, "`method: classes` needs both `a` and `b` class lists");
+                }
+                SplitMethod::Classes { a, b }
+            }
+        };
+        m.finish(diags);
+        Some(Box::new(SplitTask { data: data?, mark, method, per_class, holdout, seed }))
+    }
+}
+
+#[derive(Debug)]
+struct SplitTask {
+    data: String,
+    mark: crate::config::node::Mark,
+    method: SplitMethod,
+    per_class: Option<usize>,
+    holdout: f64,
+    seed: u64,
+}
+
+impl Task for SplitTask {
+    fn params(&self) -> serde_json::Value {
+        json!({"method": self.method, "per_class": self.per_class, "holdout": self.holdout, "seed": self.seed})
+    }
+
+    fn inputs(&self) -> Vec<Input> {
+        vec![Input::Stage { role: "data".into(), reference: self.data.clone(), mark: self.mark }]
+    }
+
+    fn outputs(&self) -> Vec<String> {
+        vec!["A".into(), "B".into()]
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
+        let dir = super::input_dir(ctx, "data", "dataset")?;
+        let ds = Dataset::read(&dir).map_err(|e| StageFailure::new(e.to_string()))?;
+        let (a, b) = split(&ds, &self.method, self.per_class, self.holdout, self.seed)
+            .map_err(|e| StageFailure::new(e.to_string()))?;
+        let kind = match self.method {
+            SplitMethod::Random { .. } => "random",
+            SplitMethod::ByGroup { .. } => "by_group",
+            SplitMethod::Classes { .. } => "classes",
+        };
+        for half in [&a, &b] {
+            let out = ctx.out_dir.join(&half.name);
+            half.write(&out).map_err(|e| StageFailure::new(e.to_string()))?;
+            let info = json!({"half": half.name, "split": kind, "method": self.method, "seed": self.seed,
+                "classes": half.classes});
+            super::write_json(&out.join("split.json"), &info)?;
+        }
+        Ok(())
+    }
+}

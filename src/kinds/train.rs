@@ -1,0 +1,316 @@
+//! `train` and `transfer`: the networks of the experiment.
+//!
+//! ```yaml
+//! stages:
+//!   base:                         # baseA, baseB
+//!     matrix: {half: [A, B]}
+//!     train: {data: "split.${half}", seed: 0}
+//!   transfer:                     # AnB, BnB (frozen) and AnB+, BnB+ (fine-tuned)
+//!     matrix: {from: [A, B], n: [1, 2, 3], ft: [false, true]}
+//!     transfer: {base: "base[half=${from}]", n: "${n}", target: split.B, fine_tune: "${ft}"}
+//!   random:                       # the random-filter baseline: no base, layers 1..n frozen at init
+//!     matrix: {n: [1, 2, 3]}
+//!     transfer: {base: null, n: "${n}", target: split.B}
+//! ```
+//!
+//! A transfer copies layers 1..n of the base bit for bit, initialises layers n+1.. and
+//! the classifier from its own seed, and trains on the target half with layers 1..n
+//! frozen (no update, no weight decay, no momentum) or learning (`fine_tune: true`).
+//! `classifier: keep` also copies the classifier, for a second, fine-tuning phase on a
+//! network first trained frozen on the same half.
+//!
+//! Outputs: `network/` (model.safetensors + config.json, loadable in PyTorch),
+//! `log.json` (per epoch), `metrics.json` (on the target's test part) and `info.json`
+//! (the treatment in the paper's words: baseB, AnB, BnB+, random, ...).
+
+use std::io::Write as _;
+
+use serde_json::json;
+
+use super::network::{Layers, read_network, read_training, training_json};
+use crate::config::diagnostic::Diagnostics;
+use crate::config::node::{KeyPath, Mark, Node, Value};
+use crate::config::reader::MapReader;
+use crate::data::Half;
+use crate::kind::{Input, Kind, RunContext, StageFailure, Task};
+use crate::nn::{
+    CLASSIFIER_BIAS, CLASSIFIER_WEIGHT, Images, NetConfig, NnError, TrainConfig, TrainHooks, evaluate, init,
+    load_checkpoint, save_checkpoint, train, transfer,
+};
+
+pub struct TrainKind;
+pub struct TransferKind;
+
+impl Kind for TrainKind {
+    fn name(&self) -> &'static str {
+        "train"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn sections(&self) -> &'static [&'static str] {
+        &["network", "training"]
+    }
+
+    fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {
+        let mut m = MapReader::new(params, path.clone(), diags)?;
+        let data = m.required_string("data", diags);
+        let mark = m.get("data").map_or(params.mark, |n| n.mark);
+        let seed = m.uint("seed", 0, diags);
+        let layers = read_network(&mut m, diags);
+        let tc = read_training(&mut m, seed, diags);
+        m.finish(diags);
+        Some(Box::new(NetTask { target: (data?, mark), base: None, n: 0, fine_tune: true, keep_classifier: false, layers: layers?, tc }))
+    }
+}
+
+impl Kind for TransferKind {
+    fn name(&self) -> &'static str {
+        "transfer"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn sections(&self) -> &'static [&'static str] {
+        &["network", "training"]
+    }
+
+    fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {
+        let mut m = MapReader::new(params, path.clone(), diags)?;
+        let base = match m.require("base", diags) {
+            Some(Node { value: Value::Null, .. }) => None,
+            Some(n @ Node { value: Value::Str(s), .. }) => Some((s.clone(), n.mark)),
+            Some(n) => {
+                diags.error(n.mark, &path.key("base"), "expected the name of a stage that trained a network, or null");
+                None
+            }
+            None => None,
+        };
+        let target = m.required_string("target", diags);
+        let mark = m.get("target").map_or(params.mark, |n| n.mark);
+        let n = m.uint("n", 0, diags) as usize;
+        let fine_tune = m.boolean("fine_tune", false, diags);
+        let classifier = m.choice("classifier", &["reinit", "keep"], "reinit", diags);
+        let seed = m.uint("seed", 0, diags);
+        let layers = read_network(&mut m, diags);
+        let tc = read_training(&mut m, seed, diags);
+        m.finish(diags);
+        let layers = layers?;
+        if n > layers.0.len() {
+            let at = params.get("n").map_or(params.mark, |x| x.mark);
+            diags.error(at, &path.key("n"), format!("n = {n}, but the network has {} transferable layers", layers.0.len()));
+        }
+        if base.is_none() && fine_tune {
+            let at = params.get("fine_tune").map_or(params.mark, |x| x.mark);
+            diags.error_help(
+                at,
+                &path.key("fine_tune"),
+                "a random baseline with every layer learning is just training from scratch",
+                "use a `train` stage for that, or `fine_tune: false`",
+            );
+        }
+        Some(Box::new(NetTask {
+            target: (target?, mark),
+            base,
+            n,
+            fine_tune,
+            keep_classifier: classifier == "keep",
+            layers,
+            tc,
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct NetTask {
+    /// The half to train on (and evaluate on, its test part).
+    target: (String, Mark),
+    /// `None` for a base network and for the random baseline.
+    base: Option<(String, Mark)>,
+    n: usize,
+    fine_tune: bool,
+    keep_classifier: bool,
+    layers: Layers,
+    tc: TrainConfig,
+}
+
+impl NetTask {
+    fn is_transfer(&self) -> bool {
+        self.base.is_some() || self.n > 0
+    }
+}
+
+impl Task for NetTask {
+    fn params(&self) -> serde_json::Value {
+        let mut p = json!({"network": {"layers": self.layers.to_json()}, "training": training_json(&self.tc), "seed": self.tc.seed});
+        if self.is_transfer() {
+            p["n"] = json!(self.n);
+            p["fine_tune"] = json!(self.fine_tune);
+            p["classifier"] = json!(if self.keep_classifier { "keep" } else { "reinit" });
+            p["random_base"] = json!(self.base.is_none());
+        }
+        p
+    }
+
+    fn inputs(&self) -> Vec<Input> {
+        let mut v = vec![Input::Stage { role: "data".into(), reference: self.target.0.clone(), mark: self.target.1 }];
+        if let Some((b, mark)) = &self.base {
+            v.push(Input::Stage { role: "base".into(), reference: b.clone(), mark: *mark });
+        }
+        v
+    }
+
+    fn outputs(&self) -> Vec<String> {
+        ["network", "log.json", "metrics.json", "info.json"].map(String::from).to_vec()
+    }
+
+    fn max_threads(&self) -> usize {
+        64
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
+        let fail = |e: NnError| match e {
+            NnError::Cancelled => StageFailure::new("interrupted"),
+            other => StageFailure::new(other.to_string()),
+        };
+        let data_dir = super::input_dir(ctx, "data", "")?;
+        let half = Half::read(&data_dir).map_err(|e| StageFailure::new(e.to_string()))?;
+        let split: serde_json::Value = super::read_json(&data_dir.join("split.json"))?;
+        let cfg = NetConfig { input: half.shape, layers: self.layers.0.clone(), classes: half.classes.len() };
+        cfg.validate().map_err(|e| StageFailure::new(format!("network: {e}")))?;
+        let mut log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(ctx.log_path)
+            .map_err(|e| StageFailure::new(format!("cannot open the stage log: {e}")))?;
+        let fresh = init(&cfg, self.tc.seed);
+        let (params, base_info, transferred) = match &self.base {
+            None => (fresh, None, None),
+            Some(_) => {
+                let base_dir = super::input_dir(ctx, "base", "")?;
+                let (base_cfg, base_params) = load_checkpoint(&base_dir.join("network")).map_err(fail)?;
+                check_compatible(&base_cfg, &cfg, self.n, self.keep_classifier)?;
+                let (mut params, report) = transfer(&base_params, fresh, self.n).map_err(StageFailure::new)?;
+                if self.keep_classifier {
+                    for name in [CLASSIFIER_WEIGHT, CLASSIFIER_BIAS] {
+                        params.insert(name.to_string(), base_params[name].clone());
+                    }
+                }
+                let _ = writeln!(
+                    log,
+                    "transfer: copied {} tensors ({}), re-initialised {}",
+                    report.copied.len(),
+                    report.copied.join(", "),
+                    report.reinitialised.len()
+                );
+                let info: serde_json::Value = super::read_json(&base_dir.join("info.json"))?;
+                (params, Some(info), Some(report))
+            }
+        };
+        let mut tc = self.tc.clone();
+        tc.frozen = if self.fine_tune { 0 } else { self.n };
+        let train_images = Images { pixels: &half.train.pixels, labels: &half.train.labels, shape: half.shape };
+        let test_images = Images { pixels: &half.test.pixels, labels: &half.test.labels, shape: half.shape };
+        let epochs = tc.epochs;
+        let progress = ctx.progress;
+        let mut log2 = log.try_clone().map_err(|e| StageFailure::new(format!("cannot open the stage log: {e}")))?;
+        let mut hooks = TrainHooks {
+            state_dir: Some(ctx.resume_dir.to_path_buf()),
+            cancel: Some(ctx.cancel),
+            on_batch: None,
+            on_epoch: Some(Box::new(move |e| {
+                let line = format!(
+                    "epoch {}/{epochs}: loss {:.4}, train {:.1}%, test {}, lr {:.4}, {:.0} images/s",
+                    e.epoch,
+                    e.loss,
+                    e.train_acc * 100.0,
+                    e.val_acc.map_or("-".to_string(), |a| format!("{:.1}%", a * 100.0)),
+                    e.lr,
+                    e.images_per_sec
+                );
+                let _ = writeln!(log2, "{line}");
+                progress(format!("epoch {}/{epochs} loss {:.3}", e.epoch, e.loss));
+            })),
+        };
+        let pool = super::pool(ctx.threads)?;
+        let (trained, epochs_log) =
+            pool.install(|| train(&cfg, params, &train_images, Some(&test_images), &tc, &mut hooks)).map_err(fail)?;
+        drop(hooks);
+        let metrics = pool.install(|| evaluate(&cfg, &trained, &test_images)).map_err(fail)?;
+        let _ = writeln!(log, "test: top-1 {:.2}% on {} images", metrics.top1 * 100.0, metrics.n);
+        save_checkpoint(&ctx.out_dir.join("network"), &cfg, &trained).map_err(fail)?;
+        super::write_json(&ctx.out_dir.join("log.json"), &json!(epochs_log))?;
+        super::write_json(&ctx.out_dir.join("metrics.json"), &json!(metrics))?;
+        let info = self.info(&half, &split, base_info.as_ref(), transferred.as_ref());
+        super::write_json(&ctx.out_dir.join("info.json"), &info)
+    }
+}
+
+impl NetTask {
+    /// What this network is, in the paper's vocabulary.
+    fn info(
+        &self,
+        half: &Half,
+        split: &serde_json::Value,
+        base: Option<&serde_json::Value>,
+        report: Option<&crate::nn::TransferReport>,
+    ) -> serde_json::Value {
+        let target = half.name.clone();
+        let (treatment, base_half) = match (self.is_transfer(), base) {
+            (false, _) => (format!("base{target}"), None),
+            (true, None) => ("random".to_string(), None),
+            (true, Some(b)) => {
+                let from = b["target_half"].as_str().unwrap_or("?").to_string();
+                let t = if b["role"] == "base" {
+                    format!("{from}n{target}{}", if self.fine_tune { "+" } else { "" })
+                } else {
+                    format!("{} then {}", b["treatment"].as_str().unwrap_or("?"), if self.fine_tune { "fine-tuned" } else { "frozen" })
+                };
+                (t, Some(from))
+            }
+        };
+        json!({
+            "role": if self.is_transfer() { "transfer" } else { "base" },
+            "treatment": treatment,
+            "n": if self.is_transfer() { json!(self.n) } else { json!(null) },
+            "fine_tune": self.fine_tune,
+            "base_half": base_half,
+            "target_half": target,
+            "split": split["split"],
+            "split_seed": split["seed"],
+            "seed": self.tc.seed,
+            "copied": report.map(|r| r.copied.clone()),
+            "reinitialised": report.map(|r| r.reinitialised.clone()),
+        })
+    }
+}
+
+/// A base must match the new network in layers 1..n (and the classifier when kept).
+fn check_compatible(base: &NetConfig, new: &NetConfig, n: usize, keep_classifier: bool) -> Result<(), StageFailure> {
+    if base.input != new.input {
+        return Err(StageFailure::new(format!(
+            "the base network takes {:?} images, the target data has {:?}",
+            base.input, new.input
+        )));
+    }
+    for i in 0..n {
+        if base.layers.get(i) != new.layers.get(i) {
+            return Err(StageFailure::new(format!(
+                "layer {} differs: base `{}`, this network `{}`",
+                i + 1,
+                base.layers.get(i).map_or("(none)".into(), |l| l.to_text()),
+                new.layers[i].to_text()
+            )));
+        }
+    }
+    if keep_classifier && (base.classes != new.classes || base.layers != new.layers) {
+        return Err(StageFailure::new(
+            "`classifier: keep` needs a base with the same layers and the same classes as the target",
+        ));
+    }
+    Ok(())
+}
+

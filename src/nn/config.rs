@@ -1,0 +1,218 @@
+//! The network as data: input shape, transferable layers, classes. Everything about
+//! shapes (each layer's output, each parameter's shape and name) is derived here, so
+//! init, transfer, training and checkpoints agree on them.
+
+use serde::{Deserialize, Serialize};
+
+use super::layer_spec::LayerSpec;
+
+/// A network: `layers` (1-based, the transferable ones) followed by the classifier, a
+/// fully connected layer with `classes` outputs that is always re-initialised.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetConfig {
+    /// Channels, height, width.
+    pub input: [usize; 3],
+    pub layers: Vec<LayerSpec>,
+    pub classes: usize,
+}
+
+/// The name of a parameter of transferable layer `layer` (1-based): "layers.3.weight".
+pub fn layer_param(layer: usize, kind: &str) -> String {
+    format!("layers.{layer}.{kind}")
+}
+
+pub const CLASSIFIER_WEIGHT: &str = "classifier.weight";
+pub const CLASSIFIER_BIAS: &str = "classifier.bias";
+
+impl NetConfig {
+    /// L, the number of transferable layers; the cut n ranges over 0..=L.
+    pub fn transferable(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Checks that the shapes work out, reporting every problem at once ("; "-joined).
+    pub fn validate(&self) -> Result<(), String> {
+        match self.walk() {
+            Ok(_) => Ok(()),
+            Err(problems) => Err(problems.join("; ")),
+        }
+    }
+
+    /// The output shape (C, H, W) of every transferable layer; fc layers give (out, 1, 1).
+    /// The config must be valid.
+    pub fn shapes(&self) -> Vec<[usize; 3]> {
+        self.walk().expect("shapes() of an unvalidated NetConfig")
+    }
+
+    /// Every parameter's name and shape, in network order. Layouts follow PyTorch:
+    /// conv weight (out, in, k, k), fc weight (out, in), biases (out).
+    pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let mut prev = self.input;
+        let mut out = Vec::with_capacity(2 * self.layers.len() + 2);
+        for (i, (layer, shape)) in self.layers.iter().zip(self.shapes()).enumerate() {
+            let weight = match *layer {
+                LayerSpec::Conv { out, kernel, .. } => vec![out, prev[0], kernel, kernel],
+                LayerSpec::Fc { out, .. } => vec![out, prev.iter().product()],
+            };
+            out.push((layer_param(i + 1, "weight"), weight));
+            out.push((layer_param(i + 1, "bias"), vec![layer.out()]));
+            prev = shape;
+        }
+        out.push((
+            CLASSIFIER_WEIGHT.to_string(),
+            vec![self.classes, prev.iter().product()],
+        ));
+        out.push((CLASSIFIER_BIAS.to_string(), vec![self.classes]));
+        out
+    }
+
+    fn walk(&self) -> Result<Vec<[usize; 3]>, Vec<String>> {
+        let mut problems = Vec::new();
+        let [c, h, w] = self.input;
+        if c == 0 || h == 0 || w == 0 {
+            problems.push(format!("input {c}x{h}x{w} has an empty dimension"));
+        }
+        if self.classes < 2 {
+            problems.push(format!("classes is {}: expected at least 2", self.classes));
+        }
+        let mut shape = self.input;
+        let mut shapes = Vec::with_capacity(self.layers.len());
+        let mut seen_fc = false;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let n = i + 1;
+            match *layer {
+                LayerSpec::Conv {
+                    out,
+                    kernel,
+                    stride,
+                    pad,
+                    pool,
+                    ..
+                } => {
+                    if seen_fc {
+                        problems.push(format!(
+                            "layer {n} (`{}`): a conv layer cannot follow an fc layer",
+                            layer.to_text()
+                        ));
+                    }
+                    let conv = |size: usize| {
+                        (size + 2 * pad)
+                            .checked_sub(kernel)
+                            .map(|d| d / stride.max(1) + 1)
+                    };
+                    let pooled = |size: usize| match pool {
+                        None => Some(size),
+                        Some((k, s)) => size.checked_sub(k).map(|d| d / s.max(1) + 1),
+                    };
+                    match (
+                        conv(shape[1]).and_then(pooled),
+                        conv(shape[2]).and_then(pooled),
+                    ) {
+                        (Some(h), Some(w)) if h > 0 && w > 0 => shape = [out, h, w],
+                        _ => {
+                            problems.push(format!(
+                                "layer {n} (`{}`): input {}x{}x{} is too small for it",
+                                layer.to_text(),
+                                shape[0],
+                                shape[1],
+                                shape[2]
+                            ));
+                            // Keep walking with a placeholder so later layers are checked too.
+                            shape = [out, 1, 1];
+                        }
+                    }
+                    if pad >= kernel {
+                        problems.push(format!(
+                            "layer {n} (`{}`): pad {pad} must be smaller than the kernel {kernel}",
+                            layer.to_text()
+                        ));
+                    }
+                }
+                LayerSpec::Fc { out, .. } => {
+                    seen_fc = true;
+                    shape = [out, 1, 1];
+                }
+            }
+            if layer.out() == 0 {
+                problems.push(format!("layer {n}: zero outputs"));
+            }
+            shapes.push(shape);
+        }
+        if problems.is_empty() {
+            Ok(shapes)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(input: [usize; 3], layers: &[&str], classes: usize) -> NetConfig {
+        NetConfig {
+            input,
+            layers: layers
+                .iter()
+                .map(|l| LayerSpec::parse(l).unwrap())
+                .collect(),
+            classes,
+        }
+    }
+
+    #[test]
+    fn alexnet_shapes_work_out() {
+        let alex = cfg(
+            [3, 227, 227],
+            &[
+                "conv 96 11 stride=4 pad=0 pool=3/2 lrn",
+                "conv 256 5 pool=3/2 lrn",
+                "conv 384 3",
+                "conv 384 3",
+                "conv 256 3 pool=3/2",
+                "fc 4096 dropout",
+                "fc 4096 dropout",
+            ],
+            500,
+        );
+        alex.validate().unwrap();
+        assert_eq!(alex.transferable(), 7);
+        assert_eq!(alex.shapes()[0], [96, 27, 27]);
+        assert_eq!(alex.shapes()[4], [256, 6, 6]);
+        let params = alex.param_shapes();
+        assert_eq!(params[0], ("layers.1.weight".into(), vec![96, 3, 11, 11]));
+        assert_eq!(params[10], ("layers.6.weight".into(), vec![4096, 9216]));
+        assert_eq!(params[15], ("classifier.bias".into(), vec![500]));
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let bad = cfg([1, 4, 4], &["fc 8", "conv 8 3", "conv 8 9 pad=0"], 1);
+        let err = bad.validate().unwrap_err();
+        assert_eq!(
+            err,
+            "classes is 1: expected at least 2; \
+             layer 2 (`conv 8 3`): a conv layer cannot follow an fc layer; \
+             layer 3 (`conv 8 9 pad=0`): a conv layer cannot follow an fc layer; \
+             layer 3 (`conv 8 9 pad=0`): input 8x1x1 is too small for it"
+        );
+    }
+
+    #[test]
+    fn json_has_layers_as_text() {
+        let c = cfg([1, 8, 8], &["conv 4 3 pool", "fc 16 dropout"], 4);
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(
+            json,
+            r#"{"input":[1,8,8],"layers":["conv 4 3 pool","fc 16 dropout"],"classes":4}"#
+        );
+        assert_eq!(serde_json::from_str::<NetConfig>(&json).unwrap(), c);
+        let err = serde_json::from_str::<NetConfig>(
+            r#"{"input":[1,8,8],"layers":["conv 4 x"],"classes":4}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("bad kernel size `x`"), "{err}");
+    }
+}

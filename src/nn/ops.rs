@@ -1,0 +1,131 @@
+//! The layer operations, one function each, on stock candle ops. This is the seam for
+//! faster kernels: a custom convolution (im2col + GEMM forward and backward), a max-pool
+//! that records its argmax, a fused bias + ReLU replace a body here and nothing else
+//! changes.
+
+use candle_core::{Result, Tensor};
+
+/// AlexNet's local response normalisation: 5 channels, alpha 1e-4, beta 0.75, k 1
+/// (PyTorch's `LocalResponseNorm(5)`: alpha is divided by the window size).
+const LRN_SIZE: usize = 5;
+const LRN_ALPHA: f64 = 1e-4;
+const LRN_BETA: f64 = 0.75;
+const LRN_K: f64 = 1.0;
+
+/// Convolution with a (out, in, k, k) kernel, plus bias, then ReLU.
+pub(crate) fn conv_relu(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    stride: usize,
+    pad: usize,
+) -> Result<Tensor> {
+    let y = x.conv2d(weight, pad, stride, 1, 1)?;
+    let b = bias.reshape((1, bias.dim(0)?, 1, 1))?;
+    y.broadcast_add(&b)?.relu()
+}
+
+/// Max-pool with square windows; the output size rounds down, as in PyTorch.
+pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize) -> Result<Tensor> {
+    x.max_pool2d_with_stride((size, size), (stride, stride))
+}
+
+/// Local response normalisation across channels:
+/// y_c = x_c / (k + alpha/n * sum over the n channels around c of x^2)^beta.
+pub(crate) fn lrn(x: &Tensor) -> Result<Tensor> {
+    let channels = x.dim(1)?;
+    let half = LRN_SIZE / 2;
+    let sq = x.sqr()?.pad_with_zeros(1, half, LRN_SIZE - 1 - half)?;
+    let mut sum = sq.narrow(1, 0, channels)?;
+    for i in 1..LRN_SIZE {
+        sum = (sum + sq.narrow(1, i, channels)?)?;
+    }
+    let denom = sum
+        .affine(LRN_ALPHA / LRN_SIZE as f64, LRN_K)?
+        .powf(LRN_BETA)?;
+    x.div(&denom)
+}
+
+/// Fully connected: x (B, in) times weight (out, in) transposed, plus bias.
+pub(crate) fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    x.matmul(&weight.t()?)?.broadcast_add(bias)
+}
+
+pub(crate) fn relu(x: &Tensor) -> Result<Tensor> {
+    x.relu()
+}
+
+/// Applies a precomputed inverted-dropout mask (0 or 1/(1-p) per unit).
+pub(crate) fn dropout(x: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    x.mul(mask)
+}
+
+/// Flattens (B, C, H, W) to (B, C*H*W) in C, H, W order, as PyTorch's `flatten(1)`.
+pub(crate) fn flatten(x: &Tensor) -> Result<Tensor> {
+    x.flatten_from(1)
+}
+
+/// Mean cross-entropy of raw logits (B, classes) against u32 labels (B,).
+pub(crate) fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    candle_nn::loss::cross_entropy(logits, labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rng::Rng;
+    use gemm::{Parallelism, gemm};
+
+    /// candle hands gemm `Parallelism::Rayon(physical cores)` (or `RAYON_NUM_THREADS`):
+    /// checkpoints may only be the same bytes on every machine if gemm splits over
+    /// outputs, never over the reduction. Pin that for the f32 kernel we use.
+    #[test]
+    fn matmul_bits_do_not_depend_on_gemm_threads() {
+        let (m, n, k) = (96, 200, 300);
+        let mut rng = Rng::new(1);
+        let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
+        let b: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
+        let run = |par: Parallelism| {
+            let mut c = vec![0f32; m * n];
+            // Row-major, as candle calls it: dst = 0 * dst + 1 * a b.
+            unsafe {
+                gemm(
+                    m,
+                    n,
+                    k,
+                    c.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    false,
+                    a.as_ptr(),
+                    1,
+                    k as isize,
+                    b.as_ptr(),
+                    1,
+                    n as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    par,
+                )
+            };
+            c
+        };
+        let single = run(Parallelism::None);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for threads in [2, 3, 5] {
+            let c = pool.install(|| run(Parallelism::Rayon(threads)));
+            assert!(
+                single
+                    .iter()
+                    .zip(&c)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{threads}"
+            );
+        }
+    }
+}

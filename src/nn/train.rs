@@ -1,0 +1,614 @@
+//! Training: seeded mini-batch SGD over a [`NetConfig`] network, with frozen layers,
+//! per-epoch resume state, cancellation and progress callbacks.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{Tensor, Var};
+use serde::{Deserialize, Serialize};
+
+use super::config::NetConfig;
+use super::data::{Augment, Images};
+use super::error::NnError;
+use super::evaluate::evaluate_tensors;
+use super::forward::{Mode, forward};
+use super::ops;
+use super::optim::Sgd;
+use super::params::{Params, check_params};
+use super::resume::{self, Streams};
+use super::schedule::Schedule;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub momentum: f64,
+    /// L2 penalty added to the gradient of every trainable parameter (biases included,
+    /// as PyTorch's SGD does by default).
+    pub weight_decay: f64,
+    pub schedule: Schedule,
+    pub augment: Augment,
+    pub seed: u64,
+    /// Layers 1..=frozen get no update, no weight decay and no momentum state; their
+    /// tensors come back untouched.
+    pub frozen: usize,
+}
+
+/// One line of the training log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean training cross-entropy over the epoch's batches (with dropout active).
+    pub loss: f64,
+    /// Training top-1 over the epoch, measured on the augmented, dropped-out batches.
+    pub train_acc: f64,
+    pub val_loss: Option<f64>,
+    pub val_acc: Option<f64>,
+    pub lr: f64,
+    /// Wall time of the whole epoch, validation included.
+    pub seconds: f64,
+    /// Training images per second of the training phase alone.
+    pub images_per_sec: f64,
+}
+
+/// The caller's handles on a running `train`. Everything is optional; `Default` is a
+/// plain run.
+#[derive(Default)]
+pub struct TrainHooks<'a> {
+    /// Folder for the resume state: written after every epoch, read at start.
+    pub state_dir: Option<PathBuf>,
+    /// Checked before every batch; when set, `train` returns [`NnError::Cancelled`]
+    /// and the state folder holds the last finished epoch.
+    pub cancel: Option<&'a AtomicBool>,
+    /// (batches done, batches in the whole run), after every batch.
+    pub on_batch: Option<OnBatch<'a>>,
+    /// After every epoch, once its state is saved. The state is left in place when
+    /// training ends, so calling `train` again with it returns at once.
+    pub on_epoch: Option<OnEpoch<'a>>,
+}
+
+/// Progress callback: (batches done, batches in the whole run).
+pub type OnBatch<'a> = Box<dyn FnMut(usize, usize) + Send + 'a>;
+/// Called with each finished epoch's log line.
+pub type OnEpoch<'a> = Box<dyn FnMut(&EpochLog) + Send + 'a>;
+
+/// Bump when a change alters the bytes a run produces, so old states are not resumed.
+const TRAIN_VERSION: u32 = 1;
+
+/// Trains `params` (layers 1..=tc.frozen held fixed) on `train`, evaluating on `val`
+/// after every epoch, and returns the final parameters and the per-epoch log.
+///
+/// The result is a pure function of the arguments: batch order, dropout masks and
+/// augmentation come from streams derived from `tc.seed`, and a run resumed from its
+/// state folder ends with the same bytes as one that never stopped. Run it inside the
+/// caller's rayon pool (see the module docs on threads).
+pub fn train(
+    cfg: &NetConfig,
+    params: Params,
+    train: &Images,
+    val: Option<&Images>,
+    tc: &TrainConfig,
+    hooks: &mut TrainHooks,
+) -> Result<(Params, Vec<EpochLog>), NnError> {
+    cfg.validate().map_err(NnError::Config)?;
+    check_params(cfg, &params)?;
+    check_train_config(cfg, tc)?;
+    train.check(cfg.input, cfg.classes)?;
+    if train.is_empty() {
+        return Err(NnError::Data("no training images".into()));
+    }
+    if let Some(val) = val {
+        val.check(cfg.input, cfg.classes)?;
+    }
+
+    let key = state_key(cfg, tc, &params, train, val)?;
+    let resumed = match &hooks.state_dir {
+        Some(dir) => resume::load(dir, &key)?,
+        None => None,
+    };
+
+    // Parameters in network order; the trainable ones become variables (a copy, so the
+    // caller's tensors are never written), the frozen ones stay constants.
+    let names = cfg.param_shapes();
+    let trainable = |name: &str| match layer_index(name) {
+        Some(layer) => layer > tc.frozen,
+        None => true,
+    };
+    let mut tensors: Vec<Tensor> = Vec::with_capacity(names.len());
+    let mut trained: Vec<bool> = Vec::with_capacity(names.len());
+    let mut momentum: Vec<Vec<f32>> = Vec::with_capacity(names.len());
+    for (name, shape) in &names {
+        if trainable(name) {
+            let start = match &resumed {
+                Some(state) => state.params.get(name).ok_or_else(|| NnError::State {
+                    path: resume::state_path(hooks.state_dir.as_deref().expect("resumed")),
+                    problem: format!("no parameter `{name}`"),
+                })?,
+                None => &params[name],
+            };
+            tensors.push(Var::from_tensor(start)?.into_inner());
+            trained.push(true);
+            let len = shape.iter().product();
+            let buf = match &resumed {
+                Some(state) => state.momentum.get(name).cloned().unwrap_or_default(),
+                None => vec![0.0; len],
+            };
+            if buf.len() != len {
+                return Err(NnError::State {
+                    path: resume::state_path(hooks.state_dir.as_deref().expect("resumed")),
+                    problem: format!(
+                        "momentum of `{name}` has {} values, expected {len}",
+                        buf.len()
+                    ),
+                });
+            }
+            momentum.push(buf);
+        } else {
+            tensors.push(params[name].clone());
+            trained.push(false);
+            momentum.push(Vec::new());
+        }
+    }
+    drop(params);
+
+    let (mut epoch, mut streams, mut logs) = match resumed {
+        Some(state) => (state.epoch, state.streams, state.logs),
+        None => (0, Streams::new(tc.seed), Vec::new()),
+    };
+    let sgd = Sgd {
+        momentum: tc.momentum,
+        weight_decay: tc.weight_decay,
+    };
+    let n = train.len();
+    let per_epoch = n.div_ceil(tc.batch);
+    let total = per_epoch * tc.epochs;
+
+    while epoch < tc.epochs {
+        let started = Instant::now();
+        let lr = tc.schedule.lr_at(tc.lr, epoch, tc.epochs);
+        let order = streams.shuffle.permutation(n);
+        let (mut loss_sum, mut correct) = (0f64, 0usize);
+        for (b, indices) in order.chunks(tc.batch).enumerate() {
+            if hooks.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(NnError::Cancelled);
+            }
+            let (x, y) = train.batch(indices, &tc.augment, &mut streams.augment)?;
+            let mut mode = Mode::Train {
+                dropout: &mut streams.dropout,
+            };
+            let logits = forward(cfg, &tensors, &x, &mut mode)?;
+            let loss = ops::cross_entropy(&logits, &y)?;
+            let grads = loss.backward()?;
+            for ((t, &trained), buf) in tensors.iter().zip(&trained).zip(momentum.iter_mut()) {
+                if trained {
+                    let grad = grads.get(t).ok_or_else(|| {
+                        candle_core::Error::Msg("a trainable parameter got no gradient".into())
+                    })?;
+                    sgd.step(t, grad, buf, lr)?;
+                }
+            }
+            drop(grads);
+            loss_sum += loss.to_scalar::<f32>()? as f64 * indices.len() as f64;
+            correct += count_correct(&logits.detach(), indices.iter().map(|&i| train.labels[i]))?;
+            if let Some(f) = hooks.on_batch.as_mut() {
+                f(epoch * per_epoch + b + 1, total);
+            }
+        }
+        let train_seconds = started.elapsed().as_secs_f64();
+
+        let (val_loss, val_acc) = match val {
+            Some(val) => {
+                let detached: Vec<Tensor> = tensors.iter().map(Tensor::detach).collect();
+                let m = evaluate_tensors(cfg, &detached, val)?;
+                (Some(m.loss), Some(m.top1))
+            }
+            None => (None, None),
+        };
+        epoch += 1;
+        let log = EpochLog {
+            epoch,
+            loss: loss_sum / n as f64,
+            train_acc: correct as f64 / n as f64,
+            val_loss,
+            val_acc,
+            lr,
+            seconds: started.elapsed().as_secs_f64(),
+            images_per_sec: n as f64 / train_seconds.max(1e-9),
+        };
+        logs.push(log.clone());
+        if let Some(dir) = &hooks.state_dir {
+            let mut p = Vec::new();
+            let mut m = Vec::new();
+            for (((name, _), t), (&trained, buf)) in names
+                .iter()
+                .zip(&tensors)
+                .zip(trained.iter().zip(&momentum))
+            {
+                if trained {
+                    p.push((name.as_str(), t));
+                    m.push((name.as_str(), buf.as_slice()));
+                }
+            }
+            resume::save(dir, &key, epoch, &streams, &logs, &p, &m)?;
+        }
+        if let Some(f) = hooks.on_epoch.as_mut() {
+            f(&log);
+        }
+    }
+
+    let out = names
+        .into_iter()
+        .zip(tensors)
+        .map(|((name, _), t)| (name, t.detach()))
+        .collect();
+    Ok((out, logs))
+}
+
+/// The 1-based layer of "layers.K.weight"; None for the classifier.
+fn layer_index(name: &str) -> Option<usize> {
+    name.strip_prefix("layers.")?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn check_train_config(cfg: &NetConfig, tc: &TrainConfig) -> Result<(), NnError> {
+    let mut problems = Vec::new();
+    if tc.batch == 0 {
+        problems.push("batch is 0".to_string());
+    }
+    if !(tc.lr.is_finite() && tc.lr >= 0.0) {
+        problems.push(format!("lr {} is not a non-negative number", tc.lr));
+    }
+    if !(0.0..1.0).contains(&tc.momentum) {
+        problems.push(format!("momentum {} is outside [0, 1)", tc.momentum));
+    }
+    if !(tc.weight_decay.is_finite() && tc.weight_decay >= 0.0) {
+        problems.push(format!(
+            "weight_decay {} is not a non-negative number",
+            tc.weight_decay
+        ));
+    }
+    if let Schedule::Step { every: 0, .. } = tc.schedule {
+        problems.push("step schedule with every = 0".to_string());
+    }
+    if tc.frozen > cfg.transferable() {
+        problems.push(format!(
+            "frozen = {} is above the network's {} transferable layers",
+            tc.frozen,
+            cfg.transferable()
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(NnError::Train(problems.join("; ")))
+    }
+}
+
+/// Top-1 hits of a batch: the first maximum wins ties, deterministically.
+pub(crate) fn count_correct(
+    logits: &Tensor,
+    labels: impl Iterator<Item = u16>,
+) -> Result<usize, NnError> {
+    let rows = logits.to_vec2::<f32>()?;
+    Ok(rows
+        .iter()
+        .zip(labels)
+        .filter(|(row, label)| argmax(row) == *label as usize)
+        .count())
+}
+
+pub(crate) fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// What a resume state must match: the network, the training config, the starting
+/// parameters' bytes and the images. Hashing the data costs a fraction of one epoch;
+/// resuming onto other data would silently mix two runs.
+fn state_key(
+    cfg: &NetConfig,
+    tc: &TrainConfig,
+    params: &Params,
+    train: &Images,
+    val: Option<&Images>,
+) -> Result<String, NnError> {
+    let mut h = blake3::Hasher::new();
+    h.update(&TRAIN_VERSION.to_le_bytes());
+    h.update(&serde_json::to_vec(cfg).expect("config serialises"));
+    h.update(&serde_json::to_vec(tc).expect("train config serialises"));
+    for (name, t) in params {
+        h.update(name.as_bytes());
+        h.update(&super::params::tensor_bytes(t)?);
+    }
+    for images in std::iter::once(Some(train)).chain(std::iter::once(val)) {
+        match images {
+            Some(im) => {
+                h.update(&(im.shape.map(|d| d as u64)).map(u64::to_le_bytes).concat());
+                h.update(im.pixels);
+                let labels: Vec<u8> = im.labels.iter().flat_map(|l| l.to_le_bytes()).collect();
+                h.update(&labels);
+            }
+            None => {
+                h.update(b"none");
+            }
+        }
+    }
+    Ok(h.finalize().to_hex().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::nn::params::tensor_bytes;
+    use crate::nn::synthetic::{quadrants, tiny_net, train_config};
+    use crate::nn::{evaluate, init, save_checkpoint};
+
+    fn same_bytes(a: &Tensor, b: &Tensor) -> bool {
+        tensor_bytes(a).unwrap() == tensor_bytes(b).unwrap()
+    }
+
+    fn checkpoint_bytes(cfg: &NetConfig, params: &Params) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        save_checkpoint(dir.path(), cfg, params).unwrap();
+        std::fs::read(dir.path().join("model.safetensors")).unwrap()
+    }
+
+    #[test]
+    fn learns_a_separable_problem() {
+        let cfg = tiny_net();
+        let data = quadrants(48, 1);
+        let val = quadrants(16, 2);
+        // No flips: they would swap the left and right quadrants, i.e. the classes.
+        let tc = TrainConfig {
+            augment: Augment {
+                crop_pad: 1,
+                flip: false,
+            },
+            schedule: Schedule::Constant,
+            lr: 0.02,
+            ..train_config(8, 0)
+        };
+        let (params, logs) = train(
+            &cfg,
+            init(&cfg, 3),
+            &data.images(),
+            Some(&val.images()),
+            &tc,
+            &mut TrainHooks::default(),
+        )
+        .unwrap();
+        assert_eq!(logs.len(), 8);
+        let m = evaluate(&cfg, &params, &val.images()).unwrap();
+        eprintln!("top1 {} logs {logs:?}", m.top1);
+        assert!(m.top1 > 0.9, "top1 {} logs {logs:?}", m.top1);
+        assert_eq!(Some(m.top1), logs[7].val_acc);
+        assert_eq!(m.n, 64);
+        assert_eq!(m.per_class_n, vec![16; 4]);
+        assert!(logs[7].loss < logs[0].loss, "{logs:?}");
+    }
+
+    #[test]
+    fn frozen_layers_keep_their_bytes() {
+        let cfg = tiny_net();
+        let data = quadrants(8, 1);
+        let start = init(&cfg, 3);
+        let tc = train_config(1, 2);
+        let (params, _) = train(
+            &cfg,
+            start.clone(),
+            &data.images(),
+            None,
+            &tc,
+            &mut TrainHooks::default(),
+        )
+        .unwrap();
+        for (name, t) in &params {
+            let frozen = matches!(layer_index(name), Some(l) if l <= 2);
+            let biases_start_at_zero = name.ends_with("bias");
+            if frozen {
+                assert!(same_bytes(t, &start[name]), "{name} changed");
+            } else if !biases_start_at_zero || name.starts_with("classifier") {
+                assert!(!same_bytes(t, &start[name]), "{name} did not change");
+            }
+        }
+        // And the start tensors themselves were not written through.
+        assert!(same_bytes(
+            &start["layers.3.weight"],
+            &init(&cfg, 3)["layers.3.weight"]
+        ));
+    }
+
+    #[test]
+    fn same_seed_same_bytes_for_any_thread_count() {
+        // A wide fc layer so that gemm's own threading kicks in (above 48*48*256 MACs).
+        let mut cfg = tiny_net();
+        cfg.layers[2] = crate::nn::LayerSpec::parse("fc 512 dropout").unwrap();
+        let data = quadrants(16, 1);
+        let tc = TrainConfig {
+            batch: 64,
+            ..train_config(2, 1)
+        };
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let (p, _) = train(
+                    &cfg,
+                    init(&cfg, 3),
+                    &data.images(),
+                    None,
+                    &tc,
+                    &mut TrainHooks::default(),
+                )
+                .unwrap();
+                checkpoint_bytes(&cfg, &p)
+            })
+        };
+        let one = run(1);
+        assert_eq!(one, run(1));
+        assert_eq!(one, run(2));
+        let other_seed = {
+            let tc = TrainConfig {
+                seed: 8,
+                ..tc.clone()
+            };
+            let (p, _) = train(
+                &cfg,
+                init(&cfg, 3),
+                &data.images(),
+                None,
+                &tc,
+                &mut TrainHooks::default(),
+            )
+            .unwrap();
+            checkpoint_bytes(&cfg, &p)
+        };
+        assert_ne!(one, other_seed);
+    }
+
+    #[test]
+    fn resumed_run_ends_with_the_same_bytes() {
+        let cfg = tiny_net();
+        let data = quadrants(8, 1);
+        let val = quadrants(2, 2);
+        let tc = train_config(3, 1);
+        let (straight, straight_logs) = train(
+            &cfg,
+            init(&cfg, 3),
+            &data.images(),
+            Some(&val.images()),
+            &tc,
+            &mut TrainHooks::default(),
+        )
+        .unwrap();
+
+        let state = tempfile::tempdir().unwrap();
+        let cancel = AtomicBool::new(false);
+        let mut epochs_seen = Vec::new();
+        let err = {
+            let mut hooks = TrainHooks {
+                state_dir: Some(state.path().to_path_buf()),
+                cancel: Some(&cancel),
+                on_batch: None,
+                on_epoch: Some(Box::new(|log: &EpochLog| {
+                    epochs_seen.push(log.epoch);
+                    cancel.store(true, Ordering::Relaxed);
+                })),
+            };
+            train(
+                &cfg,
+                init(&cfg, 3),
+                &data.images(),
+                Some(&val.images()),
+                &tc,
+                &mut hooks,
+            )
+            .unwrap_err()
+        };
+        assert!(matches!(err, NnError::Cancelled), "{err:?}");
+        assert_eq!(epochs_seen, vec![1]);
+
+        cancel.store(false, Ordering::Relaxed);
+        let mut batches = Vec::new();
+        let (resumed, logs) = {
+            let mut hooks = TrainHooks {
+                state_dir: Some(state.path().to_path_buf()),
+                cancel: Some(&cancel),
+                on_batch: Some(Box::new(|done, total| batches.push((done, total)))),
+                on_epoch: None,
+            };
+            train(
+                &cfg,
+                init(&cfg, 3),
+                &data.images(),
+                Some(&val.images()),
+                &tc,
+                &mut hooks,
+            )
+            .unwrap()
+        };
+        // Only epochs 2 and 3 ran: 32 images in batches of 16.
+        assert_eq!(batches.first(), Some(&(3, 6)));
+        assert_eq!(batches.last(), Some(&(6, 6)));
+        assert_eq!(logs.len(), 3);
+        for (a, b) in logs.iter().zip(&straight_logs) {
+            assert_eq!(
+                (a.loss, a.train_acc, a.val_loss, a.lr),
+                (b.loss, b.train_acc, b.val_loss, b.lr)
+            );
+        }
+        assert_eq!(
+            checkpoint_bytes(&cfg, &resumed),
+            checkpoint_bytes(&cfg, &straight)
+        );
+
+        // A state written for another config is not resumed.
+        let other = TrainConfig {
+            lr: 0.01,
+            ..tc.clone()
+        };
+        let mut hooks = TrainHooks {
+            state_dir: Some(state.path().to_path_buf()),
+            ..TrainHooks::default()
+        };
+        let (_, logs) = train(
+            &cfg,
+            init(&cfg, 3),
+            &data.images(),
+            None,
+            &other,
+            &mut hooks,
+        )
+        .unwrap();
+        assert_eq!(logs.len(), 3);
+        assert_eq!(logs[0].lr, 0.01);
+    }
+
+    /// The caller moves hooks and data into a `ThreadPool::install` closure.
+    #[test]
+    fn hooks_and_images_can_cross_into_a_pool() {
+        fn send<T: Send>() {}
+        send::<TrainHooks>();
+        send::<Images>();
+        send::<Params>();
+    }
+
+    #[test]
+    fn rejects_bad_training_configs() {
+        let cfg = tiny_net();
+        let data = quadrants(2, 1);
+        let tc = TrainConfig {
+            batch: 0,
+            frozen: 4,
+            ..train_config(1, 0)
+        };
+        let err = train(
+            &cfg,
+            init(&cfg, 3),
+            &data.images(),
+            None,
+            &tc,
+            &mut TrainHooks::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid training config: batch is 0; frozen = 4 is above the network's 3 transferable layers"
+        );
+    }
+}
