@@ -26,6 +26,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Show the stage graph.
     Dag(DagArgs),
+    /// Print the results table and the paper's findings from the cache, or where one
+    /// stage's outputs are.
+    Show(ShowArgs),
     /// Look after the cache: list, size, verify, garbage-collect.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -67,6 +70,19 @@ pub struct StatusArgs {
     pub pipeline: PipelineArgs,
     /// Only these stages and what they need.
     pub stages: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// A stage whose outputs to locate (its checkpoint, config, log, metrics).
+    pub stage: Option<String>,
+    /// Copy the stage's outputs (or the report's files) into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub export: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
 }
@@ -142,6 +158,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Run(a) => commands::run::run(&cli.cache, &a),
         Command::Status(a) => commands::status::status(&cli.cache, &a),
         Command::Dag(a) => commands::dag::dag(&a),
+        Command::Show(a) => commands::show::show(&cli.cache, &a),
         Command::Cache(c) => commands::cache::cache(&cli.cache, c),
     }
 }

@@ -55,7 +55,6 @@ mod folder;
 mod idx;
 mod load;
 mod motif;
-#[cfg(feature = "parquet")]
 mod parquet;
 mod raster;
 mod split;
@@ -70,7 +69,6 @@ pub use error::DataError;
 pub use folder::read_folder;
 pub use idx::{FASHION_MNIST_CLASSES, read_idx};
 pub use load::{Format, LoadOptions, detect, load};
-#[cfg(feature = "parquet")]
 pub use parquet::read_parquet;
 pub use split::{Half, SplitMethod, split};
 pub use stored::{FORMAT_VERSION, HEADER_FILE};

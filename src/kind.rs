@@ -120,6 +120,7 @@ pub fn registry() -> &'static [&'static dyn Kind] {
         &train::TrainKind,
         &train::TransferKind,
         &evaluate::EvaluateKind,
+        &report::ReportKind,
     ]
 }
 

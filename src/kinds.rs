@@ -5,6 +5,7 @@ pub mod cmd;
 pub mod dataset;
 pub mod evaluate;
 pub mod network;
+pub mod report;
 pub mod split;
 pub mod train;
 

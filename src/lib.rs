@@ -19,5 +19,6 @@ pub mod kind;
 pub mod kinds;
 pub mod nn;
 pub mod paths;
+pub mod report;
 pub mod rng;
 pub mod store;

@@ -399,3 +399,71 @@ fn error_messages() {
     assert_eq!(out.status.code(), Some(3));
     insta::assert_snapshot!("set_overrides", stderr(&out));
 }
+
+/// The project's smoke-test pipeline, from the repository.
+fn quick() -> String {
+    fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/quick.yaml")).unwrap()
+}
+
+/// Every output file's digest, by stage, as the manifests record them.
+fn output_digests(cache: &Path) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for f in walk(&cache.join("entries")) {
+        let m: serde_json::Value = serde_json::from_slice(&fs::read(f).unwrap()).unwrap();
+        for (name, o) in m["outputs"].as_object().unwrap() {
+            out.push((
+                m["stage"].as_str().unwrap().to_string(),
+                name.clone(),
+                o["digest"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn quick_pipeline_trains_once_and_gives_the_same_bytes_every_time() {
+    let s = Sandbox::new();
+    s.write("quick.yaml", &quick());
+    let first = s.run_json("quick.yaml", &[]);
+    assert_eq!(ran(&first).len(), first.len(), "{first:?}");
+    assert!(first.len() >= 10);
+    let second = s.run_json("quick.yaml", &[]);
+    assert!(ran(&second).is_empty(), "the second run trains nothing: {second:?}");
+    // Another cache, one thread: the same bytes for every output of every stage.
+    let other = Sandbox::new();
+    other.write("quick.yaml", &quick());
+    let out = other.cmd(&["run", "quick.yaml", "-j", "1", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let a = output_digests(&s.path().join("cache"));
+    let b = output_digests(&other.path().join("cache"));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y, "same pipeline, same seed, same bytes");
+    }
+    // A transfer's frozen layers are the base's bytes; see the unit tests of `nn` for
+    // the tensor-level checks. Here: the info names what was copied.
+    let info = a.iter().find(|(st, name, _)| st == "transfer[from=A,n=2,ft=false]" && name == "info.json").unwrap();
+    let text = fs::read_to_string(s.path().join("cache/objects").join(&info.2[..2]).join(&info.2[2..])).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["treatment"], "AnB");
+    assert_eq!(
+        v["copied"],
+        serde_json::json!(["layers.1.bias", "layers.1.weight", "layers.2.bias", "layers.2.weight"])
+    );
+}
+
+#[test]
+fn ml_parameter_errors_point_at_the_file() {
+    let s = Sandbox::new();
+    let broken = quick()
+        .replace("conv 16 3 pool", "conv 16 x pool")
+        .replace("n: [1, 2, 3], ft", "n: [1, 2, 9], ft")
+        .replace("lr: 0.05", "lr: 0.05, epoch: 2")
+        .replace("target: split.B", "target: split.C");
+    s.write("quick.yaml", &broken);
+    let out = s.pipe(&["status", "quick.yaml"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    insta::assert_snapshot!("ml_params", stderr(&out));
+}

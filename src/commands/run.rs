@@ -25,6 +25,7 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
         let text = serde_json::to_string_pretty(&summary).expect("a summary is plain data");
         emit(&format!("{text}\n"))?;
     } else {
+        print_reports(&p, &a.pipeline.file, &store, &summary)?;
         emit(&format!("{} ({:.2}s)\n", summary.line(), summary.seconds))?;
     }
     if summary.interrupted {
@@ -64,4 +65,24 @@ fn dry_run(p: &crate::config::Pipeline, store: &Store, a: &RunArgs) -> Result<()
         let _ = writeln!(out, "{verb:<30} {}", s.name);
     }
     emit(&out)
+}
+
+/// After a run, the table and findings of every report stage that is now in the cache,
+/// and where its files are.
+fn print_reports(
+    p: &crate::config::Pipeline,
+    file: &Path,
+    store: &Store,
+    summary: &crate::engine::run::RunSummary,
+) -> Result<(), Error> {
+    for r in &summary.stages {
+        let is_report = p.index_of(&r.name).is_some_and(|i| p.stages[i].kind.name() == "report");
+        let (true, Some(key), Outcome::Ran | Outcome::Cached) = (is_report, &r.key, r.outcome) else { continue };
+        let Some(m) = store.entry(key)? else { continue };
+        let Some(o) = m.outputs.get(crate::kinds::report::SUMMARY) else { continue };
+        let text = std::fs::read_to_string(store.object_path(&o.content.digest)).unwrap_or_default();
+        emit(&format!("\n{}\n", text.trim_end()))?;
+        emit(&format!("(figure, CSV and parquet table: `pipe show {} {} --export DIR`)\n\n", file.display(), r.name))?;
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@
 //!   NAME:
 //!     KIND: {params...}       # exactly one kind key (cmd, ...)
 //!     matrix: {var: [v1, v2]} # optional: one stage per combination, named NAME[var=v1]
+//! seeds: 3                    # optional: a matrix variable written `seeds` takes 0, 1, 2
 //! ```
 
 use std::collections::BTreeMap;
@@ -43,7 +44,7 @@ pub struct Validated {
     pub stages: Vec<Stage>,
 }
 
-const TOP_KEYS: [&str; 2] = ["name", "stages"];
+const TOP_KEYS: [&str; 3] = ["name", "seeds", "stages"];
 
 pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
     let top = KeyPath::root();
@@ -58,6 +59,7 @@ pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
         return Validated { name: None, stages: Vec::new() };
     };
     let mut name = None;
+    let mut seeds = 1usize;
     let mut stages_node = None;
     let mut section_nodes: BTreeMap<&str, &Node> = BTreeMap::new();
     for (k, v) in entries {
@@ -67,6 +69,10 @@ pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
                 _ => diags.error(v.mark, &top.key("name"), "expected a name made of letters, digits, `_` and `-`"),
             },
             "stages" => stages_node = Some(v),
+            "seeds" => match v.value {
+                Value::Int(n) if (1..=10_000).contains(&n) => seeds = n as usize,
+                _ => diags.error(v.mark, &top.key("seeds"), "expected a count of seeds, at least 1"),
+            },
             s if sections.contains(&s) => {
                 let section = sections.iter().copied().find(|x| *x == s).unwrap_or_default();
                 if matches!(v.value, Value::Map(_)) {
@@ -90,7 +96,7 @@ pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
         None => diags.error(root.mark, &top, "missing required key `stages`"),
         Some((_, Value::Map(list))) if !list.is_empty() => {
             for (k, v) in list {
-                stage_group(k, v, &section_nodes, diags, &mut stages);
+                stage_group(k, v, &section_nodes, seeds, diags, &mut stages);
             }
         }
         Some((n, Value::Map(_))) => diags.error(n.mark, &top.key("stages"), "a pipeline needs at least one stage"),
@@ -122,6 +128,7 @@ fn stage_group(
     key: &Key,
     node: &Node,
     sections: &BTreeMap<&str, &Node>,
+    seeds: usize,
     diags: &mut Diagnostics,
     out: &mut Vec<Stage>,
 ) {
@@ -174,7 +181,7 @@ fn stage_group(
     };
     let combos = match matrix {
         None => vec![Vec::new()],
-        Some(m) => match expand_matrix(m, &path.key("matrix"), diags) {
+        Some(m) => match expand_matrix(m, &path.key("matrix"), seeds, diags) {
             Some(c) => c,
             None => return,
         },
@@ -210,7 +217,12 @@ fn stage_group(
 }
 
 /// Every combination of the matrix's values, the last variable varying fastest.
-fn expand_matrix(node: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Vec<Vec<(String, Node)>>> {
+fn expand_matrix(
+    node: &Node,
+    path: &KeyPath,
+    seeds: usize,
+    diags: &mut Diagnostics,
+) -> Option<Vec<Vec<(String, Node)>>> {
     let Value::Map(entries) = &node.value else {
         diags.error(
             node.mark,
@@ -233,7 +245,12 @@ fn expand_matrix(node: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option
             diags.error(k.mark, &vpath, format!("matrix variable `{}` must be an identifier", k.name));
             ok = false;
         }
+        let counted: Vec<Node>;
         let values: Vec<&Node> = match &v.value {
+            Value::Str(s) if s == "seeds" => {
+                counted = (0..seeds).map(|i| Node::new(Value::Int(i as i64), v.mark)).collect();
+                counted.iter().collect()
+            }
             Value::Seq(items) if !items.is_empty() => items.iter().collect(),
             Value::Seq(_) => {
                 diags.error(v.mark, &vpath, "a matrix variable needs at least one value");

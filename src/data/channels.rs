@@ -16,9 +16,7 @@ pub(crate) fn hwc_to_chw(src: &[u8], from: usize, to: usize, out: &mut [u8]) {
     let plane = src.len() / from;
     match (from, to) {
         (1, 1) => out.copy_from_slice(src),
-        (1, 3) => out
-            .chunks_exact_mut(plane)
-            .for_each(|p| p.copy_from_slice(src)),
+        (1, 3) => out.chunks_exact_mut(plane).for_each(|p| p.copy_from_slice(src)),
         (3, 1) => {
             for (o, px) in out.iter_mut().zip(src.chunks_exact(3)) {
                 *o = luma(px[0], px[1], px[2]);
@@ -51,15 +49,11 @@ pub fn convert_channels(mut ds: Dataset, channels: usize) -> Result<Dataset, Dat
     let convert = |part: &mut Part| {
         let n = part.len();
         let mut out = vec![0u8; n * plane * channels];
-        out.par_chunks_mut(plane * channels)
-            .zip(part.pixels.par_chunks(plane * from))
-            .for_each(|(o, chw)| {
-                // CHW -> HWC for the shared converter: cheap at these sizes.
-                let hwc: Vec<u8> = (0..plane)
-                    .flat_map(|i| (0..from).map(move |c| chw[c * plane + i]))
-                    .collect();
-                hwc_to_chw(&hwc, from, channels, o);
-            });
+        out.par_chunks_mut(plane * channels).zip(part.pixels.par_chunks(plane * from)).for_each(|(o, chw)| {
+            // CHW -> HWC for the shared converter: cheap at these sizes.
+            let hwc: Vec<u8> = (0..plane).flat_map(|i| (0..from).map(move |c| chw[c * plane + i])).collect();
+            hwc_to_chw(&hwc, from, channels, o);
+        });
         part.pixels = out;
     };
     convert(&mut ds.train);
@@ -95,9 +89,6 @@ mod tests {
         assert_eq!(rgb.shape, [3, 2, 3]);
         rgb.check().unwrap();
         assert_eq!(convert_channels(rgb, 1).unwrap(), ds);
-        assert!(matches!(
-            convert_channels(ds, 2),
-            Err(DataError::Channels { channels: 2 })
-        ));
+        assert!(matches!(convert_channels(ds, 2), Err(DataError::Channels { channels: 2 })));
     }
 }

@@ -17,49 +17,27 @@ const SHAPE: [usize; 3] = [3, 32, 32];
 const PIXELS: usize = 3 * 32 * 32;
 
 /// CIFAR-10's classes, used when `batches.meta.txt` is absent.
-pub const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
+pub const CIFAR10_CLASSES: [&str; 10] =
+    ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
 /// `dir`, or its tarball subfolder when that is where `marker` lives.
 fn resolve(dir: &Path, sub: &str, marker: &str) -> PathBuf {
-    if !dir.join(marker).is_file() && dir.join(sub).join(marker).is_file() {
-        dir.join(sub)
-    } else {
-        dir.to_path_buf()
-    }
+    if !dir.join(marker).is_file() && dir.join(sub).join(marker).is_file() { dir.join(sub) } else { dir.to_path_buf() }
 }
 
 pub(crate) fn is_cifar10(dir: &Path) -> bool {
-    resolve(dir, "cifar-10-batches-bin", "data_batch_1.bin")
-        .join("data_batch_1.bin")
-        .is_file()
+    resolve(dir, "cifar-10-batches-bin", "data_batch_1.bin").join("data_batch_1.bin").is_file()
 }
 
 pub(crate) fn is_cifar100(dir: &Path) -> bool {
-    resolve(dir, "cifar-100-binary", "train.bin")
-        .join("train.bin")
-        .is_file()
+    resolve(dir, "cifar-100-binary", "train.bin").join("train.bin").is_file()
 }
 
 /// Loads CIFAR-10: every `data_batch_N.bin` from 1 up, and `test_batch.bin` if present.
 pub fn read_cifar10(dir: &Path) -> Result<Dataset, DataError> {
     let dir = resolve(dir, "cifar-10-batches-bin", "data_batch_1.bin");
     let meta = dir.join("batches.meta.txt");
-    let classes = if meta.is_file() {
-        read_names(&meta)?
-    } else {
-        CIFAR10_CLASSES.map(String::from).to_vec()
-    };
+    let classes = if meta.is_file() { read_names(&meta)? } else { CIFAR10_CLASSES.map(String::from).to_vec() };
     let mut train = Part::default();
     let mut n = 1;
     while let Some(path) = existing(dir.join(format!("data_batch_{n}.bin"))) {
@@ -80,20 +58,11 @@ pub fn read_cifar10(dir: &Path) -> Result<Dataset, DataError> {
             let labelled = read_records::<1>(&path)?;
             check_labels(&path, &labelled.labels[0], classes.len())?;
             let [labels] = labelled.labels;
-            Some(Part {
-                pixels: labelled.pixels,
-                labels,
-            })
+            Some(Part { pixels: labelled.pixels, labels })
         }
         None => None,
     };
-    let ds = Dataset {
-        shape: SHAPE,
-        classes,
-        groups: None,
-        train,
-        test,
-    };
+    let ds = Dataset { shape: SHAPE, classes, groups: None, train, test };
     ds.check()?;
     Ok(ds)
 }
@@ -135,22 +104,13 @@ pub fn read_cifar100(dir: &Path) -> Result<Dataset, DataError> {
                 Some(_) => {}
             }
         }
-        Ok(Part {
-            pixels: labelled.pixels,
-            labels: f,
-        })
+        Ok(Part { pixels: labelled.pixels, labels: f })
     };
     let train = load(dir.join("train.bin"))?;
     let test = existing(dir.join("test.bin")).map(&mut load).transpose()?;
     // A fine class without images has no coarse label; `check` reports it as empty.
     let groups = groups.into_iter().map(Option::unwrap_or_default).collect();
-    let ds = Dataset {
-        shape: SHAPE,
-        classes: fine,
-        groups: Some(groups),
-        train,
-        test,
-    };
+    let ds = Dataset { shape: SHAPE, classes: fine, groups: Some(groups), train, test };
     ds.check()?;
     Ok(ds)
 }
@@ -169,11 +129,7 @@ fn read_records<const L: usize>(path: &Path) -> Result<Records<L>, DataError> {
     let bytes = read_maybe_gz(path)?;
     let record = L + PIXELS;
     if bytes.is_empty() || bytes.len() % record != 0 {
-        return Err(DataError::Records {
-            path: path.to_path_buf(),
-            found: bytes.len() as u64,
-            record,
-        });
+        return Err(DataError::Records { path: path.to_path_buf(), found: bytes.len() as u64, record });
     }
     let n = bytes.len() / record;
     let mut pixels = Vec::with_capacity(n * PIXELS);
@@ -208,21 +164,9 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("cifar-10-batches-bin");
         fs::create_dir(&dir).unwrap();
-        fs::write(
-            dir.join("data_batch_1.bin"),
-            records(4, |i| vec![(i % 2) as u8]),
-        )
-        .unwrap();
-        fs::write(
-            dir.join("data_batch_2.bin"),
-            records(2, |i| vec![(i % 2) as u8]),
-        )
-        .unwrap();
-        fs::write(
-            dir.join("test_batch.bin"),
-            records(2, |i| vec![(i % 2) as u8]),
-        )
-        .unwrap();
+        fs::write(dir.join("data_batch_1.bin"), records(4, |i| vec![(i % 2) as u8])).unwrap();
+        fs::write(dir.join("data_batch_2.bin"), records(2, |i| vec![(i % 2) as u8])).unwrap();
+        fs::write(dir.join("test_batch.bin"), records(2, |i| vec![(i % 2) as u8])).unwrap();
         fs::write(dir.join("batches.meta.txt"), "cat\ndog\n\n").unwrap();
         let ds = read_cifar10(root.path()).unwrap();
         assert_eq!(ds.classes, ["cat", "dog"]);
@@ -244,27 +188,12 @@ mod tests {
         bytes.pop();
         fs::write(&batch, &bytes).unwrap();
         let e = read_cifar10(dir.path()).unwrap_err().to_string();
-        assert_eq!(
-            e,
-            format!(
-                "{}: 9218 bytes is not a whole number of 3073-byte records",
-                batch.display()
-            )
-        );
+        assert_eq!(e, format!("{}: 9218 bytes is not a whole number of 3073-byte records", batch.display()));
         fs::write(&batch, records(3, |i| vec![i as u8 * 6])).unwrap();
         let e = read_cifar10(dir.path()).unwrap_err().to_string();
-        assert_eq!(
-            e,
-            format!(
-                "{}: record 2 has label 12, but there are only 10 classes",
-                batch.display()
-            )
-        );
+        assert_eq!(e, format!("{}: record 2 has label 12, but there are only 10 classes", batch.display()));
         let empty = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            read_cifar10(empty.path()),
-            Err(DataError::Missing { .. })
-        ));
+        assert!(matches!(read_cifar10(empty.path()), Err(DataError::Missing { .. })));
     }
 
     #[test]
@@ -282,18 +211,12 @@ mod tests {
         fs::write(d.join("coarse_label_names.txt"), "fish\nvehicles\n").unwrap();
         let ds = read_cifar100(d).unwrap();
         assert_eq!(ds.classes, ["bus", "train", "trout"]);
-        assert_eq!(
-            ds.groups.as_ref().unwrap(),
-            &["vehicles", "vehicles", "fish"]
-        );
+        assert_eq!(ds.groups.as_ref().unwrap(), &["vehicles", "vehicles", "fish"]);
         assert_eq!(ds.train.labels, [0, 1, 2, 0, 1, 2]);
 
         fs::write(d.join("test.bin"), records(3, |i| vec![0, (i % 3) as u8])).unwrap();
         let e = read_cifar100(d).unwrap_err().to_string();
-        assert!(
-            e.ends_with("fine class bus is in coarse group vehicles and also in fish"),
-            "{e}"
-        );
+        assert!(e.ends_with("fine class bus is in coarse group vehicles and also in fish"), "{e}");
 
         fs::remove_file(d.join("coarse_label_names.txt")).unwrap();
         assert!(matches!(read_cifar100(d), Err(DataError::Missing { .. })));

@@ -52,33 +52,13 @@ impl Part {
     }
 
     /// Sizes agree and every label is below `classes`.
-    pub(crate) fn check(
-        &self,
-        part: &'static str,
-        shape: [usize; 3],
-        classes: usize,
-    ) -> Result<(), DataError> {
+    pub(crate) fn check(&self, part: &'static str, shape: [usize; 3], classes: usize) -> Result<(), DataError> {
         let expected = self.labels.len() * shape.iter().product::<usize>();
         if self.pixels.len() != expected {
-            return Err(DataError::PixelCount {
-                part,
-                found: self.pixels.len(),
-                expected,
-                count: self.labels.len(),
-            });
+            return Err(DataError::PixelCount { part, found: self.pixels.len(), expected, count: self.labels.len() });
         }
-        if let Some((index, &label)) = self
-            .labels
-            .iter()
-            .enumerate()
-            .find(|&(_, &l)| l as usize >= classes)
-        {
-            return Err(DataError::LabelRange {
-                part,
-                index,
-                label,
-                classes,
-            });
+        if let Some((index, &label)) = self.labels.iter().enumerate().find(|&(_, &l)| l as usize >= classes) {
+            return Err(DataError::LabelRange { part, index, label, classes });
         }
         Ok(())
     }
@@ -118,20 +98,14 @@ impl Dataset {
         if let Some(groups) = &self.groups
             && groups.len() != k
         {
-            return Err(DataError::GroupCount {
-                found: groups.len(),
-                classes: k,
-            });
+            return Err(DataError::GroupCount { found: groups.len(), classes: k });
         }
         let parts = [("train", Some(&self.train)), ("test", self.test.as_ref())];
         for (name, part) in parts {
             let Some(part) = part else { continue };
             part.check(name, self.shape, k)?;
             if let Some(empty) = part.counts(k).iter().position(|&c| c == 0) {
-                return Err(DataError::EmptyClass {
-                    part: name,
-                    class: self.classes[empty].clone(),
-                });
+                return Err(DataError::EmptyClass { part: name, class: self.classes[empty].clone() });
             }
         }
         Ok(())
@@ -156,23 +130,15 @@ impl Dataset {
     /// Sets `groups` from a caller's `{group: [classes]}` mapping (e.g. CIFAR-10's
     /// man-made vs natural). Every class must be in exactly one group, and every named
     /// class must exist, so a typo cannot silently shrink a half.
-    pub fn with_groups(
-        mut self,
-        map: &BTreeMap<String, Vec<String>>,
-    ) -> Result<Dataset, DataError> {
+    pub fn with_groups(mut self, map: &BTreeMap<String, Vec<String>>) -> Result<Dataset, DataError> {
         let mut groups: Vec<Option<String>> = vec![None; self.classes.len()];
         for (group, members) in map {
             for class in members {
                 let Some(i) = self.classes.iter().position(|c| c == class) else {
-                    return Err(DataError::UnknownClass {
-                        name: class.clone(),
-                        known: self.classes.clone(),
-                    });
+                    return Err(DataError::UnknownClass { name: class.clone(), known: self.classes.clone() });
                 };
                 if groups[i].is_some() {
-                    return Err(DataError::DuplicateClass {
-                        name: class.clone(),
-                    });
+                    return Err(DataError::DuplicateClass { name: class.clone() });
                 }
                 groups[i] = Some(group.clone());
             }
@@ -180,11 +146,7 @@ impl Dataset {
         let groups = groups
             .into_iter()
             .zip(&self.classes)
-            .map(|(g, class)| {
-                g.ok_or_else(|| DataError::Ungrouped {
-                    class: class.clone(),
-                })
-            })
+            .map(|(g, class)| g.ok_or_else(|| DataError::Ungrouped { class: class.clone() }))
             .collect::<Result<Vec<_>, _>>()?;
         self.groups = Some(groups);
         Ok(self)
@@ -202,8 +164,7 @@ pub(crate) mod tests {
             let mut p = Part::default();
             for i in 0..classes * per_class {
                 p.labels.push((i % classes) as u16);
-                p.pixels
-                    .extend((0..6).map(|j| (i as u8).wrapping_mul(7).wrapping_add(j + salt)));
+                p.pixels.extend((0..6).map(|j| (i as u8).wrapping_mul(7).wrapping_add(j + salt)));
             }
             p
         };
@@ -231,10 +192,7 @@ pub(crate) mod tests {
 
         let mut ds = tiny(4, 3, true);
         ds.train.pixels.pop();
-        assert!(matches!(
-            ds.check(),
-            Err(DataError::PixelCount { part: "train", .. })
-        ));
+        assert!(matches!(ds.check(), Err(DataError::PixelCount { part: "train", .. })));
 
         let mut ds = tiny(4, 3, true);
         ds.classes.push("extra".into());
@@ -256,19 +214,11 @@ pub(crate) mod tests {
                 .map(|(g, cs)| (g.to_string(), cs.iter().map(|c| c.to_string()).collect()))
                 .collect::<BTreeMap<_, _>>()
         };
-        let ok = ds
-            .clone()
-            .with_groups(&map(&[("x", &["c00", "c02"]), ("y", &["c01"])]))
-            .unwrap();
+        let ok = ds.clone().with_groups(&map(&[("x", &["c00", "c02"]), ("y", &["c01"])])).unwrap();
         assert_eq!(ok.groups.unwrap(), ["x", "y", "x"]);
-        let e = ds
-            .clone()
-            .with_groups(&map(&[("x", &["c00", "c01"])]))
-            .unwrap_err();
+        let e = ds.clone().with_groups(&map(&[("x", &["c00", "c01"])])).unwrap_err();
         assert_eq!(e.to_string(), "class c02 is in no group");
-        let e = ds
-            .with_groups(&map(&[("x", &["c00", "c01", "c2"])]))
-            .unwrap_err();
+        let e = ds.with_groups(&map(&[("x", &["c00", "c01", "c2"])])).unwrap_err();
         assert_eq!(e.to_string(), "unknown class \"c2\" (known: c00, c01, c02)");
     }
 }

@@ -47,29 +47,14 @@ pub(crate) fn decode_all<T: Sync>(
     results.into_iter().collect()
 }
 
-pub(crate) fn decode_bytes(
-    bytes: &[u8],
-    origin: impl Fn() -> ImageOrigin,
-) -> Result<Decoded, DataError> {
-    let img = image::load_from_memory(bytes).map_err(|source| DataError::Decode {
-        origin: origin(),
-        source: Box::new(source),
-    })?;
+pub(crate) fn decode_bytes(bytes: &[u8], origin: impl Fn() -> ImageOrigin) -> Result<Decoded, DataError> {
+    let img = image::load_from_memory(bytes)
+        .map_err(|source| DataError::Decode { origin: origin(), source: Box::new(source) })?;
     let (w, h) = (img.width(), img.height());
     Ok(if img.color().has_color() {
-        Decoded {
-            w,
-            h,
-            channels: 3,
-            hwc: img.into_rgb8().into_raw(),
-        }
+        Decoded { w, h, channels: 3, hwc: img.into_rgb8().into_raw() }
     } else {
-        Decoded {
-            w,
-            h,
-            channels: 1,
-            hwc: img.into_luma8().into_raw(),
-        }
+        Decoded { w, h, channels: 1, hwc: img.into_luma8().into_raw() }
     })
 }
 
@@ -80,9 +65,7 @@ pub(crate) fn assemble<const N: usize>(
     channels: Option<usize>,
 ) -> Result<([usize; 3], [Part; N]), DataError> {
     let all = || parts.iter().flat_map(|(o, _, d)| o.iter().zip(d.iter()));
-    let Some((first_origin, first)) = all().next() else {
-        unreachable!("loaders refuse sources without images")
-    };
+    let Some((first_origin, first)) = all().next() else { unreachable!("loaders refuse sources without images") };
     for (origin, img) in all() {
         if (img.w, img.h) != (first.w, first.h) {
             return Err(DataError::ImageSize {
@@ -101,10 +84,7 @@ pub(crate) fn assemble<const N: usize>(
     let len = shape.iter().product::<usize>();
     let parts = parts.map(|(_, labels, images)| {
         let mut pixels = vec![0u8; images.len() * len];
-        pixels
-            .par_chunks_mut(len)
-            .zip(images)
-            .for_each(|(out, img)| hwc_to_chw(&img.hwc, img.channels, channels, out));
+        pixels.par_chunks_mut(len).zip(images).for_each(|(out, img)| hwc_to_chw(&img.hwc, img.channels, channels, out));
         Part { pixels, labels }
     });
     Ok((shape, parts))

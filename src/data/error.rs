@@ -28,75 +28,28 @@ pub enum DataError {
         source: serde_json::Error,
     },
     #[error("{path}: format version {found}, this build reads version {expected}")]
-    Version {
-        path: PathBuf,
-        found: u32,
-        expected: u32,
-    },
+    Version { path: PathBuf, found: u32, expected: u32 },
     #[error("{path}: holds a {found}, expected a {expected}")]
-    Kind {
-        path: PathBuf,
-        found: String,
-        expected: &'static str,
-    },
+    Kind { path: PathBuf, found: String, expected: &'static str },
     #[error("{path}: {found} bytes, expected {expected} ({what})")]
-    Size {
-        path: PathBuf,
-        found: u64,
-        expected: u64,
-        what: String,
-    },
+    Size { path: PathBuf, found: u64, expected: u64, what: String },
     #[error("{path}: {found} bytes is not a whole number of {record}-byte records")]
-    Records {
-        path: PathBuf,
-        found: u64,
-        record: usize,
-    },
+    Records { path: PathBuf, found: u64, record: usize },
     #[error("{path}: wrong magic number {found:#010x}, expected {expected:#010x}")]
-    Magic {
-        path: PathBuf,
-        found: u32,
-        expected: u32,
-    },
+    Magic { path: PathBuf, found: u32, expected: u32 },
     #[error("{path}: {found} records, but {other} has {expected}")]
-    CountMismatch {
-        path: PathBuf,
-        found: usize,
-        other: PathBuf,
-        expected: usize,
-    },
+    CountMismatch { path: PathBuf, found: usize, other: PathBuf, expected: usize },
     #[error("{path}: record {index} has label {label}, but there are only {classes} classes")]
-    FileLabel {
-        path: PathBuf,
-        index: usize,
-        label: i64,
-        classes: usize,
-    },
+    FileLabel { path: PathBuf, index: usize, label: i64, classes: usize },
     #[error("{path}: fine class {fine} is in coarse group {first} and also in {second}")]
-    CoarseConflict {
-        path: PathBuf,
-        fine: String,
-        first: String,
-        second: String,
-    },
+    CoarseConflict { path: PathBuf, fine: String, first: String, second: String },
     #[error("{path}: column {column}: {problem}")]
-    Column {
-        path: PathBuf,
-        column: String,
-        problem: String,
-    },
-    #[cfg(feature = "parquet")]
+    Column { path: PathBuf, column: String, problem: String },
     #[error("{path}: cannot read parquet")]
     Parquet {
         path: PathBuf,
         #[source]
         source: parquet::errors::ParquetError,
-    },
-    #[error("{path}: {format} support was left out of this build (cargo feature {feature:?})")]
-    Unsupported {
-        path: PathBuf,
-        format: &'static str,
-        feature: &'static str,
     },
     #[error("{origin}: cannot decode image")]
     Decode {
@@ -124,19 +77,9 @@ pub enum DataError {
     #[error("{path}: cannot tell the dataset format; {hint}")]
     UnknownFormat { path: PathBuf, hint: &'static str },
     #[error("{part} images: {found} pixel bytes, expected {expected} for {count} labels")]
-    PixelCount {
-        part: &'static str,
-        found: usize,
-        expected: usize,
-        count: usize,
-    },
+    PixelCount { part: &'static str, found: usize, expected: usize, count: usize },
     #[error("{part} image {index} has label {label}, but there are only {classes} classes")]
-    LabelRange {
-        part: &'static str,
-        index: usize,
-        label: u16,
-        classes: usize,
-    },
+    LabelRange { part: &'static str, index: usize, label: u16, classes: usize },
     #[error("class {class} has no {part} images")]
     EmptyClass { part: &'static str, class: String },
     #[error("{found} group entries for {classes} classes")]
@@ -168,20 +111,12 @@ pub enum DataError {
     #[error("per-class subsample of 0 images")]
     ZeroPerClass,
     #[error("synthetic parameter {field} = {value}: {rule}")]
-    BadParam {
-        field: &'static str,
-        value: String,
-        rule: &'static str,
-    },
+    BadParam { field: &'static str, value: String, rule: &'static str },
     #[error("{channels} channels requested; only 1 (grayscale) and 3 (rgb) are supported")]
     Channels { channels: usize },
 }
 
 /// " (known: a, b, c)" for short lists, so a typo shows what was meant.
 fn suggest(known: &[String]) -> String {
-    if known.is_empty() || known.len() > 20 {
-        String::new()
-    } else {
-        format!(" (known: {})", known.join(", "))
-    }
+    if known.is_empty() || known.len() > 20 { String::new() } else { format!(" (known: {})", known.join(", ")) }
 }

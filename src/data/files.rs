@@ -8,16 +8,11 @@ use super::DataError;
 
 /// The bytes of `path`; a name ending in `.gz` is decompressed.
 pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let err = |source| DataError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
+    let err = |source| DataError::Read { path: path.to_path_buf(), source };
     let raw = fs::read(path).map_err(err)?;
     if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(err)?;
+        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(err)?;
         Ok(out)
     } else {
         Ok(raw)
@@ -26,35 +21,21 @@ pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
 
 /// The first of `names` (each also tried with `.gz`) that exists in `dir`.
 pub(crate) fn find(dir: &Path, names: &[&str]) -> Option<PathBuf> {
-    names
-        .iter()
-        .flat_map(|n| [dir.join(n), dir.join(format!("{n}.gz"))])
-        .find(|p| p.is_file())
+    names.iter().flat_map(|n| [dir.join(n), dir.join(format!("{n}.gz"))]).find(|p| p.is_file())
 }
 
 /// Non-empty, trimmed lines of a names file such as CIFAR's `batches.meta.txt`.
 pub(crate) fn read_names(path: &Path) -> Result<Vec<String>, DataError> {
-    let text = fs::read_to_string(path).map_err(|source| DataError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect())
+    let text = fs::read_to_string(path).map_err(|source| DataError::Read { path: path.to_path_buf(), source })?;
+    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
 }
 
 /// Fails with the record index if any label is not below `classes`.
 pub(crate) fn check_labels(path: &Path, labels: &[u16], classes: usize) -> Result<(), DataError> {
     match labels.iter().position(|&l| l as usize >= classes) {
-        Some(index) => Err(DataError::FileLabel {
-            path: path.to_path_buf(),
-            index,
-            label: labels[index] as i64,
-            classes,
-        }),
+        Some(index) => {
+            Err(DataError::FileLabel { path: path.to_path_buf(), index, label: labels[index] as i64, classes })
+        }
         None => Ok(()),
     }
 }

@@ -36,10 +36,7 @@ pub fn read_folder(root: &Path, channels: Option<usize>) -> Result<Dataset, Data
         Some(dir) => {
             for class in subdirs(dir)? {
                 if !classes.contains(&class) {
-                    return Err(DataError::UnknownTestClass {
-                        path: dir.join(&class),
-                        class,
-                    });
+                    return Err(DataError::UnknownTestClass { path: dir.join(&class), class });
                 }
             }
             Some(list(dir, &classes)?)
@@ -48,13 +45,7 @@ pub fn read_folder(root: &Path, channels: Option<usize>) -> Result<Dataset, Data
     };
 
     let origins = |files: &[(PathBuf, u16)]| -> Vec<ImageOrigin> {
-        files
-            .iter()
-            .map(|(path, _)| ImageOrigin {
-                path: path.clone(),
-                row: None,
-            })
-            .collect()
+        files.iter().map(|(path, _)| ImageOrigin { path: path.clone(), row: None }).collect()
     };
     let labels = |files: &[(PathBuf, u16)]| files.iter().map(|f| f.1).collect::<Vec<_>>();
     let train_origins = origins(&train_files);
@@ -64,27 +55,17 @@ pub fn read_folder(root: &Path, channels: Option<usize>) -> Result<Dataset, Data
             let test_origins = origins(test_files);
             let test = decode_all(&test_origins, decode_file)?;
             let (shape, [train, test]) = assemble(
-                [
-                    (&train_origins, labels(&train_files), &train),
-                    (&test_origins, labels(test_files), &test),
-                ],
+                [(&train_origins, labels(&train_files), &train), (&test_origins, labels(test_files), &test)],
                 channels,
             )?;
             (shape, train, Some(test))
         }
         None => {
-            let (shape, [train]) =
-                assemble([(&train_origins, labels(&train_files), &train)], channels)?;
+            let (shape, [train]) = assemble([(&train_origins, labels(&train_files), &train)], channels)?;
             (shape, train, None)
         }
     };
-    let ds = Dataset {
-        shape,
-        classes,
-        groups: None,
-        train,
-        test,
-    };
+    let ds = Dataset { shape, classes, groups: None, train, test };
     ds.check()?;
     Ok(ds)
 }
@@ -103,14 +84,8 @@ fn subdirs(dir: &Path) -> Result<Vec<String>, DataError> {
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<fs::DirEntry>, DataError> {
-    let err = |source| DataError::Read {
-        path: dir.to_path_buf(),
-        source,
-    };
-    fs::read_dir(dir)
-        .map_err(err)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(err)
+    let err = |source| DataError::Read { path: dir.to_path_buf(), source };
+    fs::read_dir(dir).map_err(err)?.collect::<Result<Vec<_>, _>>().map_err(err)
 }
 
 /// (path, label) of every image under `dir/<class>`, by class then sorted path.
@@ -119,11 +94,7 @@ fn list(dir: &Path, classes: &[String]) -> Result<Vec<(PathBuf, u16)>, DataError
     for (label, class) in classes.iter().enumerate() {
         let class_dir = dir.join(class);
         let mut paths: Vec<PathBuf> = if class_dir.is_dir() {
-            read_dir(&class_dir)?
-                .into_iter()
-                .map(|e| e.path())
-                .filter(|p| is_image(p))
-                .collect()
+            read_dir(&class_dir)?.into_iter().map(|e| e.path()).filter(|p| is_image(p)).collect()
         } else {
             Vec::new()
         };
@@ -137,20 +108,13 @@ fn list(dir: &Path, classes: &[String]) -> Result<Vec<(PathBuf, u16)>, DataError
 }
 
 fn is_image(path: &Path) -> bool {
-    let hidden = path
-        .file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
     !hidden && ext.is_some_and(|e| EXTENSIONS.contains(&e.as_str())) && path.is_file()
 }
 
 fn decode_file(origin: &ImageOrigin) -> Result<Decoded, DataError> {
-    let bytes = fs::read(&origin.path).map_err(|source| DataError::Read {
-        path: origin.path.clone(),
-        source,
-    })?;
+    let bytes = fs::read(&origin.path).map_err(|source| DataError::Read { path: origin.path.clone(), source })?;
     decode_bytes(&bytes, || origin.clone())
 }
 
@@ -160,17 +124,13 @@ mod tests {
 
     fn save_rgb(path: &Path, w: u32, h: u32, seed: u8) {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let img = image::RgbImage::from_fn(w, h, |x, y| {
-            image::Rgb([seed, (x * 10) as u8, (y * 10) as u8])
-        });
+        let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([seed, (x * 10) as u8, (y * 10) as u8]));
         img.save(path).unwrap();
     }
 
     fn save_gray(path: &Path, w: u32, h: u32, v: u8) {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
-        image::GrayImage::from_pixel(w, h, image::Luma([v]))
-            .save(path)
-            .unwrap();
+        image::GrayImage::from_pixel(w, h, image::Luma([v])).save(path).unwrap();
     }
 
     #[test]
@@ -221,20 +181,13 @@ mod tests {
         let (bad, first) = (r.join("b/1.png"), r.join("a/1.png"));
         assert_eq!(
             e,
-            format!(
-                "{}: image is 4x5, but {} is 4x4; all images must have one size",
-                bad.display(),
-                first.display()
-            )
+            format!("{}: image is 4x5, but {} is 4x4; all images must have one size", bad.display(), first.display())
         );
 
         save_rgb(&r.join("b/1.png"), 4, 4, 0);
         fs::write(r.join("b/2.jpg"), b"not a jpeg").unwrap();
         let e = read_folder(r, None).unwrap_err();
-        assert!(
-            matches!(&e, DataError::Decode { origin, .. } if origin.path.ends_with("b/2.jpg")),
-            "{e}"
-        );
+        assert!(matches!(&e, DataError::Decode { origin, .. } if origin.path.ends_with("b/2.jpg")), "{e}");
 
         fs::remove_file(r.join("b/2.jpg")).unwrap();
         fs::create_dir(r.join("c")).unwrap();
@@ -242,14 +195,8 @@ mod tests {
         assert_eq!(e, format!("{}: class has no images", r.join("c").display()));
 
         let empty = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            read_folder(empty.path(), None),
-            Err(DataError::NoClasses { .. })
-        ));
-        assert!(matches!(
-            read_folder(r, Some(4)),
-            Err(DataError::Channels { channels: 4 })
-        ));
+        assert!(matches!(read_folder(empty.path(), None), Err(DataError::NoClasses { .. })));
+        assert!(matches!(read_folder(r, Some(4)), Err(DataError::Channels { channels: 4 })));
     }
 
     #[test]
@@ -260,10 +207,7 @@ mod tests {
         save_gray(&r.join("test/a/1.png"), 2, 2, 0);
         save_gray(&r.join("test/z/1.png"), 2, 2, 0);
         let e = read_folder(r, None).unwrap_err().to_string();
-        assert!(
-            e.ends_with("class z is not among the training classes"),
-            "{e}"
-        );
+        assert!(e.ends_with("class z is not among the training classes"), "{e}");
     }
 
     /// Loads the real CIFAR-10 image folder when `PIPE_CIFAR10` names it, and times the
@@ -280,14 +224,7 @@ mod tests {
         assert_eq!(ds.shape, [3, 32, 32]);
         assert_eq!(ds.classes.len(), 10);
         assert!(ds.train.counts(10).iter().all(|&c| c == 5000));
-        assert!(
-            ds.test
-                .as_ref()
-                .unwrap()
-                .counts(10)
-                .iter()
-                .all(|&c| c == 1000)
-        );
+        assert!(ds.test.as_ref().unwrap().counts(10).iter().all(|&c| c == 1000));
         let dir = tempfile::tempdir().unwrap();
         let t = std::time::Instant::now();
         ds.write(dir.path()).unwrap();

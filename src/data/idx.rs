@@ -13,25 +13,12 @@ const IMAGES_MAGIC: u32 = 0x0000_0803;
 const LABELS_MAGIC: u32 = 0x0000_0801;
 
 /// Fashion-MNIST's class names, for callers that know that is what they loaded.
-pub const FASHION_MNIST_CLASSES: [&str; 10] = [
-    "t-shirt/top",
-    "trouser",
-    "pullover",
-    "dress",
-    "coat",
-    "sandal",
-    "shirt",
-    "sneaker",
-    "bag",
-    "ankle boot",
-];
+pub const FASHION_MNIST_CLASSES: [&str; 10] =
+    ["t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"];
 
 /// File names tried for a part, in order; some mirrors use a dot before "idx".
 fn names(prefix: &str, what: &str, dims: u8) -> [String; 2] {
-    [
-        format!("{prefix}-{what}-idx{dims}-ubyte"),
-        format!("{prefix}-{what}.idx{dims}-ubyte"),
-    ]
+    [format!("{prefix}-{what}-idx{dims}-ubyte"), format!("{prefix}-{what}.idx{dims}-ubyte")]
 }
 
 fn find_part(dir: &Path, prefix: &str) -> Option<(PathBuf, PathBuf)> {
@@ -73,19 +60,8 @@ pub fn read_idx(dir: &Path) -> Result<Dataset, DataError> {
         }
         None => None,
     };
-    let k = train
-        .labels
-        .iter()
-        .chain(test.iter().flat_map(|t| &t.labels))
-        .max()
-        .map_or(1, |&m| m as usize + 1);
-    let ds = Dataset {
-        shape,
-        classes: (0..k).map(|i| i.to_string()).collect(),
-        groups: None,
-        train,
-        test,
-    };
+    let k = train.labels.iter().chain(test.iter().flat_map(|t| &t.labels)).max().map_or(1, |&m| m as usize + 1);
+    let ds = Dataset { shape, classes: (0..k).map(|i| i.to_string()).collect(), groups: None, train, test };
     ds.check()?;
     Ok(ds)
 }
@@ -95,14 +71,10 @@ fn read_pair(images: &Path, labels: &Path) -> Result<([usize; 3], Part), DataErr
     let dims = header(images, &img, IMAGES_MAGIC)?;
     let [n, rows, cols] = [dims[0], dims[1], dims[2]];
     let start = 16;
-    expect_len(images, &img, start + n * rows * cols, || {
-        format!("16-byte header + {n} images of {rows}x{cols}")
-    })?;
+    expect_len(images, &img, start + n * rows * cols, || format!("16-byte header + {n} images of {rows}x{cols}"))?;
     let lab = read_maybe_gz(labels)?;
     let dims = header(labels, &lab, LABELS_MAGIC)?;
-    expect_len(labels, &lab, 8 + dims[0], || {
-        format!("8-byte header + {} labels", dims[0])
-    })?;
+    expect_len(labels, &lab, 8 + dims[0], || format!("8-byte header + {} labels", dims[0]))?;
     if dims[0] != n {
         return Err(DataError::CountMismatch {
             path: labels.to_path_buf(),
@@ -113,10 +85,7 @@ fn read_pair(images: &Path, labels: &Path) -> Result<([usize; 3], Part), DataErr
     }
     let labels_v: Vec<u16> = lab[8..].iter().map(|&l| l as u16).collect();
     check_labels(labels, &labels_v, 256)?;
-    let part = Part {
-        pixels: img[start..].to_vec(),
-        labels: labels_v,
-    };
+    let part = Part { pixels: img[start..].to_vec(), labels: labels_v };
     Ok(([1, rows, cols], part))
 }
 
@@ -127,21 +96,12 @@ fn header(path: &Path, bytes: &[u8], magic: u32) -> Result<Vec<usize>, DataError
     expect_at_least(path, bytes, head, || format!("{head}-byte IDX header"))?;
     let word = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
     if word(0) != magic {
-        return Err(DataError::Magic {
-            path: path.to_path_buf(),
-            found: word(0),
-            expected: magic,
-        });
+        return Err(DataError::Magic { path: path.to_path_buf(), found: word(0), expected: magic });
     }
     Ok((0..ndims).map(|d| word(4 + 4 * d) as usize).collect())
 }
 
-fn expect_at_least(
-    path: &Path,
-    bytes: &[u8],
-    len: usize,
-    what: impl Fn() -> String,
-) -> Result<(), DataError> {
+fn expect_at_least(path: &Path, bytes: &[u8], len: usize, what: impl Fn() -> String) -> Result<(), DataError> {
     if bytes.len() < len {
         return Err(DataError::Size {
             path: path.to_path_buf(),
@@ -153,12 +113,7 @@ fn expect_at_least(
     Ok(())
 }
 
-fn expect_len(
-    path: &Path,
-    bytes: &[u8],
-    len: usize,
-    what: impl Fn() -> String,
-) -> Result<(), DataError> {
+fn expect_len(path: &Path, bytes: &[u8], len: usize, what: impl Fn() -> String) -> Result<(), DataError> {
     if bytes.len() != len {
         return Err(DataError::Size {
             path: path.to_path_buf(),
@@ -178,14 +133,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// Writes an IDX pair: `n` images of `rows`x`cols` with pixel = index + position.
-    pub(crate) fn write_idx(
-        dir: &Path,
-        prefix: &str,
-        n: usize,
-        rows: usize,
-        cols: usize,
-        gz: bool,
-    ) {
+    pub(crate) fn write_idx(dir: &Path, prefix: &str, n: usize, rows: usize, cols: usize, gz: bool) {
         let mut img = IMAGES_MAGIC.to_be_bytes().to_vec();
         for d in [n, rows, cols] {
             img.extend((d as u32).to_be_bytes());
@@ -238,22 +186,13 @@ pub(crate) mod tests {
 
         fs::write(&images, &bytes[..bytes.len() - 3]).unwrap();
         let e = read_idx(dir.path()).unwrap_err().to_string();
-        assert_eq!(
-            e,
-            format!(
-                "{}: 133 bytes, expected 136 (16-byte header + 6 images of 4x5)",
-                images.display()
-            )
-        );
+        assert_eq!(e, format!("{}: 133 bytes, expected 136 (16-byte header + 6 images of 4x5)", images.display()));
 
         let mut wrong = bytes.clone();
         wrong[3] = 1;
         fs::write(&images, &wrong).unwrap();
         let e = read_idx(dir.path()).unwrap_err().to_string();
-        assert!(
-            e.ends_with("wrong magic number 0x00000801, expected 0x00000803"),
-            "{e}"
-        );
+        assert!(e.ends_with("wrong magic number 0x00000801, expected 0x00000803"), "{e}");
 
         fs::write(&images, &bytes).unwrap();
         let labels = dir.path().join("train-labels-idx1-ubyte");
@@ -278,9 +217,6 @@ pub(crate) mod tests {
         assert_eq!(e, format!("cannot read {}", gz.display()));
 
         let empty = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            read_idx(empty.path()),
-            Err(DataError::Missing { .. })
-        ));
+        assert!(matches!(read_idx(empty.path()), Err(DataError::Missing { .. })));
     }
 }

@@ -44,10 +44,7 @@ pub fn detect(path: &Path) -> Result<Format, DataError> {
         return Ok(Format::Parquet);
     }
     if !path.is_dir() {
-        return Err(DataError::Missing {
-            path: path.to_path_buf(),
-            what: "a dataset is a folder",
-        });
+        return Err(DataError::Missing { path: path.to_path_buf(), what: "a dataset is a folder" });
     }
     Ok(if path.join(super::HEADER_FILE).is_file() {
         Format::Stored
@@ -75,26 +72,14 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset, DataError> {
         Format::Cifar100 => cifar::read_cifar100(path)?,
         Format::Folder => folder::read_folder(path, opts.channels)?,
         Format::Stored => Dataset::read(path)?,
-        #[cfg(feature = "parquet")]
         Format::Parquet => super::parquet::read_parquet(path, opts.channels)?,
-        #[cfg(not(feature = "parquet"))]
-        Format::Parquet => {
-            return Err(DataError::Unsupported {
-                path: path.to_path_buf(),
-                format: "parquet",
-                feature: "parquet",
-            });
-        }
     };
     if let Some(c) = opts.channels {
         ds = convert_channels(ds, c)?;
     }
     if let Some(names) = &opts.class_names {
         if names.len() != ds.classes.len() {
-            return Err(DataError::ClassNames {
-                found: names.len(),
-                classes: ds.classes.len(),
-            });
+            return Err(DataError::ClassNames { found: names.len(), classes: ds.classes.len() });
         }
         ds.classes = names.clone();
     }
@@ -137,17 +122,8 @@ mod tests {
         assert_eq!(detect(&stored).unwrap(), Format::Stored);
         assert_eq!(load(&stored, &LoadOptions::default()).unwrap(), ds);
 
-        let e = load(
-            d,
-            &LoadOptions {
-                class_names: Some(vec!["a".into()]),
-                ..LoadOptions::default()
-            },
-        );
-        assert_eq!(
-            e.unwrap_err().to_string(),
-            "1 class names given for 3 classes"
-        );
+        let e = load(d, &LoadOptions { class_names: Some(vec!["a".into()]), ..LoadOptions::default() });
+        assert_eq!(e.unwrap_err().to_string(), "1 class names given for 3 classes");
 
         let c10 = d.join("c10");
         fs::create_dir(&c10).unwrap();
@@ -158,18 +134,12 @@ mod tests {
         fs::write(c100.join("train.bin"), [0u8; 3074]).unwrap();
         assert_eq!(detect(&d.join("c100")).unwrap(), Format::Cifar100);
         assert_eq!(detect(&d.join("stored/..")).unwrap(), Format::Idx);
-        assert!(matches!(
-            detect(&d.join("nope")),
-            Err(DataError::Missing { .. })
-        ));
+        assert!(matches!(detect(&d.join("nope")), Err(DataError::Missing { .. })));
 
         let pq = d.join("hub/data");
         fs::create_dir_all(&pq).unwrap();
         fs::write(pq.join("train-00000-of-00001.parquet"), b"").unwrap();
         assert_eq!(detect(&d.join("hub")).unwrap(), Format::Parquet);
-        assert_eq!(
-            detect(&pq.join("train-00000-of-00001.parquet")).unwrap(),
-            Format::Parquet
-        );
+        assert_eq!(detect(&pq.join("train-00000-of-00001.parquet")).unwrap(), Format::Parquet);
     }
 }

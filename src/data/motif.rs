@@ -43,16 +43,8 @@ impl Style {
     pub(crate) fn random(rng: &mut Rng) -> Style {
         let lo = rng.range_f32(0.2, 0.45);
         Style {
-            odds: [
-                rng.range_f32(0.3, 1.0),
-                rng.range_f32(0.0, 0.6),
-                rng.range_f32(0.0, 0.4),
-            ],
-            curvature: if rng.bool(0.5) {
-                rng.range_f32(0.0, 0.15)
-            } else {
-                rng.range_f32(0.4, 0.8)
-            },
+            odds: [rng.range_f32(0.3, 1.0), rng.range_f32(0.0, 0.6), rng.range_f32(0.0, 0.4)],
+            curvature: if rng.bool(0.5) { rng.range_f32(0.0, 0.15) } else { rng.range_f32(0.4, 0.8) },
             radius: [lo, lo + rng.range_f32(0.1, 0.4)],
         }
     }
@@ -93,10 +85,7 @@ impl Motif {
 }
 
 fn point(rng: &mut Rng, extent: f32) -> [f32; 2] {
-    [
-        rng.range_f32(-extent, extent),
-        rng.range_f32(-extent, extent),
-    ]
+    [rng.range_f32(-extent, extent), rng.range_f32(-extent, extent)]
 }
 
 fn element(style: &Style, rng: &mut Rng) -> Element {
@@ -114,11 +103,7 @@ fn element(style: &Style, rng: &mut Rng) -> Element {
         1 | 2 => {
             let radius = rng.range_f32(style.radius[0], style.radius[1]);
             let c = point(rng, 1.0 - radius);
-            if kind == 1 {
-                Element::Ring { c, radius }
-            } else {
-                Element::Blob { c, radius }
-            }
+            if kind == 1 { Element::Ring { c, radius } } else { Element::Blob { c, radius } }
         }
         _ => {
             // Endpoints at least 0.8 apart, so a stroke is a stroke and not a dot.
@@ -141,9 +126,6 @@ fn bezier(a: [f32; 2], c: [f32; 2], b: [f32; 2]) -> [[f32; 2]; 5] {
     std::array::from_fn(|i| {
         let t = i as f32 / 4.0;
         let (u, v, w) = ((1.0 - t) * (1.0 - t), 2.0 * t * (1.0 - t), t * t);
-        [
-            u * a[0] + v * c[0] + w * b[0],
-            u * a[1] + v * c[1] + w * b[1],
-        ]
+        [u * a[0] + v * c[0] + w * b[0], u * a[1] + v * c[1] + w * b[1]]
     })
 }

@@ -32,10 +32,7 @@ pub fn read_parquet(root: &Path, channels: Option<usize>) -> Result<Dataset, Dat
     }
     let files = find_parquet(root);
     let of = |split: &[&str]| -> Vec<&PathBuf> {
-        files
-            .iter()
-            .filter(|f| split.iter().any(|s| in_split(root, f, s)))
-            .collect()
+        files.iter().filter(|f| split.iter().any(|s| in_split(root, f, s))).collect()
     };
     let mut train_files = of(&["train"]);
     if train_files.is_empty() && root.is_file() {
@@ -52,20 +49,14 @@ pub fn read_parquet(root: &Path, channels: Option<usize>) -> Result<Dataset, Dat
         });
     }
     let train = read_tables(&train_files)?;
-    let test = (!test_files.is_empty())
-        .then(|| read_tables(&test_files))
-        .transpose()?;
+    let test = (!test_files.is_empty()).then(|| read_tables(&test_files)).transpose()?;
 
     let tables = || train.iter().chain(test.iter().flatten());
-    let meta = tables()
-        .find(|t| t.names.is_some())
-        .or_else(|| tables().next());
+    let meta = tables().find(|t| t.names.is_some()).or_else(|| tables().next());
     let max_label = tables().flat_map(|t| t.rows.iter().map(|r| r.label)).max();
     let classes = match meta.and_then(|t| t.names.clone()) {
         Some(names) => names,
-        None => (0..=max_label.unwrap_or(0).max(0))
-            .map(|i| i.to_string())
-            .collect(),
+        None => (0..=max_label.unwrap_or(0).max(0)).map(|i| i.to_string()).collect(),
     };
     for t in tables() {
         for (row, r) in t.rows.iter().enumerate() {
@@ -79,21 +70,12 @@ pub fn read_parquet(root: &Path, channels: Option<usize>) -> Result<Dataset, Dat
             }
         }
     }
-    let groups = coarse_groups(
-        tables(),
-        &classes,
-        meta.and_then(|t| t.coarse_names.clone()),
-    )?;
+    let groups = coarse_groups(tables(), &classes, meta.and_then(|t| t.coarse_names.clone()))?;
 
     let part = |tables: &[Table]| {
         let origins: Vec<ImageOrigin> = tables
             .iter()
-            .flat_map(|t| {
-                (0..t.rows.len()).map(|row| ImageOrigin {
-                    path: t.path.clone(),
-                    row: Some(row),
-                })
-            })
+            .flat_map(|t| (0..t.rows.len()).map(|row| ImageOrigin { path: t.path.clone(), row: Some(row) }))
             .collect();
         let rows: Vec<&Row> = tables.iter().flat_map(|t| &t.rows).collect();
         let labels: Vec<u16> = rows.iter().map(|r| r.label as u16).collect();
@@ -105,10 +87,8 @@ pub fn read_parquet(root: &Path, channels: Option<usize>) -> Result<Dataset, Dat
     let (shape, train, test) = match &test {
         Some(test) => {
             let (test_o, test_l, test_d) = part(test)?;
-            let (shape, [train, test]) = assemble(
-                [(&train_o, train_l, &train_d), (&test_o, test_l, &test_d)],
-                channels,
-            )?;
+            let (shape, [train, test]) =
+                assemble([(&train_o, train_l, &train_d), (&test_o, test_l, &test_d)], channels)?;
             (shape, train, Some(test))
         }
         None => {
@@ -116,13 +96,7 @@ pub fn read_parquet(root: &Path, channels: Option<usize>) -> Result<Dataset, Dat
             (shape, train, None)
         }
     };
-    let ds = Dataset {
-        shape,
-        classes,
-        groups,
-        train,
-        test,
-    };
+    let ds = Dataset { shape, classes, groups, train, test };
     ds.check()?;
     Ok(ds)
 }
@@ -135,16 +109,11 @@ fn in_split(root: &Path, file: &Path, split: &str) -> bool {
     if dirs.into_iter().any(|c| c.as_os_str() == split) {
         return true;
     }
-    let stem = file
-        .file_stem()
-        .map(|s| s.to_string_lossy())
-        .unwrap_or_default();
+    let stem = file.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default();
     stem == split
-        || [b'-', b'_', b'.'].iter().any(|&sep| {
-            stem.len() > split.len()
-                && stem.starts_with(split)
-                && stem.as_bytes()[split.len()] == sep
-        })
+        || [b'-', b'_', b'.']
+            .iter()
+            .any(|&sep| stem.len() > split.len() && stem.starts_with(split) && stem.as_bytes()[split.len()] == sep)
 }
 
 struct Row {
@@ -165,29 +134,14 @@ fn read_tables(files: &[&PathBuf]) -> Result<Vec<Table>, DataError> {
 }
 
 fn read_table(path: &Path) -> Result<Table, DataError> {
-    let pq = |source| DataError::Parquet {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = File::open(path).map_err(|source| DataError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let pq = |source| DataError::Parquet { path: path.to_path_buf(), source };
+    let file = File::open(path).map_err(|source| DataError::Read { path: path.to_path_buf(), source })?;
     let reader = SerializedFileReader::new(file).map_err(pq)?;
     let features = hf_features(&reader);
     let schema = reader.metadata().file_metadata().schema();
-    let columns: Vec<String> = schema
-        .get_fields()
-        .iter()
-        .map(|f| f.name().to_string())
-        .collect();
+    let columns: Vec<String> = schema.get_fields().iter().map(|f| f.name().to_string()).collect();
     let typed = |kind: &str| {
-        columns.iter().find(|c| {
-            features
-                .as_ref()
-                .and_then(|f| f.get(c.as_str())?.get("_type")?.as_str())
-                == Some(kind)
-        })
+        columns.iter().find(|c| features.as_ref().and_then(|f| f.get(c.as_str())?.get("_type")?.as_str()) == Some(kind))
     };
     let pick = |prefer: &[&str]| columns.iter().find(|c| prefer.contains(&c.as_str()));
     let missing = |column: &str| DataError::Column {
@@ -195,18 +149,9 @@ fn read_table(path: &Path) -> Result<Table, DataError> {
         column: column.to_string(),
         problem: format!("not found (columns: {})", columns.join(", ")),
     };
-    let image_col = typed("Image")
-        .or_else(|| pick(&IMAGE_COLUMNS))
-        .ok_or_else(|| missing("image"))?
-        .clone();
-    let label_col = pick(&LABEL_COLUMNS)
-        .or_else(|| typed("ClassLabel"))
-        .ok_or_else(|| missing("label"))?
-        .clone();
-    let coarse_col = (label_col == "fine_label")
-        .then(|| pick(&["coarse_label"]))
-        .flatten()
-        .cloned();
+    let image_col = typed("Image").or_else(|| pick(&IMAGE_COLUMNS)).ok_or_else(|| missing("image"))?.clone();
+    let label_col = pick(&LABEL_COLUMNS).or_else(|| typed("ClassLabel")).ok_or_else(|| missing("label"))?.clone();
+    let coarse_col = (label_col == "fine_label").then(|| pick(&["coarse_label"])).flatten().cloned();
     let names_of = |col: &str| -> Option<Vec<String>> {
         let names = features.as_ref()?.get(col)?.get("names")?.as_array()?;
         names.iter().map(|n| n.as_str().map(String::from)).collect()
@@ -246,11 +191,7 @@ fn read_table(path: &Path) -> Result<Table, DataError> {
 /// The `features` object of the `huggingface` key-value metadata, if any.
 fn hf_features(reader: &SerializedFileReader<File>) -> Option<serde_json::Map<String, Value>> {
     let kv = reader.metadata().file_metadata().key_value_metadata()?;
-    let text = kv
-        .iter()
-        .find(|kv| kv.key == "huggingface")?
-        .value
-        .as_ref()?;
+    let text = kv.iter().find(|kv| kv.key == "huggingface")?.value.as_ref()?;
     let v: Value = serde_json::from_str(text).ok()?;
     v.get("info")?.get("features")?.as_object().cloned()
 }
@@ -329,9 +270,7 @@ mod tests {
 
     fn png(v: u8, w: u32) -> Vec<u8> {
         let mut out = std::io::Cursor::new(Vec::new());
-        image::GrayImage::from_pixel(w, 3, image::Luma([v]))
-            .write_to(&mut out, image::ImageFormat::Png)
-            .unwrap();
+        image::GrayImage::from_pixel(w, 3, image::Luma([v])).write_to(&mut out, image::ImageFormat::Png).unwrap();
         out.into_inner()
     }
 
@@ -352,29 +291,21 @@ mod tests {
             }}});
             vec![KeyValue::new("huggingface".into(), features.to_string())]
         });
-        let props = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_key_value_metadata(meta)
-            .build();
+        let props =
+            WriterProperties::builder().set_compression(Compression::SNAPPY).set_key_value_metadata(meta).build();
         let file = File::create(path).unwrap();
         let mut w = SerializedFileWriter::new(file, Arc::new(schema), Arc::new(props)).unwrap();
         let mut rg = w.next_row_group().unwrap();
         let n = images.len();
         let bytes: Vec<ByteArray> = images.iter().map(|b| ByteArray::from(b.clone())).collect();
         let mut col = rg.next_column().unwrap().unwrap();
-        col.typed::<ByteArrayType>()
-            .write_batch(&bytes, Some(&vec![2; n]), None)
-            .unwrap();
+        col.typed::<ByteArrayType>().write_batch(&bytes, Some(&vec![2; n]), None).unwrap();
         col.close().unwrap();
         let mut col = rg.next_column().unwrap().unwrap();
-        col.typed::<ByteArrayType>()
-            .write_batch(&[], Some(&vec![1; n]), None)
-            .unwrap();
+        col.typed::<ByteArrayType>().write_batch(&[], Some(&vec![1; n]), None).unwrap();
         col.close().unwrap();
         let mut col = rg.next_column().unwrap().unwrap();
-        col.typed::<Int64Type>()
-            .write_batch(labels, Some(&vec![1; n]), None)
-            .unwrap();
+        col.typed::<Int64Type>().write_batch(labels, Some(&vec![1; n]), None).unwrap();
         col.close().unwrap();
         rg.close().unwrap();
         w.close().unwrap();
@@ -385,30 +316,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().join("data");
         let imgs = |vs: &[u8]| vs.iter().map(|&v| png(v, 4)).collect::<Vec<_>>();
-        write(
-            &d.join("train-00000-of-00002.parquet"),
-            &imgs(&[10, 20]),
-            &[0, 1],
-            Some(&["cat", "dog"]),
-        );
-        write(
-            &d.join("train-00001-of-00002.parquet"),
-            &imgs(&[30]),
-            &[1],
-            Some(&["cat", "dog"]),
-        );
-        write(
-            &d.join("test-00000-of-00001.parquet"),
-            &imgs(&[40, 50]),
-            &[1, 0],
-            Some(&["cat", "dog"]),
-        );
+        write(&d.join("train-00000-of-00002.parquet"), &imgs(&[10, 20]), &[0, 1], Some(&["cat", "dog"]));
+        write(&d.join("train-00001-of-00002.parquet"), &imgs(&[30]), &[1], Some(&["cat", "dog"]));
+        write(&d.join("test-00000-of-00001.parquet"), &imgs(&[40, 50]), &[1, 0], Some(&["cat", "dog"]));
         assert!(!find_parquet(dir.path()).is_empty());
         let ds = read_parquet(dir.path(), None).unwrap();
-        assert_eq!(
-            (ds.shape, &ds.classes[..]),
-            ([1, 3, 4], &["cat".to_string(), "dog".into()][..])
-        );
+        assert_eq!((ds.shape, &ds.classes[..]), ([1, 3, 4], &["cat".to_string(), "dog".into()][..]));
         assert_eq!(ds.train.labels, [0, 1, 1]);
         assert_eq!(ds.train.image(2, ds.shape), [30; 12]);
         assert_eq!(ds.test.as_ref().unwrap().labels, [1, 0]);
@@ -420,12 +333,7 @@ mod tests {
     fn config_split_layout_without_names() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().join("plain/train");
-        write(
-            &d.join("0000.parquet"),
-            &[png(1, 2), png(2, 2), png(3, 2)],
-            &[2, 0, 1],
-            None,
-        );
+        write(&d.join("0000.parquet"), &[png(1, 2), png(2, 2), png(3, 2)], &[2, 0, 1], None);
         let ds = read_parquet(dir.path(), None).unwrap();
         assert_eq!(ds.classes, ["0", "1", "2"]);
         assert!(ds.test.is_none());
@@ -439,20 +347,9 @@ mod tests {
         let f = dir.path().join("train.parquet");
         write(&f, &[png(1, 2), png(2, 2)], &[0, -1], Some(&["a", "b"]));
         let e = read_parquet(dir.path(), None).unwrap_err().to_string();
-        assert_eq!(
-            e,
-            format!(
-                "{}: record 1 has label -1, but there are only 2 classes",
-                f.display()
-            )
-        );
+        assert_eq!(e, format!("{}: record 1 has label -1, but there are only 2 classes", f.display()));
 
-        write(
-            &f,
-            &[png(1, 2), b"garbage".to_vec()],
-            &[0, 1],
-            Some(&["a", "b"]),
-        );
+        write(&f, &[png(1, 2), b"garbage".to_vec()], &[0, 1], Some(&["a", "b"]));
         let e = read_parquet(dir.path(), None).unwrap_err().to_string();
         assert_eq!(e, format!("{} row 1: cannot decode image", f.display()));
 
@@ -461,14 +358,8 @@ mod tests {
         assert!(e.contains("row 1: image is 3x3, but"), "{e}");
 
         std::fs::write(&f, b"PAR1 not really").unwrap();
-        assert!(matches!(
-            read_parquet(dir.path(), None),
-            Err(DataError::Parquet { .. })
-        ));
+        assert!(matches!(read_parquet(dir.path(), None), Err(DataError::Parquet { .. })));
         let empty = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            read_parquet(empty.path(), None),
-            Err(DataError::Missing { .. })
-        ));
+        assert!(matches!(read_parquet(empty.path(), None), Err(DataError::Missing { .. })));
     }
 }

@@ -20,12 +20,7 @@ pub(crate) struct Canvas {
 impl Canvas {
     pub(crate) fn new(shape: [usize; 3]) -> Canvas {
         let [c, h, w] = shape;
-        Canvas {
-            c,
-            h,
-            w,
-            v: vec![0.0; c * h * w],
-        }
+        Canvas { c, h, w, v: vec![0.0; c * h * w] }
     }
 
     /// Fills with `base` plus a sinusoidal grating `amp * sin(2 pi freq (x cos a + y sin
@@ -121,12 +116,7 @@ impl Canvas {
 }
 
 fn bounds(pts: &[[f32; 2]], pad: f32) -> [f32; 4] {
-    let mut b = [
-        f32::INFINITY,
-        f32::INFINITY,
-        f32::NEG_INFINITY,
-        f32::NEG_INFINITY,
-    ];
+    let mut b = [f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY];
     for p in pts {
         b[0] = b[0].min(p[0]);
         b[1] = b[1].min(p[1]);
@@ -141,11 +131,7 @@ fn seg_dist2(p: [f32; 2], a: [f32; 2], b: [f32; 2]) -> f32 {
     let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
     let (px, py) = (p[0] - a[0], p[1] - a[1]);
     let len2 = dx * dx + dy * dy;
-    let t = if len2 > 0.0 {
-        ((px * dx + py * dy) / len2).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
+    let t = if len2 > 0.0 { ((px * dx + py * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
     let (ex, ey) = (px - t * dx, py - t * dy);
     ex * ex + ey * ey
 }

@@ -42,23 +42,15 @@ impl Half {
     pub fn check(&self) -> Result<(), DataError> {
         let k = self.classes.len();
         if k == 0 {
-            return Err(DataError::EmptyHalf {
-                half: self.name.clone(),
-            });
+            return Err(DataError::EmptyHalf { half: self.name.clone() });
         }
         if self.original_labels.len() != k {
-            return Err(DataError::GroupCount {
-                found: self.original_labels.len(),
-                classes: k,
-            });
+            return Err(DataError::GroupCount { found: self.original_labels.len(), classes: k });
         }
         for (name, part) in [("train", &self.train), ("test", &self.test)] {
             part.check(name, self.shape, k)?;
             if let Some(empty) = part.counts(k).iter().position(|&c| c == 0) {
-                return Err(DataError::EmptyClass {
-                    part: name,
-                    class: self.classes[empty].clone(),
-                });
+                return Err(DataError::EmptyClass { part: name, class: self.classes[empty].clone() });
             }
         }
         Ok(())
@@ -156,10 +148,7 @@ fn assign(ds: &Dataset, method: &SplitMethod) -> Result<(Vec<usize>, Vec<usize>)
             } else {
                 for name in names {
                     if !known.contains(name) {
-                        return Err(DataError::UnknownGroup {
-                            name: name.clone(),
-                            known,
-                        });
+                        return Err(DataError::UnknownGroup { name: name.clone(), known });
                     }
                 }
                 names.clone()
@@ -170,9 +159,7 @@ fn assign(ds: &Dataset, method: &SplitMethod) -> Result<(Vec<usize>, Vec<usize>)
             let a = resolve(ds, a)?;
             let b = resolve(ds, b)?;
             if let Some(&both) = a.iter().find(|c| b.contains(c)) {
-                return Err(DataError::BothHalves {
-                    class: ds.classes[both].clone(),
-                });
+                return Err(DataError::BothHalves { class: ds.classes[both].clone() });
             }
             (a, b)
         }
@@ -197,10 +184,7 @@ fn resolve(ds: &Dataset, names: &[String]) -> Result<Vec<usize>, DataError> {
             ds.classes
                 .iter()
                 .position(|c| c == name)
-                .ok_or_else(|| DataError::UnknownClass {
-                    name: name.clone(),
-                    known: ds.classes.clone(),
-                })
+                .ok_or_else(|| DataError::UnknownClass { name: name.clone(), known: ds.classes.clone() })
         })
         .collect()
 }
@@ -221,10 +205,7 @@ fn take_random(items: &[usize], n: usize, rng: &mut Rng) -> (Vec<usize>, Vec<usi
 /// The kept images of `members` from `part`, in their original order, relabelled to
 /// the member's position.
 fn gather(part: &Part, keep: &[Vec<usize>], members: &[usize], shape: [usize; 3]) -> Part {
-    let mut indices: Vec<usize> = members
-        .iter()
-        .flat_map(|&c| keep[c].iter().copied())
-        .collect();
+    let mut indices: Vec<usize> = members.iter().flat_map(|&c| keep[c].iter().copied()).collect();
     indices.sort_unstable();
     let mut out = part.select(&indices, shape);
     let mut new_label = vec![u16::MAX; keep.len()];
@@ -252,12 +233,7 @@ mod tests {
         let (a, b) = split(&ds, &random(0), None, 0.0, 0).unwrap();
         assert_eq!((a.name.as_str(), b.name.as_str()), ("A", "B"));
         assert_eq!((a.classes.len(), b.classes.len()), (4, 3));
-        let mut all: Vec<u16> = a
-            .original_labels
-            .iter()
-            .chain(&b.original_labels)
-            .copied()
-            .collect();
+        let mut all: Vec<u16> = a.original_labels.iter().chain(&b.original_labels).copied().collect();
         all.sort_unstable();
         assert_eq!(all, (0..7).collect::<Vec<u16>>());
         for half in [&a, &b] {
@@ -274,9 +250,8 @@ mod tests {
     fn images_keep_their_pixels_and_order() {
         let ds = tiny(4, 5, true);
         let (a, _) = split(&ds, &random(3), None, 0.0, 0).unwrap();
-        let orig: Vec<usize> = (0..ds.train.len())
-            .filter(|&i| a.original_labels.contains(&ds.train.labels[i]))
-            .collect();
+        let orig: Vec<usize> =
+            (0..ds.train.len()).filter(|&i| a.original_labels.contains(&ds.train.labels[i])).collect();
         assert_eq!(a.train, {
             let mut p = ds.train.select(&orig, ds.shape);
             for l in &mut p.labels {
@@ -302,33 +277,17 @@ mod tests {
         let (a, b) = split(&ds, &by, None, 0.0, 0).unwrap();
         assert_eq!(a.classes, ["c00", "c02", "c04"]);
         assert_eq!(b.classes, ["c01", "c03", "c05"]);
-        let by = SplitMethod::ByGroup {
-            a: vec!["g1".into()],
-        };
-        assert_eq!(
-            split(&ds, &by, None, 0.0, 0).unwrap().0.classes,
-            ["c01", "c03", "c05"]
-        );
-        let by = SplitMethod::ByGroup {
-            a: vec!["g7".into()],
-        };
+        let by = SplitMethod::ByGroup { a: vec!["g1".into()] };
+        assert_eq!(split(&ds, &by, None, 0.0, 0).unwrap().0.classes, ["c01", "c03", "c05"]);
+        let by = SplitMethod::ByGroup { a: vec!["g7".into()] };
         let e = split(&ds, &by, None, 0.0, 0).unwrap_err().to_string();
         assert_eq!(e, "unknown group \"g7\" (known: g0, g1)");
 
         let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let cl = SplitMethod::Classes {
-            a: names(&["c05", "c00"]),
-            b: names(&["c01"]),
-        };
+        let cl = SplitMethod::Classes { a: names(&["c05", "c00"]), b: names(&["c01"]) };
         let (a, b) = split(&ds, &cl, None, 0.0, 0).unwrap();
-        assert_eq!(
-            (a.original_labels, b.original_labels),
-            (vec![0, 5], vec![1])
-        );
-        let cl = SplitMethod::Classes {
-            a: names(&["c01"]),
-            b: names(&["c01"]),
-        };
+        assert_eq!((a.original_labels, b.original_labels), (vec![0, 5], vec![1]));
+        let cl = SplitMethod::Classes { a: names(&["c01"]), b: names(&["c01"]) };
         let e = split(&ds, &cl, None, 0.0, 0).unwrap_err().to_string();
         assert_eq!(e, "class c01 is in both halves");
     }
@@ -338,12 +297,7 @@ mod tests {
         let ds = tiny(4, 10, false);
         let (a, b) = split(&ds, &random(0), Some(3), 0.2, 9).unwrap();
         for half in [&a, &b] {
-            assert!(
-                half.train
-                    .counts(half.classes.len())
-                    .iter()
-                    .all(|&c| c == 3)
-            );
+            assert!(half.train.counts(half.classes.len()).iter().all(|&c| c == 3));
             assert!(half.test.counts(half.classes.len()).iter().all(|&c| c == 2));
         }
         // A class holds out the same images whatever the class split.
@@ -361,14 +315,8 @@ mod tests {
         if let Some(t2) = test_of(&a2) {
             assert_eq!(test_of(&a).unwrap(), t2);
         }
-        assert!(matches!(
-            split(&ds, &random(0), None, 0.0, 0),
-            Err(DataError::Holdout { .. })
-        ));
-        assert!(matches!(
-            split(&ds, &random(0), Some(0), 0.2, 0),
-            Err(DataError::ZeroPerClass)
-        ));
+        assert!(matches!(split(&ds, &random(0), None, 0.0, 0), Err(DataError::Holdout { .. })));
+        assert!(matches!(split(&ds, &random(0), Some(0), 0.2, 0), Err(DataError::ZeroPerClass)));
     }
 
     #[test]

@@ -70,9 +70,7 @@ impl Dataset {
             shape: self.shape,
             classes: self.classes.clone(),
             groups: self.groups.clone(),
-            train: PartHeader {
-                count: self.train.len(),
-            },
+            train: PartHeader { count: self.train.len() },
             test: self.test.as_ref().map(|t| PartHeader { count: t.len() }),
         };
         create_dir(dir)?;
@@ -91,13 +89,7 @@ impl Dataset {
             Some(t) => Some(read_part(dir, "test", t.count, image_len)?),
             None => None,
         };
-        let ds = Dataset {
-            shape: h.shape,
-            classes: h.classes,
-            groups: h.groups,
-            train,
-            test,
-        };
+        let ds = Dataset { shape: h.shape, classes: h.classes, groups: h.groups, train, test };
         ds.check()?;
         Ok(ds)
     }
@@ -114,12 +106,8 @@ impl Half {
             shape: self.shape,
             classes: self.classes.clone(),
             original_labels: self.original_labels.clone(),
-            train: PartHeader {
-                count: self.train.len(),
-            },
-            test: PartHeader {
-                count: self.test.len(),
-            },
+            train: PartHeader { count: self.train.len() },
+            test: PartHeader { count: self.test.len() },
         };
         create_dir(dir)?;
         write_part(dir, "train", &self.train)?;
@@ -144,10 +132,7 @@ impl Half {
 }
 
 fn create_dir(dir: &Path) -> Result<(), DataError> {
-    fs::create_dir_all(dir).map_err(|source| DataError::Write {
-        path: dir.to_path_buf(),
-        source,
-    })
+    fs::create_dir_all(dir).map_err(|source| DataError::Write { path: dir.to_path_buf(), source })
 }
 
 fn pixels_path(dir: &Path, part: &str) -> PathBuf {
@@ -177,28 +162,14 @@ fn write_header(dir: &Path, header: &impl Serialize) -> Result<(), DataError> {
 
 fn read_header<T: DeserializeOwned>(dir: &Path, kind: &'static str) -> Result<T, DataError> {
     let path = dir.join(HEADER_FILE);
-    let text = fs::read(&path).map_err(|source| DataError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    let bad = |source| DataError::Header {
-        path: path.clone(),
-        source,
-    };
+    let text = fs::read(&path).map_err(|source| DataError::Read { path: path.clone(), source })?;
+    let bad = |source| DataError::Header { path: path.clone(), source };
     let pre: Preamble = serde_json::from_slice(&text).map_err(bad)?;
     if pre.format != FORMAT_VERSION {
-        return Err(DataError::Version {
-            path,
-            found: pre.format,
-            expected: FORMAT_VERSION,
-        });
+        return Err(DataError::Version { path, found: pre.format, expected: FORMAT_VERSION });
     }
     if pre.kind != kind {
-        return Err(DataError::Kind {
-            path,
-            found: pre.kind,
-            expected: kind,
-        });
+        return Err(DataError::Kind { path, found: pre.kind, expected: kind });
     }
     serde_json::from_slice(&text).map_err(bad)
 }
@@ -212,12 +183,7 @@ fn read_exact_file(path: PathBuf, expected: u64, what: String) -> Result<Vec<u8>
     };
     let found = fs::metadata(&path).map_err(read_err(&path))?.len();
     if found != expected {
-        return Err(DataError::Size {
-            path,
-            found,
-            expected,
-            what,
-        });
+        return Err(DataError::Size { path, found, expected, what });
     }
     fs::read(&path).map_err(read_err(&path))
 }
@@ -228,15 +194,8 @@ fn read_part(dir: &Path, name: &str, count: usize, image_len: usize) -> Result<P
         (count * image_len) as u64,
         format!("{count} images of {image_len} bytes"),
     )?;
-    let raw = read_exact_file(
-        labels_path(dir, name),
-        (count * 2) as u64,
-        format!("{count} u16 labels"),
-    )?;
-    let labels = raw
-        .chunks_exact(2)
-        .map(|b| u16::from_le_bytes([b[0], b[1]]))
-        .collect();
+    let raw = read_exact_file(labels_path(dir, name), (count * 2) as u64, format!("{count} u16 labels"))?;
+    let labels = raw.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
     Ok(Part { pixels, labels })
 }
 
@@ -260,17 +219,8 @@ mod tests {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         tiny(3, 2, true).write(a.path()).unwrap();
         tiny(3, 2, true).write(b.path()).unwrap();
-        for f in [
-            HEADER_FILE,
-            "train.pixels.u8",
-            "train.labels.u16le",
-            "test.pixels.u8",
-        ] {
-            assert_eq!(
-                fs::read(a.path().join(f)).unwrap(),
-                fs::read(b.path().join(f)).unwrap(),
-                "{f}"
-            );
+        for f in [HEADER_FILE, "train.pixels.u8", "train.labels.u16le", "test.pixels.u8"] {
+            assert_eq!(fs::read(a.path().join(f)).unwrap(), fs::read(b.path().join(f)).unwrap(), "{f}");
         }
     }
 

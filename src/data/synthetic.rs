@@ -55,42 +55,22 @@ impl SyntheticParams {
         let bad = |field, value: String, rule| Err(DataError::BadParam { field, value, rule });
         let [c, h, w] = self.image;
         if !(1..=u16::MAX as usize).contains(&self.classes) {
-            return bad(
-                "classes",
-                self.classes.to_string(),
-                "must be between 1 and 65535",
-            );
+            return bad("classes", self.classes.to_string(), "must be between 1 and 65535");
         }
         if !(1..=self.classes).contains(&self.groups) {
-            return bad(
-                "groups",
-                self.groups.to_string(),
-                "must be between 1 and classes",
-            );
+            return bad("groups", self.groups.to_string(), "must be between 1 and classes");
         }
         if c != 1 && c != 3 {
-            return bad(
-                "image",
-                format!("{:?}", self.image),
-                "channels must be 1 or 3",
-            );
+            return bad("image", format!("{:?}", self.image), "channels must be 1 or 3");
         }
         if !(8..=1024).contains(&h) || !(8..=1024).contains(&w) {
-            return bad(
-                "image",
-                format!("{:?}", self.image),
-                "height and width must be 8..=1024",
-            );
+            return bad("image", format!("{:?}", self.image), "height and width must be 8..=1024");
         }
         if self.per_class == 0 {
             return bad("per_class", "0".into(), "must be at least 1");
         }
         if !(self.noise.is_finite() && self.noise >= 0.0) {
-            return bad(
-                "noise",
-                self.noise.to_string(),
-                "must be a finite number >= 0",
-            );
+            return bad("noise", self.noise.to_string(), "must be a finite number >= 0");
         }
         if !(0.0..=3.0).contains(&self.jitter) {
             return bad("jitter", self.jitter.to_string(), "must be between 0 and 3");
@@ -107,16 +87,8 @@ pub fn synthetic(p: &SyntheticParams) -> Result<Dataset, DataError> {
     let part = |name: &str, per_class: usize| world.part(p, name, per_class);
     Ok(Dataset {
         shape: p.image,
-        classes: (0..p.classes)
-            .map(|c| numbered("c", c, p.classes, 2))
-            .collect(),
-        groups: Some(
-            world
-                .group_of
-                .iter()
-                .map(|&g| numbered("g", g, p.groups, 1))
-                .collect(),
-        ),
+        classes: (0..p.classes).map(|c| numbered("c", c, p.classes, 2)).collect(),
+        groups: Some(world.group_of.iter().map(|&g| numbered("g", g, p.groups, 1)).collect()),
         train: part("train", p.per_class),
         test: (p.test_per_class > 0).then(|| part("test", p.test_per_class)),
     })
@@ -149,20 +121,13 @@ impl World {
             .map(|g| {
                 let mut rng = Rng::derive(p.seed, &format!("synthetic/group/{g}"));
                 let style = Style::random(&mut rng);
-                (0..MOTIFS_PER_GROUP)
-                    .map(|_| Motif::random(&style, &mut rng))
-                    .collect()
+                (0..MOTIFS_PER_GROUP).map(|_| Motif::random(&style, &mut rng)).collect()
             })
             .collect();
         let group_of = (0..p.classes).map(|c| c * p.groups / p.classes).collect();
-        let layouts = (0..p.classes)
-            .map(|c| layout(&mut Rng::derive(p.seed, &format!("synthetic/class/{c}"))))
-            .collect();
-        World {
-            motifs,
-            group_of,
-            layouts,
-        }
+        let layouts =
+            (0..p.classes).map(|c| layout(&mut Rng::derive(p.seed, &format!("synthetic/class/{c}")))).collect();
+        World { motifs, group_of, layouts }
     }
 
     fn part(&self, p: &SyntheticParams, name: &str, per_class: usize) -> Part {
@@ -195,11 +160,7 @@ impl World {
             (rng.range_f32(0.6, 0.9), rng.range_f32(0.0, 0.3))
         };
         let colour = |rng: &mut Rng, level: f32, spread: f32| -> Colour {
-            if c == 1 {
-                [level; 3]
-            } else {
-                [0; 3].map(|_| (level + rng.range_f32(-spread, spread)).clamp(0.0, 1.0))
-            }
+            if c == 1 { [level; 3] } else { [0; 3].map(|_| (level + rng.range_f32(-spread, spread)).clamp(0.0, 1.0)) }
         };
         let bg = colour(rng, bg_level, 0.15);
         canvas.grating(
@@ -216,10 +177,7 @@ impl World {
         // Clutter: short faint strokes anywhere, the same for every class.
         for _ in 0..rng.below(3) {
             let a = [rng.range_f32(-1.0, 1.0), rng.range_f32(-1.0, 1.0)];
-            let (len, dir) = (
-                rng.range_f32(0.15, 0.4),
-                rng.range_f32(0.0, std::f32::consts::TAU),
-            );
+            let (len, dir) = (rng.range_f32(0.15, 0.4), rng.range_f32(0.0, std::f32::consts::TAU));
             let b = [a[0] + len * dir.cos(), a[1] + len * dir.sin()];
             let faint = colour(rng, (bg_level + fg_level) / 2.0, 0.2);
             canvas.polyline(&[to_px(a), to_px(b)], half_width * 0.8, faint);
@@ -235,10 +193,7 @@ impl World {
             if rng.bool(0.1 * j) {
                 continue; // an occluded / missing part
             }
-            let at = [
-                placed.at[0] + 0.05 * j * rng.normal(),
-                placed.at[1] + 0.05 * j * rng.normal(),
-            ];
+            let at = [placed.at[0] + 0.05 * j * rng.normal(), placed.at[1] + 0.05 * j * rng.normal()];
             let angle = placed.angle + sym(rng, 0.3);
             let scale = placed.scale * (1.0 + sym(rng, 0.1)) * g_scale;
             let m = mul(g_rot, rotation(angle));
@@ -275,10 +230,7 @@ fn layout(rng: &mut Rng) -> Vec<Placed> {
         let mut at = [0.0; 2];
         for _ in 0..50 {
             at = [rng.range_f32(-0.5, 0.5), rng.range_f32(-0.5, 0.5)];
-            if parts
-                .iter()
-                .all(|q| (q.at[0] - at[0]).hypot(q.at[1] - at[1]) > 0.5)
-            {
+            if parts.iter().all(|q| (q.at[0] - at[0]).hypot(q.at[1] - at[1]) > 0.5) {
                 break;
             }
         }
@@ -304,10 +256,7 @@ fn mul(a: Mat, b: Mat) -> Mat {
 }
 
 fn apply(m: Mat, v: [f32; 2]) -> [f32; 2] {
-    [
-        m[0][0] * v[0] + m[0][1] * v[1],
-        m[1][0] * v[0] + m[1][1] * v[1],
-    ]
+    [m[0][0] * v[0] + m[0][1] * v[1], m[1][0] * v[0] + m[1][1] * v[1]]
 }
 
 #[cfg(test)]
@@ -315,14 +264,7 @@ mod tests {
     use super::*;
 
     fn small(image: [usize; 3]) -> SyntheticParams {
-        SyntheticParams {
-            classes: 8,
-            groups: 2,
-            image,
-            per_class: 20,
-            test_per_class: 5,
-            ..SyntheticParams::default()
-        }
+        SyntheticParams { classes: 8, groups: 2, image, per_class: 20, test_per_class: 5, ..SyntheticParams::default() }
     }
 
     #[test]
@@ -332,16 +274,10 @@ mod tests {
         assert_eq!(ds.train.len(), 160);
         assert_eq!(ds.test.as_ref().unwrap().len(), 40);
         assert_eq!(ds.classes[..3], ["c00", "c01", "c02"]);
-        assert_eq!(
-            ds.groups.as_ref().unwrap(),
-            &["g0", "g0", "g0", "g0", "g1", "g1", "g1", "g1"]
-        );
+        assert_eq!(ds.groups.as_ref().unwrap(), &["g0", "g0", "g0", "g0", "g1", "g1", "g1", "g1"]);
         let d = SyntheticParams::default();
         assert_eq!((d.classes, d.groups), (20, 4));
-        let no_test = SyntheticParams {
-            test_per_class: 0,
-            ..small([1, 28, 28])
-        };
+        let no_test = SyntheticParams { test_per_class: 0, ..small([1, 28, 28]) };
         assert!(synthetic(&no_test).unwrap().test.is_none());
     }
 
@@ -366,22 +302,13 @@ mod tests {
 
     #[test]
     fn bad_params_are_named() {
-        let p = SyntheticParams {
-            groups: 30,
-            ..SyntheticParams::default()
-        };
+        let p = SyntheticParams { groups: 30, ..SyntheticParams::default() };
         assert_eq!(
             synthetic(&p).unwrap_err().to_string(),
             "synthetic parameter groups = 30: must be between 1 and classes"
         );
-        let p = SyntheticParams {
-            image: [2, 28, 28],
-            ..SyntheticParams::default()
-        };
-        assert!(matches!(
-            synthetic(&p),
-            Err(DataError::BadParam { field: "image", .. })
-        ));
+        let p = SyntheticParams { image: [2, 28, 28], ..SyntheticParams::default() };
+        assert!(matches!(synthetic(&p), Err(DataError::BadParam { field: "image", .. })));
     }
 
     /// Pins the generator: cached datasets and every result downstream depend on its
@@ -391,12 +318,7 @@ mod tests {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     #[test]
     fn golden_bytes() {
-        let ds = synthetic(&SyntheticParams {
-            per_class: 2,
-            test_per_class: 1,
-            ..small([3, 32, 32])
-        })
-        .unwrap();
+        let ds = synthetic(&SyntheticParams { per_class: 2, test_per_class: 1, ..small([3, 32, 32]) }).unwrap();
         let mut h = blake3::Hasher::new();
         h.update(&ds.train.pixels);
         h.update(&ds.test.unwrap().pixels);
@@ -409,25 +331,15 @@ mod tests {
     #[test]
     fn nearest_mean_accuracy() {
         use crate::data::{SplitMethod, split};
-        let p = SyntheticParams {
-            per_class: 100,
-            test_per_class: 50,
-            ..SyntheticParams::default()
-        };
+        let p = SyntheticParams { per_class: 100, test_per_class: 50, ..SyntheticParams::default() };
         let ds = synthetic(&p).unwrap();
-        for method in [
-            SplitMethod::Random { seed: 0 },
-            SplitMethod::ByGroup { a: vec![] },
-        ] {
+        for method in [SplitMethod::Random { seed: 0 }, SplitMethod::ByGroup { a: vec![] }] {
             let (a, _) = split(&ds, &method, None, 0.0, 0).unwrap();
             let (k, len) = (a.classes.len(), a.shape.iter().product::<usize>());
             let mut means = vec![0f32; k * len];
             for i in 0..a.train.len() {
                 let l = a.train.labels[i] as usize;
-                for (m, &v) in means[l * len..(l + 1) * len]
-                    .iter_mut()
-                    .zip(a.train.image(i, a.shape))
-                {
+                for (m, &v) in means[l * len..(l + 1) * len].iter_mut().zip(a.train.image(i, a.shape)) {
                     *m += v as f32 / p.per_class as f32;
                 }
             }
@@ -435,21 +347,13 @@ mod tests {
                 .filter(|&i| {
                     let x = a.test.image(i, a.shape);
                     let d = |c: usize| -> f32 {
-                        means[c * len..(c + 1) * len]
-                            .iter()
-                            .zip(x)
-                            .map(|(m, &v)| (m - v as f32).powi(2))
-                            .sum()
+                        means[c * len..(c + 1) * len].iter().zip(x).map(|(m, &v)| (m - v as f32).powi(2)).sum()
                     };
-                    (0..k).min_by(|&p, &q| d(p).total_cmp(&d(q))).unwrap()
-                        == a.test.labels[i] as usize
+                    (0..k).min_by(|&p, &q| d(p).total_cmp(&d(q))).unwrap() == a.test.labels[i] as usize
                 })
                 .count();
             let acc = correct as f32 / a.test.len() as f32;
-            println!(
-                "nearest class mean, {method:?} half A ({k} classes): {:.1}%",
-                100.0 * acc
-            );
+            println!("nearest class mean, {method:?} half A ({k} classes): {:.1}%", 100.0 * acc);
             assert!(acc > 1.5 / k as f32, "{acc}");
         }
     }
@@ -458,25 +362,14 @@ mod tests {
     /// judge it: `cargo test --release synthetic_rate -- --nocapture`.
     #[test]
     fn synthetic_rate() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         for image in [[1, 28, 28], [3, 32, 32]] {
-            let p = SyntheticParams {
-                image,
-                per_class: 100,
-                test_per_class: 0,
-                ..SyntheticParams::default()
-            };
+            let p = SyntheticParams { image, per_class: 100, test_per_class: 0, ..SyntheticParams::default() };
             let t = std::time::Instant::now();
             let ds = pool.install(|| synthetic(&p)).unwrap();
             let s = t.elapsed().as_secs_f64();
             let n = ds.train.len();
-            println!(
-                "synthetic {image:?}: {n} images in {s:.3} s on one thread = {:.0} images/s",
-                n as f64 / s
-            );
+            println!("synthetic {image:?}: {n} images in {s:.3} s on one thread = {:.0} images/s", n as f64 / s);
         }
     }
 }

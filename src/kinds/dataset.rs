@@ -104,7 +104,11 @@ fn shape(node: &Node, path: &KeyPath, diags: &mut Diagnostics) -> [usize; 3] {
 
 fn groups(node: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<BTreeMap<String, Vec<String>>> {
     let Value::Map(entries) = &node.value else {
-        diags.error(node.mark, path, format!("expected a mapping of group names to class lists, found {}", node.type_name()));
+        diags.error(
+            node.mark,
+            path,
+            format!("expected a mapping of group names to class lists, found {}", node.type_name()),
+        );
         return None;
     };
     let mut out = BTreeMap::new();
@@ -154,14 +158,15 @@ impl Task for DatasetTask {
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
         let pool = super::pool(ctx.threads)?;
-        let ds: Dataset = pool.install(|| match self {
-            DatasetTask::Synthetic(p) => synthetic(p),
-            DatasetTask::Files { path, opts } => {
-                let abs = ctx.inputs.get(path).cloned().unwrap_or_else(|| ctx.workspace.join(path));
-                load(&abs, opts)
-            }
-        })
-        .map_err(|e| StageFailure::new(e.to_string()))?;
+        let ds: Dataset = pool
+            .install(|| match self {
+                DatasetTask::Synthetic(p) => synthetic(p),
+                DatasetTask::Files { path, opts } => {
+                    let abs = ctx.inputs.get(path).cloned().unwrap_or_else(|| ctx.workspace.join(path));
+                    load(&abs, opts)
+                }
+            })
+            .map_err(|e| StageFailure::new(e.to_string()))?;
         ds.check().map_err(|e| StageFailure::new(e.to_string()))?;
         ds.write(&ctx.out_dir.join("dataset")).map_err(|e| StageFailure::new(e.to_string()))?;
         let test = ds.test.as_ref().map_or(0, |t| t.labels.len());

@@ -85,7 +85,8 @@ impl Task for EvaluateTask {
         let part = if self.part == "test" { &half.test } else { &half.train };
         let images = Images { pixels: &part.pixels, labels: &part.labels, shape: half.shape };
         let pool = super::pool(ctx.threads)?;
-        let metrics = pool.install(|| evaluate(&cfg, &params, &images)).map_err(|e| StageFailure::new(e.to_string()))?;
+        let metrics =
+            pool.install(|| evaluate(&cfg, &params, &images)).map_err(|e| StageFailure::new(e.to_string()))?;
         (ctx.progress)(format!("top-1 {:.1}%", metrics.top1 * 100.0));
         super::write_json(&ctx.out_dir.join("metrics.json"), &json!(metrics))
     }

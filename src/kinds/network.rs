@@ -56,7 +56,11 @@ pub fn read_network(m: &mut MapReader<'_>, diags: &mut Diagnostics) -> Option<La
         let text = match &item.value {
             Value::Str(s) => s.clone(),
             _ => {
-                diags.error(item.mark, &lpath.index(i), "expected a layer such as `conv 32 3 pool` or `fc 128 dropout`");
+                diags.error(
+                    item.mark,
+                    &lpath.index(i),
+                    "expected a layer such as `conv 32 3 pool` or `fc 128 dropout`",
+                );
                 ok = false;
                 continue;
             }
@@ -137,4 +141,3 @@ pub fn training_json(t: &TrainConfig) -> serde_json::Value {
         "augment": {"crop_pad": t.augment.crop_pad, "flip": t.augment.flip},
     })
 }
-

@@ -62,7 +62,15 @@ impl Kind for TrainKind {
         let layers = read_network(&mut m, diags);
         let tc = read_training(&mut m, seed, diags);
         m.finish(diags);
-        Some(Box::new(NetTask { target: (data?, mark), base: None, n: 0, fine_tune: true, keep_classifier: false, layers: layers?, tc }))
+        Some(Box::new(NetTask {
+            target: (data?, mark),
+            base: None,
+            n: 0,
+            fine_tune: true,
+            keep_classifier: false,
+            layers: layers?,
+            tc,
+        }))
     }
 }
 
@@ -102,7 +110,11 @@ impl Kind for TransferKind {
         let layers = layers?;
         if n > layers.0.len() {
             let at = params.get("n").map_or(params.mark, |x| x.mark);
-            diags.error(at, &path.key("n"), format!("n = {n}, but the network has {} transferable layers", layers.0.len()));
+            diags.error(
+                at,
+                &path.key("n"),
+                format!("n = {n}, but the network has {} transferable layers", layers.0.len()),
+            );
         }
         if base.is_none() && fine_tune {
             let at = params.get("fine_tune").map_or(params.mark, |x| x.mark);
@@ -242,7 +254,15 @@ impl Task for NetTask {
         let metrics = pool.install(|| evaluate(&cfg, &trained, &test_images)).map_err(fail)?;
         let _ = writeln!(log, "test: top-1 {:.2}% on {} images", metrics.top1 * 100.0, metrics.n);
         save_checkpoint(&ctx.out_dir.join("network"), &cfg, &trained).map_err(fail)?;
-        super::write_json(&ctx.out_dir.join("log.json"), &json!(epochs_log))?;
+        // Timings stay in the stage's log: outputs must be the same bytes on every run.
+        let mut epochs_json = json!(epochs_log);
+        for e in epochs_json.as_array_mut().into_iter().flatten() {
+            if let Some(o) = e.as_object_mut() {
+                o.remove("seconds");
+                o.remove("images_per_sec");
+            }
+        }
+        super::write_json(&ctx.out_dir.join("log.json"), &epochs_json)?;
         super::write_json(&ctx.out_dir.join("metrics.json"), &json!(metrics))?;
         let info = self.info(&half, &split, base_info.as_ref(), transferred.as_ref());
         super::write_json(&ctx.out_dir.join("info.json"), &info)
@@ -267,7 +287,11 @@ impl NetTask {
                 let t = if b["role"] == "base" {
                     format!("{from}n{target}{}", if self.fine_tune { "+" } else { "" })
                 } else {
-                    format!("{} then {}", b["treatment"].as_str().unwrap_or("?"), if self.fine_tune { "fine-tuned" } else { "frozen" })
+                    format!(
+                        "{} then {}",
+                        b["treatment"].as_str().unwrap_or("?"),
+                        if self.fine_tune { "fine-tuned" } else { "frozen" }
+                    )
                 };
                 (t, Some(from))
             }
@@ -313,4 +337,3 @@ fn check_compatible(base: &NetConfig, new: &NetConfig, n: usize, keep_classifier
     }
     Ok(())
 }
-

@@ -8,20 +8,12 @@ use super::error::NnError;
 
 /// Calls `write` with a temporary path in `path`'s folder, then moves the result to
 /// `path`.
-pub(crate) fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&Path) -> Result<(), NnError>,
-) -> Result<(), NnError> {
+pub(crate) fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<(), NnError>) -> Result<(), NnError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = write(&tmp).and_then(|()| {
-        File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| NnError::io(&tmp, e))?;
+        File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| NnError::io(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| NnError::io(path, e))
     });
     if result.is_err() {
@@ -34,7 +26,5 @@ pub(crate) fn write_atomic(
 }
 
 pub(crate) fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), NnError> {
-    write_atomic(path, |tmp| {
-        std::fs::write(tmp, bytes).map_err(|e| NnError::io(tmp, e))
-    })
+    write_atomic(path, |tmp| std::fs::write(tmp, bytes).map_err(|e| NnError::io(tmp, e)))
 }

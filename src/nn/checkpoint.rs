@@ -19,13 +19,8 @@ pub fn save_checkpoint(dir: &Path, cfg: &NetConfig, params: &Params) -> Result<(
     cfg.validate().map_err(NnError::Config)?;
     check_params(cfg, params)?;
     std::fs::create_dir_all(dir).map_err(|e| NnError::io(dir, e))?;
-    let tensors: HashMap<&str, Tensor> = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
-        .collect();
-    write_atomic(&dir.join(MODEL_FILE), |tmp| {
-        candle_core::safetensors::save(&tensors, tmp).map_err(NnError::from)
-    })?;
+    let tensors: HashMap<&str, Tensor> = params.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    write_atomic(&dir.join(MODEL_FILE), |tmp| candle_core::safetensors::save(&tensors, tmp).map_err(NnError::from))?;
     let mut json = serde_json::to_vec_pretty(cfg).expect("config serialises");
     json.push(b'\n');
     write_bytes_atomic(&dir.join(CONFIG_FILE), &json)
@@ -35,21 +30,14 @@ pub fn save_checkpoint(dir: &Path, cfg: &NetConfig, params: &Params) -> Result<(
 pub fn load_checkpoint(dir: &Path) -> Result<(NetConfig, Params), NnError> {
     let config_path = dir.join(CONFIG_FILE);
     let text = std::fs::read(&config_path).map_err(|e| NnError::io(&config_path, e))?;
-    let cfg: NetConfig = serde_json::from_slice(&text).map_err(|source| NnError::Json {
-        path: config_path.clone(),
-        source,
-    })?;
+    let cfg: NetConfig =
+        serde_json::from_slice(&text).map_err(|source| NnError::Json { path: config_path.clone(), source })?;
     cfg.validate().map_err(NnError::Config)?;
     let model_path = dir.join(MODEL_FILE);
     if !model_path.exists() {
-        return Err(NnError::io(
-            &model_path,
-            std::io::Error::from(std::io::ErrorKind::NotFound),
-        ));
+        return Err(NnError::io(&model_path, std::io::Error::from(std::io::ErrorKind::NotFound)));
     }
-    let params: Params = candle_core::safetensors::load(&model_path, &Device::Cpu)?
-        .into_iter()
-        .collect();
+    let params: Params = candle_core::safetensors::load(&model_path, &Device::Cpu)?.into_iter().collect();
     check_params(&cfg, &params)?;
     Ok((cfg, params))
 }
@@ -84,19 +72,14 @@ mod tests {
         );
         for (name, t) in &params {
             assert_eq!(params2[name].dims(), t.dims(), "{name}");
-            assert_eq!(
-                tensor_bytes(&params2[name]).unwrap(),
-                tensor_bytes(t).unwrap()
-            );
+            assert_eq!(tensor_bytes(&params2[name]).unwrap(), tensor_bytes(t).unwrap());
         }
         assert_eq!(params2["layers.3.weight"].dims(), &[16, 24]);
         let json = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
         assert!(json.contains("\"conv 6 3 pool lrn\""), "{json}");
         // No temporary files left behind.
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let names: Vec<_> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         assert_eq!(names.len(), 2, "{names:?}");
     }
 
@@ -107,15 +90,8 @@ mod tests {
         save_checkpoint(dir.path(), &cfg, &init(&cfg, 5)).unwrap();
         let mut other = cfg.clone();
         other.classes = 3;
-        std::fs::write(
-            dir.path().join("config.json"),
-            serde_json::to_vec(&other).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("config.json"), serde_json::to_vec(&other).unwrap()).unwrap();
         let err = load_checkpoint(dir.path()).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "parameter classifier.weight: shape [4, 16], expected [3, 16]"
-        );
+        assert_eq!(err.to_string(), "parameter classifier.weight: shape [4, 16], expected [3, 16]");
     }
 }

@@ -59,10 +59,7 @@ impl NetConfig {
             out.push((layer_param(i + 1, "bias"), vec![layer.out()]));
             prev = shape;
         }
-        out.push((
-            CLASSIFIER_WEIGHT.to_string(),
-            vec![self.classes, prev.iter().product()],
-        ));
+        out.push((CLASSIFIER_WEIGHT.to_string(), vec![self.classes, prev.iter().product()]));
         out.push((CLASSIFIER_BIAS.to_string(), vec![self.classes]));
         out
     }
@@ -82,33 +79,17 @@ impl NetConfig {
         for (i, layer) in self.layers.iter().enumerate() {
             let n = i + 1;
             match *layer {
-                LayerSpec::Conv {
-                    out,
-                    kernel,
-                    stride,
-                    pad,
-                    pool,
-                    ..
-                } => {
+                LayerSpec::Conv { out, kernel, stride, pad, pool, .. } => {
                     if seen_fc {
-                        problems.push(format!(
-                            "layer {n} (`{}`): a conv layer cannot follow an fc layer",
-                            layer.to_text()
-                        ));
+                        problems
+                            .push(format!("layer {n} (`{}`): a conv layer cannot follow an fc layer", layer.to_text()));
                     }
-                    let conv = |size: usize| {
-                        (size + 2 * pad)
-                            .checked_sub(kernel)
-                            .map(|d| d / stride.max(1) + 1)
-                    };
+                    let conv = |size: usize| (size + 2 * pad).checked_sub(kernel).map(|d| d / stride.max(1) + 1);
                     let pooled = |size: usize| match pool {
                         None => Some(size),
                         Some((k, s)) => size.checked_sub(k).map(|d| d / s.max(1) + 1),
                     };
-                    match (
-                        conv(shape[1]).and_then(pooled),
-                        conv(shape[2]).and_then(pooled),
-                    ) {
+                    match (conv(shape[1]).and_then(pooled), conv(shape[2]).and_then(pooled)) {
                         (Some(h), Some(w)) if h > 0 && w > 0 => shape = [out, h, w],
                         _ => {
                             problems.push(format!(
@@ -139,11 +120,7 @@ impl NetConfig {
             }
             shapes.push(shape);
         }
-        if problems.is_empty() {
-            Ok(shapes)
-        } else {
-            Err(problems)
-        }
+        if problems.is_empty() { Ok(shapes) } else { Err(problems) }
     }
 }
 
@@ -152,14 +129,7 @@ mod tests {
     use super::*;
 
     fn cfg(input: [usize; 3], layers: &[&str], classes: usize) -> NetConfig {
-        NetConfig {
-            input,
-            layers: layers
-                .iter()
-                .map(|l| LayerSpec::parse(l).unwrap())
-                .collect(),
-            classes,
-        }
+        NetConfig { input, layers: layers.iter().map(|l| LayerSpec::parse(l).unwrap()).collect(), classes }
     }
 
     #[test]
@@ -204,15 +174,10 @@ mod tests {
     fn json_has_layers_as_text() {
         let c = cfg([1, 8, 8], &["conv 4 3 pool", "fc 16 dropout"], 4);
         let json = serde_json::to_string(&c).unwrap();
-        assert_eq!(
-            json,
-            r#"{"input":[1,8,8],"layers":["conv 4 3 pool","fc 16 dropout"],"classes":4}"#
-        );
+        assert_eq!(json, r#"{"input":[1,8,8],"layers":["conv 4 3 pool","fc 16 dropout"],"classes":4}"#);
         assert_eq!(serde_json::from_str::<NetConfig>(&json).unwrap(), c);
-        let err = serde_json::from_str::<NetConfig>(
-            r#"{"input":[1,8,8],"layers":["conv 4 x"],"classes":4}"#,
-        )
-        .unwrap_err();
+        let err =
+            serde_json::from_str::<NetConfig>(r#"{"input":[1,8,8],"layers":["conv 4 x"],"classes":4}"#).unwrap_err();
         assert!(err.to_string().contains("bad kernel size `x`"), "{err}");
     }
 }

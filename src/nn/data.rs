@@ -27,10 +27,7 @@ pub struct Augment {
 }
 
 impl Augment {
-    pub const NONE: Augment = Augment {
-        crop_pad: 0,
-        flip: false,
-    };
+    pub const NONE: Augment = Augment { crop_pad: 0, flip: false };
 
     fn is_off(&self) -> bool {
         self.crop_pad == 0 && !self.flip
@@ -73,9 +70,7 @@ impl<'a> Images<'a> {
             )));
         }
         if let Some(bad) = self.labels.iter().find(|&&l| l as usize >= classes) {
-            return Err(NnError::Data(format!(
-                "label {bad} is out of range for {classes} classes"
-            )));
+            return Err(NnError::Data(format!("label {bad} is out of range for {classes} classes")));
         }
         Ok(())
     }
@@ -104,10 +99,7 @@ impl<'a> Images<'a> {
             let pad = augment.crop_pad;
             let (dy, dx) = if pad > 0 {
                 let span = 2 * pad as u64 + 1;
-                (
-                    rng.below(span) as isize - pad as isize,
-                    rng.below(span) as isize - pad as isize,
-                )
+                (rng.below(span) as isize - pad as isize, rng.below(span) as isize - pad as isize)
             } else {
                 (0, 0)
             };
@@ -121,11 +113,7 @@ impl<'a> Images<'a> {
                         let sx0 = if flip { w as isize - 1 - xx } else { xx };
                         let sx = sx0 + dx;
                         let inside = sy >= 0 && sy < h as isize && sx >= 0 && sx < w as isize;
-                        x.push(if inside {
-                            norm(plane[sy as usize * w + sx as usize])
-                        } else {
-                            black
-                        });
+                        x.push(if inside { norm(plane[sy as usize * w + sx as usize]) } else { black });
                     }
                 }
             }
@@ -145,11 +133,7 @@ mod tests {
     fn batch_normalises_and_augments_reproducibly() {
         let pixels: Vec<u8> = (0..2 * 2 * 3 * 3).map(|i| (i * 7) as u8).collect();
         let labels = [1u16, 0];
-        let images = Images {
-            pixels: &pixels,
-            labels: &labels,
-            shape: [2, 3, 3],
-        };
+        let images = Images { pixels: &pixels, labels: &labels, shape: [2, 3, 3] };
         images.check([2, 3, 3], 2).unwrap();
         assert!(images.check([2, 3, 3], 1).is_err());
         let mut rng = Rng::new(0);
@@ -161,18 +145,12 @@ mod tests {
         // Nothing drawn without augmentation.
         assert_eq!(rng, Rng::new(0));
 
-        let aug = Augment {
-            crop_pad: 1,
-            flip: true,
-        };
+        let aug = Augment { crop_pad: 1, flip: true };
         let a = images.batch(&[0, 1], &aug, &mut Rng::new(3)).unwrap().0;
         let b = images.batch(&[0, 1], &aug, &mut Rng::new(3)).unwrap().0;
         let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(a, b.flatten_all().unwrap().to_vec1::<f32>().unwrap());
-        let plain = images
-            .batch(&[0, 1], &Augment::NONE, &mut Rng::new(3))
-            .unwrap()
-            .0;
+        let plain = images.batch(&[0, 1], &Augment::NONE, &mut Rng::new(3)).unwrap().0;
         assert_ne!(a, plain.flatten_all().unwrap().to_vec1::<f32>().unwrap());
     }
 }

@@ -42,16 +42,10 @@ pub enum NnError {
 
 impl NnError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> NnError {
-        NnError::Io {
-            path: path.into(),
-            source,
-        }
+        NnError::Io { path: path.into(), source }
     }
 
     pub(crate) fn params(name: impl Into<String>, problem: impl Into<String>) -> NnError {
-        NnError::Params {
-            name: name.into(),
-            problem: problem.into(),
-        }
+        NnError::Params { name: name.into(), problem: problem.into() }
     }
 }

@@ -33,21 +33,13 @@ pub fn evaluate(cfg: &NetConfig, params: &Params, data: &Images) -> Result<Metri
     cfg.validate().map_err(NnError::Config)?;
     check_params(cfg, params)?;
     data.check(cfg.input, cfg.classes)?;
-    let tensors: Vec<Tensor> = cfg
-        .param_shapes()
-        .iter()
-        .map(|(name, _)| params[name].detach())
-        .collect();
+    let tensors: Vec<Tensor> = cfg.param_shapes().iter().map(|(name, _)| params[name].detach()).collect();
     evaluate_tensors(cfg, &tensors, data)
 }
 
 /// `evaluate` on checked inputs, with the parameters in network order; the tensors
 /// should be constants (detached) so that no graph is built.
-pub(crate) fn evaluate_tensors(
-    cfg: &NetConfig,
-    params: &[Tensor],
-    data: &Images,
-) -> Result<Metrics, NnError> {
+pub(crate) fn evaluate_tensors(cfg: &NetConfig, params: &[Tensor], data: &Images) -> Result<Metrics, NnError> {
     if data.is_empty() {
         return Err(NnError::Data("no images to evaluate".into()));
     }
@@ -73,11 +65,7 @@ pub(crate) fn evaluate_tensors(
     Ok(Metrics {
         top1: hits.iter().sum::<usize>() as f64 / n as f64,
         loss: loss_sum / n as f64,
-        per_class: hits
-            .iter()
-            .zip(&counts)
-            .map(|(&h, &c)| if c == 0 { 0.0 } else { h as f64 / c as f64 })
-            .collect(),
+        per_class: hits.iter().zip(&counts).map(|(&h, &c)| if c == 0 { 0.0 } else { h as f64 / c as f64 }).collect(),
         per_class_n: counts,
         n,
     })

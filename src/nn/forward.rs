@@ -21,23 +21,12 @@ pub(crate) enum Mode<'r> {
 
 /// Logits (B, classes) for the batch `x` (B, C, H, W). `params` holds the tensors in
 /// [`NetConfig::param_shapes`] order: weight and bias of each layer, then the classifier's.
-pub(crate) fn forward(
-    cfg: &NetConfig,
-    params: &[Tensor],
-    x: &Tensor,
-    mode: &mut Mode,
-) -> Result<Tensor> {
+pub(crate) fn forward(cfg: &NetConfig, params: &[Tensor], x: &Tensor, mode: &mut Mode) -> Result<Tensor> {
     let mut h = x.clone();
     for (i, layer) in cfg.layers.iter().enumerate() {
         let (w, b) = (&params[2 * i], &params[2 * i + 1]);
         h = match *layer {
-            LayerSpec::Conv {
-                stride,
-                pad,
-                pool,
-                lrn,
-                ..
-            } => {
+            LayerSpec::Conv { stride, pad, pool, lrn, .. } => {
                 let mut y = ops::conv_relu(&h, w, b, stride, pad)?;
                 if let Some((size, step)) = pool {
                     y = ops::max_pool(&y, size, step)?;
@@ -78,8 +67,6 @@ fn dropout_mask(rng: &mut Rng, dims: &[usize], p: f32) -> Result<Tensor> {
     let keep = 1.0 - p;
     let scale = 1.0 / keep;
     let len: usize = dims.iter().product();
-    let mask: Vec<f32> = (0..len)
-        .map(|_| if rng.f32() < keep { scale } else { 0.0 })
-        .collect();
+    let mask: Vec<f32> = (0..len).map(|_| if rng.f32() < keep { scale } else { 0.0 }).collect();
     Tensor::from_vec(mask, dims, &Device::Cpu)
 }

@@ -39,15 +39,12 @@ impl LayerSpec {
     /// kernels at stride 1).
     pub fn parse(text: &str) -> Result<LayerSpec, String> {
         let mut tokens = text.split_whitespace();
-        let kind = tokens.next().ok_or_else(|| {
-            "empty layer: expected `conv OUT KERNEL ...` or `fc OUT ...`".to_string()
-        })?;
+        let kind =
+            tokens.next().ok_or_else(|| "empty layer: expected `conv OUT KERNEL ...` or `fc OUT ...`".to_string())?;
         match kind {
             "conv" => parse_conv(tokens),
             "fc" => parse_fc(tokens),
-            other => Err(format!(
-                "unknown layer kind `{other}`: expected `conv` or `fc`"
-            )),
+            other => Err(format!("unknown layer kind `{other}`: expected `conv` or `fc`")),
         }
     }
 
@@ -55,14 +52,7 @@ impl LayerSpec {
     /// equal layers print equally.
     pub fn to_text(&self) -> String {
         match *self {
-            LayerSpec::Conv {
-                out,
-                kernel,
-                stride,
-                pad,
-                pool,
-                lrn,
-            } => {
+            LayerSpec::Conv { out, kernel, stride, pad, pool, lrn } => {
                 let mut s = format!("conv {out} {kernel}");
                 if stride != 1 {
                     s += &format!(" stride={stride}");
@@ -100,14 +90,8 @@ impl LayerSpec {
     }
 }
 
-fn parse_count<'a>(
-    tokens: &mut impl Iterator<Item = &'a str>,
-    kind: &str,
-    what: &str,
-) -> Result<usize, String> {
-    let token = tokens
-        .next()
-        .ok_or_else(|| format!("`{kind}` needs {what}: expected a positive integer"))?;
+fn parse_count<'a>(tokens: &mut impl Iterator<Item = &'a str>, kind: &str, what: &str) -> Result<usize, String> {
+    let token = tokens.next().ok_or_else(|| format!("`{kind}` needs {what}: expected a positive integer"))?;
     positive(token, what)
 }
 
@@ -130,24 +114,14 @@ fn parse_conv<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<LayerSpec
         match (key, value) {
             ("stride", Some(v)) => stride = positive(v, "stride")?,
             ("pad", Some(v)) => {
-                pad = v
-                    .parse::<usize>()
-                    .map_err(|_| format!("bad pad `{v}`: expected a non-negative integer"))?
+                pad = v.parse::<usize>().map_err(|_| format!("bad pad `{v}`: expected a non-negative integer"))?
             }
             ("pool", None) => pool = Some(DEFAULT_POOL),
             ("pool", Some(v)) => {
                 let bad = || format!("bad pool `{v}`: expected SIZE/STRIDE, e.g. `pool=3/2`");
                 let (size, step) = v.split_once('/').ok_or_else(bad)?;
-                let size = size
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(bad)?;
-                let step = step
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(bad)?;
+                let size = size.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(bad)?;
+                let step = step.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(bad)?;
                 pool = Some((size, step));
             }
             ("lrn", None) => lrn = true,
@@ -158,14 +132,7 @@ fn parse_conv<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<LayerSpec
             }
         }
     }
-    Ok(LayerSpec::Conv {
-        out,
-        kernel,
-        stride,
-        pad,
-        pool,
-        lrn,
-    })
+    Ok(LayerSpec::Conv { out, kernel, stride, pad, pool, lrn })
 }
 
 fn parse_fc<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<LayerSpec, String> {
@@ -182,9 +149,7 @@ fn parse_fc<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<LayerSpec, 
                     .ok_or_else(|| format!("bad dropout `{v}`: expected a probability in [0, 1)"))?
             }
             _ => {
-                return Err(format!(
-                    "unexpected `{token}` in fc layer: expected `dropout` or `dropout=P`"
-                ));
+                return Err(format!("unexpected `{token}` in fc layer: expected `dropout` or `dropout=P`"));
             }
         }
     }
@@ -212,58 +177,19 @@ mod tests {
     fn parses_the_documented_forms() {
         assert_eq!(
             LayerSpec::parse("conv 32 3").unwrap(),
-            LayerSpec::Conv {
-                out: 32,
-                kernel: 3,
-                stride: 1,
-                pad: 1,
-                pool: None,
-                lrn: false
-            }
+            LayerSpec::Conv { out: 32, kernel: 3, stride: 1, pad: 1, pool: None, lrn: false }
         );
         assert_eq!(
             LayerSpec::parse("conv 32 3 pool").unwrap(),
-            LayerSpec::Conv {
-                out: 32,
-                kernel: 3,
-                stride: 1,
-                pad: 1,
-                pool: Some((2, 2)),
-                lrn: false
-            }
+            LayerSpec::Conv { out: 32, kernel: 3, stride: 1, pad: 1, pool: Some((2, 2)), lrn: false }
         );
         assert_eq!(
             LayerSpec::parse("conv 96 11 stride=4 pad=0 pool=3/2 lrn").unwrap(),
-            LayerSpec::Conv {
-                out: 96,
-                kernel: 11,
-                stride: 4,
-                pad: 0,
-                pool: Some((3, 2)),
-                lrn: true
-            }
+            LayerSpec::Conv { out: 96, kernel: 11, stride: 4, pad: 0, pool: Some((3, 2)), lrn: true }
         );
-        assert_eq!(
-            LayerSpec::parse("fc 128").unwrap(),
-            LayerSpec::Fc {
-                out: 128,
-                dropout: 0.0
-            }
-        );
-        assert_eq!(
-            LayerSpec::parse("  fc 128   dropout ").unwrap(),
-            LayerSpec::Fc {
-                out: 128,
-                dropout: 0.5
-            }
-        );
-        assert_eq!(
-            LayerSpec::parse("fc 128 dropout=0.3").unwrap(),
-            LayerSpec::Fc {
-                out: 128,
-                dropout: 0.3
-            }
-        );
+        assert_eq!(LayerSpec::parse("fc 128").unwrap(), LayerSpec::Fc { out: 128, dropout: 0.0 });
+        assert_eq!(LayerSpec::parse("  fc 128   dropout ").unwrap(), LayerSpec::Fc { out: 128, dropout: 0.5 });
+        assert_eq!(LayerSpec::parse("fc 128 dropout=0.3").unwrap(), LayerSpec::Fc { out: 128, dropout: 0.3 });
     }
 
     #[test]
@@ -289,50 +215,20 @@ mod tests {
     #[test]
     fn errors_name_the_token_and_the_expectation() {
         let cases = [
-            (
-                "",
-                "empty layer: expected `conv OUT KERNEL ...` or `fc OUT ...`",
-            ),
-            (
-                "dense 3",
-                "unknown layer kind `dense`: expected `conv` or `fc`",
-            ),
-            (
-                "conv",
-                "`conv` needs output channels: expected a positive integer",
-            ),
-            (
-                "conv 0 3",
-                "bad output channels `0`: expected a positive integer",
-            ),
-            (
-                "conv 8 x",
-                "bad kernel size `x`: expected a positive integer",
-            ),
-            (
-                "conv 8 3 stride=0",
-                "bad stride `0`: expected a positive integer",
-            ),
-            (
-                "conv 8 3 pad=-1",
-                "bad pad `-1`: expected a non-negative integer",
-            ),
-            (
-                "conv 8 3 pool=3",
-                "bad pool `3`: expected SIZE/STRIDE, e.g. `pool=3/2`",
-            ),
+            ("", "empty layer: expected `conv OUT KERNEL ...` or `fc OUT ...`"),
+            ("dense 3", "unknown layer kind `dense`: expected `conv` or `fc`"),
+            ("conv", "`conv` needs output channels: expected a positive integer"),
+            ("conv 0 3", "bad output channels `0`: expected a positive integer"),
+            ("conv 8 x", "bad kernel size `x`: expected a positive integer"),
+            ("conv 8 3 stride=0", "bad stride `0`: expected a positive integer"),
+            ("conv 8 3 pad=-1", "bad pad `-1`: expected a non-negative integer"),
+            ("conv 8 3 pool=3", "bad pool `3`: expected SIZE/STRIDE, e.g. `pool=3/2`"),
             (
                 "conv 8 3 dropout",
                 "unexpected `dropout` in conv layer: expected `stride=S`, `pad=P`, `pool`, `pool=SIZE/STRIDE` or `lrn`",
             ),
-            (
-                "fc 8 dropout=1",
-                "bad dropout `1`: expected a probability in [0, 1)",
-            ),
-            (
-                "fc 8 pool",
-                "unexpected `pool` in fc layer: expected `dropout` or `dropout=P`",
-            ),
+            ("fc 8 dropout=1", "bad dropout `1`: expected a probability in [0, 1)"),
+            ("fc 8 pool", "unexpected `pool` in fc layer: expected `dropout` or `dropout=P`"),
         ];
         for (text, want) in cases {
             assert_eq!(LayerSpec::parse(text).unwrap_err(), want, "{text:?}");

@@ -13,13 +13,7 @@ const LRN_BETA: f64 = 0.75;
 const LRN_K: f64 = 1.0;
 
 /// Convolution with a (out, in, k, k) kernel, plus bias, then ReLU.
-pub(crate) fn conv_relu(
-    x: &Tensor,
-    weight: &Tensor,
-    bias: &Tensor,
-    stride: usize,
-    pad: usize,
-) -> Result<Tensor> {
+pub(crate) fn conv_relu(x: &Tensor, weight: &Tensor, bias: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
     let y = x.conv2d(weight, pad, stride, 1, 1)?;
     let b = bias.reshape((1, bias.dim(0)?, 1, 1))?;
     y.broadcast_add(&b)?.relu()
@@ -40,9 +34,7 @@ pub(crate) fn lrn(x: &Tensor) -> Result<Tensor> {
     for i in 1..LRN_SIZE {
         sum = (sum + sq.narrow(1, i, channels)?)?;
     }
-    let denom = sum
-        .affine(LRN_ALPHA / LRN_SIZE as f64, LRN_K)?
-        .powf(LRN_BETA)?;
+    let denom = sum.affine(LRN_ALPHA / LRN_SIZE as f64, LRN_K)?.powf(LRN_BETA)?;
     x.div(&denom)
 }
 
@@ -113,19 +105,10 @@ mod tests {
             c
         };
         let single = run(Parallelism::None);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
         for threads in [2, 3, 5] {
             let c = pool.install(|| run(Parallelism::Rayon(threads)));
-            assert!(
-                single
-                    .iter()
-                    .zip(&c)
-                    .all(|(x, y)| x.to_bits() == y.to_bits()),
-                "{threads}"
-            );
+            assert!(single.iter().zip(&c).all(|(x, y)| x.to_bits() == y.to_bits()), "{threads}");
         }
     }
 }

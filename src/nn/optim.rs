@@ -45,19 +45,13 @@ impl InplaceOp2 for Step<'_> {
         let (CpuStorage::F32(w), CpuStorage::F32(g)) = (w, g) else {
             bail!("sgd-step: parameters and gradients must be f32")
         };
-        let (Some((w0, w1)), Some((g0, g1))) = (wl.contiguous_offsets(), gl.contiguous_offsets())
-        else {
+        let (Some((w0, w1)), Some((g0, g1))) = (wl.contiguous_offsets(), gl.contiguous_offsets()) else {
             bail!("sgd-step: parameters and gradients must be contiguous")
         };
         let (w, g) = (&mut w[w0..w1], &g[g0..g1]);
         let mut buf = self.buf.borrow_mut();
         if w.len() != g.len() || w.len() != buf.len() {
-            bail!(
-                "sgd-step: {} weights, {} gradients, {} momentum",
-                w.len(),
-                g.len(),
-                buf.len()
-            )
+            bail!("sgd-step: {} weights, {} gradients, {} momentum", w.len(), g.len(), buf.len())
         }
         let (lr, mom, wd) = (self.lr, self.momentum, self.weight_decay);
         for ((w, &g), b) in w.iter_mut().zip(g).zip(buf.iter_mut()) {
@@ -78,18 +72,12 @@ mod tests {
     fn matches_the_pytorch_rule() {
         let w = Var::from_vec(vec![1.0f32, -2.0], 2, &Device::Cpu).unwrap();
         let g = Tensor::new(&[0.5f32, 0.25], &Device::Cpu).unwrap();
-        let sgd = Sgd {
-            momentum: 0.9,
-            weight_decay: 0.1,
-        };
+        let sgd = Sgd { momentum: 0.9, weight_decay: 0.1 };
         let mut buf = vec![0.0f32; 2];
         sgd.step(w.as_tensor(), &g, &mut buf, 0.1).unwrap();
         // d = g + 0.1 w = [0.6, 0.05]; buf = d; w -= 0.1 d
         let got = w.as_tensor().to_vec1::<f32>().unwrap();
-        assert!(
-            (got[0] - 0.94).abs() < 1e-6 && (got[1] + 2.005).abs() < 1e-6,
-            "{got:?}"
-        );
+        assert!((got[0] - 0.94).abs() < 1e-6 && (got[1] + 2.005).abs() < 1e-6, "{got:?}");
         sgd.step(w.as_tensor(), &g, &mut buf, 0.1).unwrap();
         // d = [0.5 + 0.094, 0.25 - 0.2005]; buf = 0.9 * old + d
         let want0 = 0.94 - 0.1 * (0.9 * 0.6 + 0.594);

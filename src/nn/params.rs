@@ -30,11 +30,7 @@ pub fn init(cfg: &NetConfig, seed: u64) -> Params {
             vec![0f32; len]
         } else {
             let fan_in: usize = shape[1..].iter().product();
-            let gain = if name.starts_with("classifier.") {
-                1.0
-            } else {
-                2.0
-            };
+            let gain = if name.starts_with("classifier.") { 1.0 } else { 2.0 };
             let std = (gain / fan_in as f64).sqrt() as f32;
             let mut rng = Rng::derive(seed, &format!("init/{name}"));
             (0..len).map(|_| rng.normal() * std).collect()
@@ -50,20 +46,12 @@ pub fn init(cfg: &NetConfig, seed: u64) -> Params {
 pub(crate) fn check_params(cfg: &NetConfig, params: &Params) -> Result<(), NnError> {
     let shapes = cfg.param_shapes();
     for (name, shape) in &shapes {
-        let t = params
-            .get(name)
-            .ok_or_else(|| NnError::params(name, "missing"))?;
+        let t = params.get(name).ok_or_else(|| NnError::params(name, "missing"))?;
         if t.dtype() != DType::F32 {
-            return Err(NnError::params(
-                name,
-                format!("dtype {:?}, expected f32", t.dtype()),
-            ));
+            return Err(NnError::params(name, format!("dtype {:?}, expected f32", t.dtype())));
         }
         if t.dims() != shape.as_slice() {
-            return Err(NnError::params(
-                name,
-                format!("shape {:?}, expected {:?}", t.dims(), shape),
-            ));
+            return Err(NnError::params(name, format!("shape {:?}, expected {:?}", t.dims(), shape)));
         }
     }
     if let Some(extra) = params.keys().find(|k| !shapes.iter().any(|(n, _)| n == *k)) {
@@ -88,10 +76,7 @@ mod tests {
     fn init_is_deterministic_and_scaled() {
         let cfg = NetConfig {
             input: [1, 8, 8],
-            layers: vec![
-                LayerSpec::parse("conv 16 3").unwrap(),
-                LayerSpec::parse("fc 64").unwrap(),
-            ],
+            layers: vec![LayerSpec::parse("conv 16 3").unwrap(), LayerSpec::parse("fc 64").unwrap()],
             classes: 4,
         };
         let a = init(&cfg, 1);
@@ -99,26 +84,13 @@ mod tests {
         let c = init(&cfg, 2);
         check_params(&cfg, &a).unwrap();
         for (name, t) in &a {
-            assert_eq!(
-                tensor_bytes(t).unwrap(),
-                tensor_bytes(&b[name]).unwrap(),
-                "{name}"
-            );
+            assert_eq!(tensor_bytes(t).unwrap(), tensor_bytes(&b[name]).unwrap(), "{name}");
         }
         let w = &a["layers.2.weight"];
-        assert_ne!(
-            tensor_bytes(w).unwrap(),
-            tensor_bytes(&c["layers.2.weight"]).unwrap()
-        );
+        assert_ne!(tensor_bytes(w).unwrap(), tensor_bytes(&c["layers.2.weight"]).unwrap());
         let var: f32 = w.sqr().unwrap().mean_all().unwrap().to_scalar().unwrap();
         let want = 2.0 / (16.0 * 64.0);
         assert!((var / want - 1.0).abs() < 0.1, "{var} vs {want}");
-        assert!(
-            a["layers.1.bias"]
-                .to_vec1::<f32>()
-                .unwrap()
-                .iter()
-                .all(|&v| v == 0.0)
-        );
+        assert!(a["layers.1.bias"].to_vec1::<f32>().unwrap().iter().all(|&v| v == 0.0));
     }
 }

@@ -76,13 +76,8 @@ pub(crate) fn save(
     momentum: &[(&str, &[f32])],
 ) -> Result<(), NnError> {
     std::fs::create_dir_all(dir).map_err(|e| NnError::io(dir, e))?;
-    let meta = Meta {
-        version: STATE_VERSION,
-        key: key.to_string(),
-        epoch,
-        streams: streams.clone(),
-        logs: logs.to_vec(),
-    };
+    let meta =
+        Meta { version: STATE_VERSION, key: key.to_string(), epoch, streams: streams.clone(), logs: logs.to_vec() };
     let json = serde_json::to_vec(&meta).expect("state serialises");
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     let json_len = json.len();
@@ -94,9 +89,7 @@ pub(crate) fn save(
         let t = Tensor::from_slice(buf, buf.len(), &Device::Cpu)?;
         tensors.insert(format!("momentum.{name}"), t);
     }
-    write_atomic(&state_path(dir), |tmp| {
-        candle_core::safetensors::save(&tensors, tmp).map_err(NnError::from)
-    })
+    write_atomic(&state_path(dir), |tmp| candle_core::safetensors::save(&tensors, tmp).map_err(NnError::from))
 }
 
 /// The saved state if there is one and it was written for `key`; a state for another
@@ -106,20 +99,14 @@ pub(crate) fn load(dir: &Path, key: &str) -> Result<Option<TrainState>, NnError>
     if !path.exists() {
         return Ok(None);
     }
-    let bad = |problem: String| NnError::State {
-        path: path.clone(),
-        problem,
-    };
-    let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu)
-        .map_err(|e| bad(format!("cannot read it: {e}")))?;
-    let meta = tensors
-        .remove(META)
-        .ok_or_else(|| bad(format!("no `{META}` record")))?;
+    let bad = |problem: String| NnError::State { path: path.clone(), problem };
+    let mut tensors =
+        candle_core::safetensors::load(&path, &Device::Cpu).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let meta = tensors.remove(META).ok_or_else(|| bad(format!("no `{META}` record")))?;
     if meta.dtype() != DType::U8 {
         return Err(bad(format!("`{META}` is not bytes")));
     }
-    let meta: Meta = serde_json::from_slice(&meta.to_vec1::<u8>()?)
-        .map_err(|e| bad(format!("bad `{META}`: {e}")))?;
+    let meta: Meta = serde_json::from_slice(&meta.to_vec1::<u8>()?).map_err(|e| bad(format!("bad `{META}`: {e}")))?;
     if meta.version != STATE_VERSION || meta.key != key {
         return Ok(None);
     }
@@ -134,11 +121,5 @@ pub(crate) fn load(dir: &Path, key: &str) -> Result<Option<TrainState>, NnError>
             return Err(bad(format!("unexpected tensor `{name}`")));
         }
     }
-    Ok(Some(TrainState {
-        epoch: meta.epoch,
-        streams: meta.streams,
-        logs: meta.logs,
-        params,
-        momentum,
-    }))
+    Ok(Some(TrainState { epoch: meta.epoch, streams: meta.streams, logs: meta.logs, params, momentum }))
 }

@@ -35,10 +35,7 @@ mod tests {
     #[test]
     fn rates() {
         assert_eq!(Schedule::Constant.lr_at(0.1, 7, 10), 0.1);
-        let step = Schedule::Step {
-            every: 2,
-            gamma: 0.5,
-        };
+        let step = Schedule::Step { every: 2, gamma: 0.5 };
         let rates: Vec<f64> = (0..5).map(|e| step.lr_at(1.0, e, 5)).collect();
         assert_eq!(rates, vec![1.0, 1.0, 0.5, 0.5, 0.25]);
         assert_eq!(Schedule::Cosine.lr_at(1.0, 0, 4), 1.0);

@@ -12,11 +12,7 @@ pub(crate) struct Owned {
 
 impl Owned {
     pub fn images(&self) -> Images<'_> {
-        Images {
-            pixels: &self.pixels,
-            labels: &self.labels,
-            shape: [1, 8, 8],
-        }
+        Images { pixels: &self.pixels, labels: &self.labels, shape: [1, 8, 8] }
     }
 }
 
@@ -58,14 +54,8 @@ pub(crate) fn train_config(epochs: usize, frozen: usize) -> TrainConfig {
         lr: 0.05,
         momentum: 0.9,
         weight_decay: 5e-4,
-        schedule: Schedule::Step {
-            every: 2,
-            gamma: 0.5,
-        },
-        augment: Augment {
-            crop_pad: 1,
-            flip: true,
-        },
+        schedule: Schedule::Step { every: 2, gamma: 0.5 },
+        augment: Augment { crop_pad: 1, flip: true },
         seed: 7,
         frozen,
     }

@@ -139,10 +139,7 @@ pub fn train(
             if buf.len() != len {
                 return Err(NnError::State {
                     path: resume::state_path(hooks.state_dir.as_deref().expect("resumed")),
-                    problem: format!(
-                        "momentum of `{name}` has {} values, expected {len}",
-                        buf.len()
-                    ),
+                    problem: format!("momentum of `{name}` has {} values, expected {len}", buf.len()),
                 });
             }
             momentum.push(buf);
@@ -158,10 +155,7 @@ pub fn train(
         Some(state) => (state.epoch, state.streams, state.logs),
         None => (0, Streams::new(tc.seed), Vec::new()),
     };
-    let sgd = Sgd {
-        momentum: tc.momentum,
-        weight_decay: tc.weight_decay,
-    };
+    let sgd = Sgd { momentum: tc.momentum, weight_decay: tc.weight_decay };
     let n = train.len();
     let per_epoch = n.div_ceil(tc.batch);
     let total = per_epoch * tc.epochs;
@@ -176,17 +170,15 @@ pub fn train(
                 return Err(NnError::Cancelled);
             }
             let (x, y) = train.batch(indices, &tc.augment, &mut streams.augment)?;
-            let mut mode = Mode::Train {
-                dropout: &mut streams.dropout,
-            };
+            let mut mode = Mode::Train { dropout: &mut streams.dropout };
             let logits = forward(cfg, &tensors, &x, &mut mode)?;
             let loss = ops::cross_entropy(&logits, &y)?;
             let grads = loss.backward()?;
             for ((t, &trained), buf) in tensors.iter().zip(&trained).zip(momentum.iter_mut()) {
                 if trained {
-                    let grad = grads.get(t).ok_or_else(|| {
-                        candle_core::Error::Msg("a trainable parameter got no gradient".into())
-                    })?;
+                    let grad = grads
+                        .get(t)
+                        .ok_or_else(|| candle_core::Error::Msg("a trainable parameter got no gradient".into()))?;
                     sgd.step(t, grad, buf, lr)?;
                 }
             }
@@ -222,11 +214,7 @@ pub fn train(
         if let Some(dir) = &hooks.state_dir {
             let mut p = Vec::new();
             let mut m = Vec::new();
-            for (((name, _), t), (&trained, buf)) in names
-                .iter()
-                .zip(&tensors)
-                .zip(trained.iter().zip(&momentum))
-            {
+            for (((name, _), t), (&trained, buf)) in names.iter().zip(&tensors).zip(trained.iter().zip(&momentum)) {
                 if trained {
                     p.push((name.as_str(), t));
                     m.push((name.as_str(), buf.as_slice()));
@@ -239,21 +227,13 @@ pub fn train(
         }
     }
 
-    let out = names
-        .into_iter()
-        .zip(tensors)
-        .map(|((name, _), t)| (name, t.detach()))
-        .collect();
+    let out = names.into_iter().zip(tensors).map(|((name, _), t)| (name, t.detach())).collect();
     Ok((out, logs))
 }
 
 /// The 1-based layer of "layers.K.weight"; None for the classifier.
 fn layer_index(name: &str) -> Option<usize> {
-    name.strip_prefix("layers.")?
-        .split('.')
-        .next()?
-        .parse()
-        .ok()
+    name.strip_prefix("layers.")?.split('.').next()?.parse().ok()
 }
 
 fn check_train_config(cfg: &NetConfig, tc: &TrainConfig) -> Result<(), NnError> {
@@ -268,10 +248,7 @@ fn check_train_config(cfg: &NetConfig, tc: &TrainConfig) -> Result<(), NnError> 
         problems.push(format!("momentum {} is outside [0, 1)", tc.momentum));
     }
     if !(tc.weight_decay.is_finite() && tc.weight_decay >= 0.0) {
-        problems.push(format!(
-            "weight_decay {} is not a non-negative number",
-            tc.weight_decay
-        ));
+        problems.push(format!("weight_decay {} is not a non-negative number", tc.weight_decay));
     }
     if let Schedule::Step { every: 0, .. } = tc.schedule {
         problems.push("step schedule with every = 0".to_string());
@@ -283,24 +260,13 @@ fn check_train_config(cfg: &NetConfig, tc: &TrainConfig) -> Result<(), NnError> 
             cfg.transferable()
         ));
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(NnError::Train(problems.join("; ")))
-    }
+    if problems.is_empty() { Ok(()) } else { Err(NnError::Train(problems.join("; "))) }
 }
 
 /// Top-1 hits of a batch: the first maximum wins ties, deterministically.
-pub(crate) fn count_correct(
-    logits: &Tensor,
-    labels: impl Iterator<Item = u16>,
-) -> Result<usize, NnError> {
+pub(crate) fn count_correct(logits: &Tensor, labels: impl Iterator<Item = u16>) -> Result<usize, NnError> {
     let rows = logits.to_vec2::<f32>()?;
-    Ok(rows
-        .iter()
-        .zip(labels)
-        .filter(|(row, label)| argmax(row) == *label as usize)
-        .count())
+    Ok(rows.iter().zip(labels).filter(|(row, label)| argmax(row) == *label as usize).count())
 }
 
 pub(crate) fn argmax(row: &[f32]) -> usize {
@@ -373,23 +339,13 @@ mod tests {
         let val = quadrants(16, 2);
         // No flips: they would swap the left and right quadrants, i.e. the classes.
         let tc = TrainConfig {
-            augment: Augment {
-                crop_pad: 1,
-                flip: false,
-            },
+            augment: Augment { crop_pad: 1, flip: false },
             schedule: Schedule::Constant,
             lr: 0.02,
             ..train_config(8, 0)
         };
-        let (params, logs) = train(
-            &cfg,
-            init(&cfg, 3),
-            &data.images(),
-            Some(&val.images()),
-            &tc,
-            &mut TrainHooks::default(),
-        )
-        .unwrap();
+        let (params, logs) =
+            train(&cfg, init(&cfg, 3), &data.images(), Some(&val.images()), &tc, &mut TrainHooks::default()).unwrap();
         assert_eq!(logs.len(), 8);
         let m = evaluate(&cfg, &params, &val.images()).unwrap();
         eprintln!("top1 {} logs {logs:?}", m.top1);
@@ -406,15 +362,7 @@ mod tests {
         let data = quadrants(8, 1);
         let start = init(&cfg, 3);
         let tc = train_config(1, 2);
-        let (params, _) = train(
-            &cfg,
-            start.clone(),
-            &data.images(),
-            None,
-            &tc,
-            &mut TrainHooks::default(),
-        )
-        .unwrap();
+        let (params, _) = train(&cfg, start.clone(), &data.images(), None, &tc, &mut TrainHooks::default()).unwrap();
         for (name, t) in &params {
             let frozen = matches!(layer_index(name), Some(l) if l <= 2);
             let biases_start_at_zero = name.ends_with("bias");
@@ -425,10 +373,7 @@ mod tests {
             }
         }
         // And the start tensors themselves were not written through.
-        assert!(same_bytes(
-            &start["layers.3.weight"],
-            &init(&cfg, 3)["layers.3.weight"]
-        ));
+        assert!(same_bytes(&start["layers.3.weight"], &init(&cfg, 3)["layers.3.weight"]));
     }
 
     #[test]
@@ -437,25 +382,11 @@ mod tests {
         let mut cfg = tiny_net();
         cfg.layers[2] = crate::nn::LayerSpec::parse("fc 512 dropout").unwrap();
         let data = quadrants(16, 1);
-        let tc = TrainConfig {
-            batch: 64,
-            ..train_config(2, 1)
-        };
+        let tc = TrainConfig { batch: 64, ..train_config(2, 1) };
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             pool.install(|| {
-                let (p, _) = train(
-                    &cfg,
-                    init(&cfg, 3),
-                    &data.images(),
-                    None,
-                    &tc,
-                    &mut TrainHooks::default(),
-                )
-                .unwrap();
+                let (p, _) = train(&cfg, init(&cfg, 3), &data.images(), None, &tc, &mut TrainHooks::default()).unwrap();
                 checkpoint_bytes(&cfg, &p)
             })
         };
@@ -463,19 +394,8 @@ mod tests {
         assert_eq!(one, run(1));
         assert_eq!(one, run(2));
         let other_seed = {
-            let tc = TrainConfig {
-                seed: 8,
-                ..tc.clone()
-            };
-            let (p, _) = train(
-                &cfg,
-                init(&cfg, 3),
-                &data.images(),
-                None,
-                &tc,
-                &mut TrainHooks::default(),
-            )
-            .unwrap();
+            let tc = TrainConfig { seed: 8, ..tc.clone() };
+            let (p, _) = train(&cfg, init(&cfg, 3), &data.images(), None, &tc, &mut TrainHooks::default()).unwrap();
             checkpoint_bytes(&cfg, &p)
         };
         assert_ne!(one, other_seed);
@@ -487,15 +407,8 @@ mod tests {
         let data = quadrants(8, 1);
         let val = quadrants(2, 2);
         let tc = train_config(3, 1);
-        let (straight, straight_logs) = train(
-            &cfg,
-            init(&cfg, 3),
-            &data.images(),
-            Some(&val.images()),
-            &tc,
-            &mut TrainHooks::default(),
-        )
-        .unwrap();
+        let (straight, straight_logs) =
+            train(&cfg, init(&cfg, 3), &data.images(), Some(&val.images()), &tc, &mut TrainHooks::default()).unwrap();
 
         let state = tempfile::tempdir().unwrap();
         let cancel = AtomicBool::new(false);
@@ -510,15 +423,7 @@ mod tests {
                     cancel.store(true, Ordering::Relaxed);
                 })),
             };
-            train(
-                &cfg,
-                init(&cfg, 3),
-                &data.images(),
-                Some(&val.images()),
-                &tc,
-                &mut hooks,
-            )
-            .unwrap_err()
+            train(&cfg, init(&cfg, 3), &data.images(), Some(&val.images()), &tc, &mut hooks).unwrap_err()
         };
         assert!(matches!(err, NnError::Cancelled), "{err:?}");
         assert_eq!(epochs_seen, vec![1]);
@@ -532,49 +437,21 @@ mod tests {
                 on_batch: Some(Box::new(|done, total| batches.push((done, total)))),
                 on_epoch: None,
             };
-            train(
-                &cfg,
-                init(&cfg, 3),
-                &data.images(),
-                Some(&val.images()),
-                &tc,
-                &mut hooks,
-            )
-            .unwrap()
+            train(&cfg, init(&cfg, 3), &data.images(), Some(&val.images()), &tc, &mut hooks).unwrap()
         };
         // Only epochs 2 and 3 ran: 32 images in batches of 16.
         assert_eq!(batches.first(), Some(&(3, 6)));
         assert_eq!(batches.last(), Some(&(6, 6)));
         assert_eq!(logs.len(), 3);
         for (a, b) in logs.iter().zip(&straight_logs) {
-            assert_eq!(
-                (a.loss, a.train_acc, a.val_loss, a.lr),
-                (b.loss, b.train_acc, b.val_loss, b.lr)
-            );
+            assert_eq!((a.loss, a.train_acc, a.val_loss, a.lr), (b.loss, b.train_acc, b.val_loss, b.lr));
         }
-        assert_eq!(
-            checkpoint_bytes(&cfg, &resumed),
-            checkpoint_bytes(&cfg, &straight)
-        );
+        assert_eq!(checkpoint_bytes(&cfg, &resumed), checkpoint_bytes(&cfg, &straight));
 
         // A state written for another config is not resumed.
-        let other = TrainConfig {
-            lr: 0.01,
-            ..tc.clone()
-        };
-        let mut hooks = TrainHooks {
-            state_dir: Some(state.path().to_path_buf()),
-            ..TrainHooks::default()
-        };
-        let (_, logs) = train(
-            &cfg,
-            init(&cfg, 3),
-            &data.images(),
-            None,
-            &other,
-            &mut hooks,
-        )
-        .unwrap();
+        let other = TrainConfig { lr: 0.01, ..tc.clone() };
+        let mut hooks = TrainHooks { state_dir: Some(state.path().to_path_buf()), ..TrainHooks::default() };
+        let (_, logs) = train(&cfg, init(&cfg, 3), &data.images(), None, &other, &mut hooks).unwrap();
         assert_eq!(logs.len(), 3);
         assert_eq!(logs[0].lr, 0.01);
     }
@@ -592,20 +469,8 @@ mod tests {
     fn rejects_bad_training_configs() {
         let cfg = tiny_net();
         let data = quadrants(2, 1);
-        let tc = TrainConfig {
-            batch: 0,
-            frozen: 4,
-            ..train_config(1, 0)
-        };
-        let err = train(
-            &cfg,
-            init(&cfg, 3),
-            &data.images(),
-            None,
-            &tc,
-            &mut TrainHooks::default(),
-        )
-        .unwrap_err();
+        let tc = TrainConfig { batch: 0, frozen: 4, ..train_config(1, 0) };
+        let err = train(&cfg, init(&cfg, 3), &data.images(), None, &tc, &mut TrainHooks::default()).unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid training config: batch is 0; frozen = 4 is above the network's 3 transferable layers"

@@ -16,29 +16,17 @@ pub struct TransferReport {
 /// Builds the starting point of AnB / BnB / random-baseline networks: the parameters of
 /// layers 1..=n come from `base` bit for bit (shapes must match the fresh network's),
 /// everything else from `fresh`. n = 0 copies nothing.
-pub fn transfer(
-    base: &Params,
-    fresh: Params,
-    n: usize,
-) -> Result<(Params, TransferReport), String> {
+pub fn transfer(base: &Params, fresh: Params, n: usize) -> Result<(Params, TransferReport), String> {
     let layers = transferable_layers(&fresh);
     if n > layers {
-        return Err(format!(
-            "cut n = {n} is above the network's {layers} transferable layers"
-        ));
+        return Err(format!("cut n = {n} is above the network's {layers} transferable layers"));
     }
-    let mut report = TransferReport {
-        copied: Vec::new(),
-        reinitialised: Vec::new(),
-        left_out: Vec::new(),
-    };
+    let mut report = TransferReport { copied: Vec::new(), reinitialised: Vec::new(), left_out: Vec::new() };
     let mut out = Params::new();
     for (name, tensor) in fresh {
         match layer_of(&name) {
             Some(layer) if layer <= n => {
-                let from = base
-                    .get(&name)
-                    .ok_or_else(|| format!("base network has no `{name}` to copy"))?;
+                let from = base.get(&name).ok_or_else(|| format!("base network has no `{name}` to copy"))?;
                 if from.dims() != tensor.dims() || from.dtype() != tensor.dtype() {
                     return Err(format!(
                         "cannot copy `{name}`: base has {:?} {:?}, this network needs {:?} {:?}",
@@ -57,21 +45,13 @@ pub fn transfer(
             }
         }
     }
-    report.left_out = base
-        .keys()
-        .filter(|k| !report.copied.contains(k))
-        .cloned()
-        .collect();
+    report.left_out = base.keys().filter(|k| !report.copied.contains(k)).cloned().collect();
     Ok((out, report))
 }
 
 /// The 1-based layer of "layers.K.weight"; None for the classifier.
 fn layer_of(name: &str) -> Option<usize> {
-    name.strip_prefix("layers.")?
-        .split('.')
-        .next()?
-        .parse()
-        .ok()
+    name.strip_prefix("layers.")?.split('.').next()?.parse().ok()
 }
 
 fn transferable_layers(params: &Params) -> usize {
@@ -108,17 +88,10 @@ mod tests {
                     Some(l) if l <= n => &base[name],
                     _ => &fresh[name],
                 };
-                assert_eq!(
-                    tensor_bytes(t).unwrap(),
-                    tensor_bytes(want).unwrap(),
-                    "n={n} {name}"
-                );
+                assert_eq!(tensor_bytes(t).unwrap(), tensor_bytes(want).unwrap(), "n={n} {name}");
                 // Base and fresh differ everywhere (different seeds), so the check bites.
                 if name.ends_with("weight") && name.starts_with("layers.") {
-                    assert_ne!(
-                        tensor_bytes(&base[name]).unwrap(),
-                        tensor_bytes(&fresh[name]).unwrap()
-                    );
+                    assert_ne!(tensor_bytes(&base[name]).unwrap(), tensor_bytes(&fresh[name]).unwrap());
                 }
             }
             assert_eq!(report.copied.len(), 2 * n);

@@ -1,0 +1,135 @@
+//! `report`: the paper's table and figure from the networks of a pipeline, with its
+//! findings checked on this run.
+//!
+//! ```yaml
+//! stages:
+//!   report:
+//!     report: {of: [base, transfer, random]}     # stages or matrix groups that trained networks
+//! ```
+//!
+//! Outputs: `table.csv`, `table.parquet` (load in pandas or polars), `table.md`,
+//! `figure.svg`, `figure.png`, `report.json` (rows and findings) and `summary.txt` (what
+//! `pipe run` and `pipe show` print).
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::config::diagnostic::Diagnostics;
+use crate::config::node::{KeyPath, Node, Value};
+use crate::config::reader::MapReader;
+use crate::kind::{Input, Kind, RunContext, StageFailure, Task};
+use crate::report::{Report, RunRecord, build};
+
+pub struct ReportKind;
+
+impl Kind for ReportKind {
+    fn name(&self) -> &'static str {
+        "report"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {
+        let mut m = MapReader::new(params, path.clone(), diags)?;
+        let of_node = m.require("of", diags);
+        m.finish(diags);
+        let of_node = of_node?;
+        let items: Vec<&Node> = match &of_node.value {
+            Value::Seq(items) => items.iter().collect(),
+            Value::Str(_) => vec![of_node],
+            _ => {
+                diags.error(of_node.mark, &path.key("of"), "expected stage names, e.g. [base, transfer, random]");
+                return None;
+            }
+        };
+        let mut of = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            match &item.value {
+                Value::Str(s) => of.push((s.clone(), item.mark)),
+                _ => diags.error(item.mark, &path.key("of").index(i), "expected a stage name"),
+            }
+        }
+        Some(Box::new(ReportTask { of }))
+    }
+}
+
+#[derive(Debug)]
+struct ReportTask {
+    of: Vec<(String, crate::config::node::Mark)>,
+}
+
+pub const SUMMARY: &str = "summary.txt";
+
+impl Task for ReportTask {
+    fn params(&self) -> serde_json::Value {
+        json!({})
+    }
+
+    fn inputs(&self) -> Vec<Input> {
+        self.of
+            .iter()
+            .map(|(r, mark)| Input::Stage { role: format!("run/{r}"), reference: r.clone(), mark: *mark })
+            .collect()
+    }
+
+    fn outputs(&self) -> Vec<String> {
+        ["table.csv", "table.parquet", "table.md", "figure.svg", "figure.png", "report.json", SUMMARY]
+            .map(String::from)
+            .to_vec()
+    }
+
+    fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
+        let mut records = Vec::new();
+        for (role, dir) in ctx.inputs {
+            let stage = role.rsplit('/').next().unwrap_or(role);
+            records.push(record(stage, dir)?);
+        }
+        let report = build(&records);
+        write_all(&report, ctx.out_dir).map_err(|e| {
+            let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
+            StageFailure::new(format!("{e}{cause}"))
+        })?;
+        Ok(())
+    }
+}
+
+/// One network's result, from the `info.json` and `metrics.json` of its stage.
+pub fn record(stage: &str, dir: &Path) -> Result<RunRecord, StageFailure> {
+    let info = super::read_json(&dir.join("info.json"))?;
+    let metrics = super::read_json(&dir.join("metrics.json"))?;
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    Ok(RunRecord {
+        stage: stage.to_string(),
+        treatment: text(&info["treatment"]).unwrap_or_default(),
+        n: info["n"].as_u64().map(|n| n as usize),
+        split: text(&info["split"]).unwrap_or_else(|| "random".into()),
+        split_seed: info["split_seed"].as_u64().unwrap_or(0),
+        seed: info["seed"].as_u64().unwrap_or(0),
+        base_half: text(&info["base_half"]),
+        target_half: text(&info["target_half"]).unwrap_or_default(),
+        top1: metrics["top1"].as_f64().unwrap_or(f64::NAN),
+        loss: metrics["loss"].as_f64().unwrap_or(f64::NAN),
+    })
+}
+
+pub fn write_all(report: &Report, dir: &Path) -> Result<(), crate::report::ReportError> {
+    report.write_csv(&dir.join("table.csv"))?;
+    report.write_parquet(&dir.join("table.parquet"))?;
+    report.write_markdown(&dir.join("table.md"))?;
+    report.write_svg(&dir.join("figure.svg"))?;
+    report.write_png(&dir.join("figure.png"))?;
+    let mut j = serde_json::to_string_pretty(report).expect("a report is plain data");
+    j.push('\n');
+    std::fs::write(dir.join("report.json"), j)
+        .map_err(|source| crate::report::ReportError::Io { path: dir.join("report.json"), source })?;
+    std::fs::write(dir.join(SUMMARY), summary(report))
+        .map_err(|source| crate::report::ReportError::Io { path: dir.join(SUMMARY), source })
+}
+
+/// The table and the findings, as printed after a run.
+pub fn summary(report: &Report) -> String {
+    format!("{}\n{}", report.render_table().trim_end(), report.render_findings())
+}

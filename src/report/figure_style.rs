@@ -1,0 +1,38 @@
+//! How each column looks in the figure, after the paper's Figure 2: blue selffers,
+//! red transfers, lighter shades when fine-tuned, gray random filters; frozen
+//! networks as dots, fine-tuned ones as crosses.
+
+use plotters::style::RGBColor;
+
+use super::column::Column;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Marker {
+    /// Hollow circle: base networks, drawn at n = 0.
+    Ring,
+    Dot,
+    Cross,
+    Triangle,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Look {
+    pub color: RGBColor,
+    pub marker: Marker,
+    /// Horizontal offset of the run markers, so that columns at the same n do not
+    /// hide each other; means are drawn at the exact n.
+    pub jitter: f64,
+    pub legend: &'static str,
+}
+
+pub(crate) fn look(column: Column) -> Look {
+    let (color, marker, jitter, legend) = match column {
+        Column::Base => (RGBColor(30, 30, 30), Marker::Ring, 0.0, "base (dashed: mean)"),
+        Column::Selffer => (RGBColor(31, 87, 200), Marker::Dot, -0.18, "BnB selffer"),
+        Column::SelfferTuned => (RGBColor(0, 175, 215), Marker::Cross, -0.06, "BnB+ selffer, fine-tuned"),
+        Column::Transfer => (RGBColor(210, 30, 40), Marker::Dot, 0.06, "AnB transfer"),
+        Column::TransferTuned => (RGBColor(245, 130, 30), Marker::Cross, 0.18, "AnB+ transfer, fine-tuned"),
+        Column::Random | Column::Other => (RGBColor(120, 120, 120), Marker::Triangle, 0.0, "random filters, frozen"),
+    };
+    Look { color, marker, jitter, legend }
+}

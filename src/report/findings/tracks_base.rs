@@ -1,0 +1,62 @@
+//! Finding 1, BnB+ tracks base: fine-tuning a selffer recovers base accuracy.
+//!
+//! Reproduced when BnB+ is within max(2 points, 2 x noise) of base at every n, above
+//! or below: 2 points because the paper's own BnB+ wanders 0.7 around base, and twice
+//! the noise because two noisy means are compared.
+
+use super::super::column::Column::{Base, SelfferTuned};
+use super::super::finding::Finding;
+use super::{Context, finding, not_measurable, ns_text, signed};
+
+pub(super) const ID: u8 = 1;
+const NAME: &str = "BnB+ tracks base";
+
+pub(super) fn evaluate(cx: &Context) -> Finding {
+    let panel = match cx.require(&[Base, SelfferTuned]) {
+        Ok(panel) => panel,
+        Err(why) => return not_measurable(ID, NAME, why),
+    };
+    let base = panel.base().expect("required").mean;
+    let ns = panel.ns(SelfferTuned);
+    let diffs: Vec<(usize, f64)> =
+        ns.iter().filter_map(|&n| panel.mean(SelfferTuned, n).map(|m| (n, m - base))).collect();
+    let (lo_n, lo) = diffs.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1)).expect("at least one n");
+    let (hi_n, hi) = diffs.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)).expect("at least one n");
+    let tolerance = f64::max(2.0, 2.0 * cx.noise);
+    let reproduced = diffs.iter().all(|(_, d)| d.abs() <= tolerance);
+    let detail = format!(
+        "BnB+ - base ranges from {} at n={lo_n} to {} at n={hi_n} over {}, tolerance ±{tolerance:.1} \
+         (paper: -0.7 at n=1 to +0.6 at n=3)",
+        signed(lo),
+        signed(hi),
+        ns_text(&ns)
+    );
+    finding(ID, NAME, reproduced, detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::evaluate;
+    use crate::report::finding::Verdict;
+    use crate::report::findings::judge;
+    use crate::report::test_records::{base, series};
+
+    fn verdict(bnb_tuned: &[f64]) -> Verdict {
+        let mut records = vec![base("random", 60.0)];
+        records.extend(series("random", "BnB+", bnb_tuned));
+        judge(&records, evaluate).verdict
+    }
+
+    #[test]
+    fn within_tolerance_everywhere_or_not() {
+        assert_eq!(verdict(&[59.0, 61.0, 61.5]), Verdict::Reproduced);
+        assert_eq!(verdict(&[59.0, 61.0, 55.0]), Verdict::NotReproduced);
+    }
+
+    #[test]
+    fn missing_bnb_tuned_is_not_measurable() {
+        let f = judge(&[base("random", 60.0), series("random", "BnB", &[60.0]).remove(0)], evaluate);
+        assert_eq!(f.verdict, Verdict::NotMeasurable);
+        assert!(f.detail.contains("missing: BnB+"), "{}", f.detail);
+    }
+}

@@ -1,0 +1,26 @@
+//! The report's input: one record per trained network, read by the engine from each
+//! stage's `info.json` and `metrics.json`.
+
+use serde::{Deserialize, Serialize};
+
+/// One trained network and its score on the target half's validation images.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The stage that trained it, e.g. `transfer[seed=0,from=A,n=3,ft=true]`.
+    pub stage: String,
+    /// `baseA`/`baseB`, `{S}n{T}` with a trailing `+` when fine-tuned, or `random`;
+    /// any other string is kept in the long table but ignored by table and findings.
+    pub treatment: String,
+    /// The cut; `None` for base networks.
+    pub n: Option<usize>,
+    /// `random` (similar halves), `by_group` (dissimilar halves) or `classes`.
+    pub split: String,
+    pub split_seed: u64,
+    pub seed: u64,
+    pub base_half: Option<String>,
+    /// `A` or `B`.
+    pub target_half: String,
+    /// Top-1 accuracy as a fraction in 0..1.
+    pub top1: f64,
+    pub loss: f64,
+}
