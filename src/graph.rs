@@ -42,7 +42,7 @@ pub struct Dag {
     pub inputs: Vec<Vec<Resolved>>,
 }
 
-pub fn build(stages: &[Stage], diags: &mut Diagnostics) -> Dag {
+pub fn build(stages: &[Stage], declared: &[String], diags: &mut Diagnostics) -> Dag {
     let mut graph = DiGraph::new();
     for i in 0..stages.len() {
         graph.add_node(i);
@@ -88,9 +88,9 @@ pub fn build(stages: &[Stage], diags: &mut Diagnostics) -> Dag {
                     }
                     mine.push(Resolved { role: p, source });
                 }
-                Input::Stage { role, reference, mark } => {
-                    let path = KeyPath::root().key("stages").key(&stage.group);
-                    for (role, s, output) in resolve(stages, &role, &reference, mark, &path, diags) {
+                Input::Stage { role, reference, mark, field } => {
+                    let path = KeyPath::root().key("stages").key(&stage.group).key(stage.kind.name()).key(field);
+                    for (role, s, output) in resolve(stages, declared, &role, &reference, mark, &path, diags) {
                         upstream[i].insert(s);
                         mine.push(Resolved { role, source: Source::Stage { stage: s, output } });
                     }
@@ -137,6 +137,7 @@ pub fn split_reference(reference: &str) -> (&str, Option<&str>) {
 /// The stages a reference names: one stage, or every instance of a matrix group.
 fn resolve(
     stages: &[Stage],
+    declared: &[String],
     role: &str,
     reference: &str,
     mark: crate::config::node::Mark,
@@ -150,6 +151,11 @@ fn resolve(
     } else {
         exact.clone()
     };
+    let group = name.split('[').next().unwrap_or(name);
+    if found.is_empty() && declared.iter().any(|d| d == group) && !stages.iter().any(|s| s.group == group) {
+        // That stage has errors of its own, already reported.
+        return Vec::new();
+    }
     if found.is_empty() {
         let names = stages.iter().map(|s| s.name.as_str()).chain(stages.iter().map(|s| s.group.as_str()));
         let help = match crate::config::suggest::nearest(name, names) {

@@ -39,8 +39,9 @@ pub enum Input {
     Path(String),
     /// Another stage's outputs, under a role name the task chooses (`data`, `base`).
     /// `reference` is `STAGE` (all its outputs), `STAGE.OUTPUT` (one of them), or a
-    /// matrix group name (every instance, as roles `ROLE/INSTANCE`).
-    Stage { role: String, reference: String, mark: Mark },
+    /// matrix group name (every instance, as roles `ROLE/INSTANCE`). `field` is the
+    /// parameter it was written in, for error messages.
+    Stage { role: String, reference: String, mark: Mark, field: &'static str },
 }
 
 pub trait Task: Send + Sync + fmt::Debug {

@@ -452,13 +452,42 @@ fn quick_pipeline_trains_once_and_gives_the_same_bytes_every_time() {
         v["copied"],
         serde_json::json!(["layers.1.bias", "layers.1.weight", "layers.2.bias", "layers.2.weight"])
     );
+    report_agrees_with_the_evaluations(&s);
+}
+
+/// `pipe show --export`: every report file is there, and the table holds exactly the
+/// accuracies the stages measured.
+fn report_agrees_with_the_evaluations(s: &Sandbox) {
+    let out = s.pipe(&["show", "quick.yaml", "--export", "out"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("n  base  BnB   BnB+  AnB   AnB+  random"), "{text}");
+    assert!(text.contains("co-adaptation dip"), "{text}");
+    for f in ["table.csv", "table.parquet", "table.md", "figure.svg", "figure.png", "report.json", "summary.txt"] {
+        let len = fs::metadata(s.path().join("out").join(f)).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 100, "{f} is missing or empty");
+    }
+    assert!(fs::read(s.path().join("out/figure.png")).unwrap().starts_with(b"\x89PNG"));
+    assert!(s.read("out/figure.svg").contains("<svg"));
+    let csv = s.read("out/table.csv");
+    let loc = s.pipe(&["show", "quick.yaml", "transfer[from=A,n=2,ft=true]", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&loc.stdout).unwrap();
+    let metrics = v["files"].as_array().unwrap().iter().find(|f| f["name"] == "metrics.json").unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&fs::read(metrics["path"].as_str().unwrap()).unwrap()).unwrap();
+    let top1 = m["top1"].as_f64().unwrap();
+    let row = csv.lines().find(|l| l.starts_with("random,AnB+,2,")).unwrap_or_else(|| panic!("{csv}"));
+    let mean: f64 = row.split(',').nth(3).unwrap().parse().unwrap();
+    assert!((mean - top1).abs() < 1e-9, "table {mean} vs metrics {top1}");
+    assert!(row.ends_with(",1"), "one run: {row}");
+    // The report stage itself, printed at the end of a run.
+    let run = s.pipe(&["run", "quick.yaml"]);
+    assert!(stdout(&run).contains("random split (similar halves, target B)"), "{}", stdout(&run));
 }
 
 #[test]
 fn ml_parameter_errors_point_at_the_file() {
     let s = Sandbox::new();
     let broken = quick()
-        .replace("conv 16 3 pool", "conv 16 x pool")
         .replace("n: [1, 2, 3], ft", "n: [1, 2, 9], ft")
         .replace("lr: 0.05", "lr: 0.05, epoch: 2")
         .replace("target: split.B", "target: split.C");
@@ -466,4 +495,8 @@ fn ml_parameter_errors_point_at_the_file() {
     let out = s.pipe(&["status", "quick.yaml"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     insta::assert_snapshot!("ml_params", stderr(&out));
+    s.write("quick.yaml", &quick().replace("conv 16 3 pool", "conv 16 x pool"));
+    let out = s.pipe(&["status", "quick.yaml"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    insta::assert_snapshot!("ml_layers", stderr(&out));
 }

@@ -29,6 +29,12 @@ impl Diagnostics {
         self.items.push(Diagnostic { mark, path: path.clone(), message: message.into(), help: Some(help.into()) });
     }
 
+    /// Matrix instances repeat the same mistake once per instance: say it once.
+    pub fn dedup(&mut self) {
+        let mut seen = std::collections::HashSet::new();
+        self.items.retain(|d| seen.insert((d.mark.line, d.mark.col, d.mark.origin, d.message.clone())));
+    }
+
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }

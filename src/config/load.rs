@@ -54,7 +54,8 @@ pub fn load(file: &Path, sets: &[String]) -> Result<Pipeline, ConfigError> {
     let mut diags = Diagnostics::default();
     overrides::apply(&mut root, sets, &mut diags);
     let validated = validate(&root, &mut diags);
-    let dag = graph::build(&validated.stages, &mut diags);
+    let dag = graph::build(&validated.stages, &validated.declared, &mut diags);
+    diags.dedup();
     if !diags.is_empty() {
         return Err(invalid(diags.items));
     }

@@ -6,7 +6,7 @@
 use std::fmt;
 
 /// Where a node came from: the pipeline file, or one `--set` argument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Origin {
     File,
     /// Index into the list of `--set` arguments.

@@ -42,6 +42,9 @@ impl std::fmt::Debug for dyn Kind {
 pub struct Validated {
     pub name: Option<String>,
     pub stages: Vec<Stage>,
+    /// Every stage name written in the file, valid or not: a reference to a stage that
+    /// has its own errors is not reported again as a reference to nothing.
+    pub declared: Vec<String>,
 }
 
 const TOP_KEYS: [&str; 3] = ["name", "seeds", "stages"];
@@ -56,7 +59,7 @@ pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
     };
     let Value::Map(entries) = &root.value else {
         diags.error(root.mark, &top, format!("expected a mapping at the top of the file, found {}", root.type_name()));
-        return Validated { name: None, stages: Vec::new() };
+        return Validated { name: None, stages: Vec::new(), declared: Vec::new() };
     };
     let mut name = None;
     let mut seeds = 1usize;
@@ -92,6 +95,10 @@ pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
         }
     }
     let mut stages = Vec::new();
+    let declared = match stages_node.map(|n| &n.value) {
+        Some(Value::Map(list)) => list.iter().map(|(k, _)| k.name.clone()).collect(),
+        _ => Vec::new(),
+    };
     match stages_node.map(|n| (n, &n.value)) {
         None => diags.error(root.mark, &top, "missing required key `stages`"),
         Some((_, Value::Map(list))) if !list.is_empty() => {
@@ -106,18 +113,7 @@ pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
             format!("expected a mapping of stage names, found {}", n.type_name()),
         ),
     }
-    // Matrix instances repeat the same mistake once per instance: say it once.
-    let mut seen = Vec::new();
-    diags.items.retain(|d| {
-        let id = (d.mark.line, d.mark.col, d.mark.origin, d.message.clone());
-        if seen.contains(&id) {
-            false
-        } else {
-            seen.push(id);
-            true
-        }
-    });
-    Validated { name, stages }
+    Validated { name, stages, declared }
 }
 
 pub fn valid_name(s: &str) -> bool {

@@ -56,8 +56,13 @@ impl Task for EvaluateTask {
 
     fn inputs(&self) -> Vec<Input> {
         vec![
-            Input::Stage { role: "network".into(), reference: self.network.0.clone(), mark: self.network.1 },
-            Input::Stage { role: "data".into(), reference: self.data.0.clone(), mark: self.data.1 },
+            Input::Stage {
+                role: "network".into(),
+                reference: self.network.0.clone(),
+                mark: self.network.1,
+                field: "network",
+            },
+            Input::Stage { role: "data".into(), reference: self.data.0.clone(), mark: self.data.1, field: "data" },
         ]
     }
 

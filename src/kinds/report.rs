@@ -71,7 +71,7 @@ impl Task for ReportTask {
     fn inputs(&self) -> Vec<Input> {
         self.of
             .iter()
-            .map(|(r, mark)| Input::Stage { role: format!("run/{r}"), reference: r.clone(), mark: *mark })
+            .map(|(r, mark)| Input::Stage { role: format!("run/{r}"), reference: r.clone(), mark: *mark, field: "of" })
             .collect()
     }
 

@@ -84,7 +84,7 @@ impl Task for SplitTask {
     }
 
     fn inputs(&self) -> Vec<Input> {
-        vec![Input::Stage { role: "data".into(), reference: self.data.clone(), mark: self.mark }]
+        vec![Input::Stage { role: "data".into(), reference: self.data.clone(), mark: self.mark, field: "data" }]
     }
 
     fn outputs(&self) -> Vec<String> {

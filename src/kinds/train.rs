@@ -64,6 +64,7 @@ impl Kind for TrainKind {
         m.finish(diags);
         Some(Box::new(NetTask {
             target: (data?, mark),
+            target_key: "data",
             base: None,
             n: 0,
             fine_tune: true,
@@ -127,6 +128,7 @@ impl Kind for TransferKind {
         }
         Some(Box::new(NetTask {
             target: (target?, mark),
+            target_key: "target",
             base,
             n,
             fine_tune,
@@ -139,8 +141,10 @@ impl Kind for TransferKind {
 
 #[derive(Debug)]
 struct NetTask {
-    /// The half to train on (and evaluate on, its test part).
+    /// The half to train on (and evaluate on, its test part), and the key it was given
+    /// under (`data` for `train`, `target` for `transfer`).
     target: (String, Mark),
+    target_key: &'static str,
     /// `None` for a base network and for the random baseline.
     base: Option<(String, Mark)>,
     n: usize,
@@ -169,9 +173,14 @@ impl Task for NetTask {
     }
 
     fn inputs(&self) -> Vec<Input> {
-        let mut v = vec![Input::Stage { role: "data".into(), reference: self.target.0.clone(), mark: self.target.1 }];
+        let mut v = vec![Input::Stage {
+            role: "data".into(),
+            reference: self.target.0.clone(),
+            mark: self.target.1,
+            field: self.target_key,
+        }];
         if let Some((b, mark)) = &self.base {
-            v.push(Input::Stage { role: "base".into(), reference: b.clone(), mark: *mark });
+            v.push(Input::Stage { role: "base".into(), reference: b.clone(), mark: *mark, field: "base" });
         }
         v
     }
