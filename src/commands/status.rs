@@ -35,7 +35,12 @@ pub fn render(st: &[StageStatus]) -> String {
                 let _ = writeln!(out, "           {r}");
             }
         } else if s.state == State::Waiting {
-            let _ = writeln!(out, "           {}", s.reasons.join(", "));
+            let shown = s.reasons.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+            let more = match s.reasons.len() {
+                0..=3 => String::new(),
+                n => format!(" and {} more", n - 3),
+            };
+            let _ = writeln!(out, "           {shown}{more}");
         }
     }
     let count = |x: State| st.iter().filter(|s| s.state == x).count();
