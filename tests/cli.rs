@@ -500,3 +500,80 @@ fn ml_parameter_errors_point_at_the_file() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     insta::assert_snapshot!("ml_layers", stderr(&out));
 }
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !done() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_the_next_run_picks_up() {
+    let s = Sandbox::new();
+    s.write(
+        "p.yaml",
+        "stages:\n  fast:\n    cmd: {run: 'echo 1 > a.txt', outs: [a.txt]}\n  \
+         slow:\n    cmd: {run: 'touch started; sleep 30; echo 2 > b.txt', deps: [a.txt], outs: [b.txt]}\n",
+    );
+    let mut child = s.cmd(&["run", "p.yaml"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for("the slow stage", || s.path().join("started").exists());
+    // SAFETY: signalling the child we spawned.
+    unsafe { libc_kill(child.id() as i32, 2) };
+    let t0 = Instant::now();
+    let status = child.wait().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(10), "the command was stopped, not waited for");
+    assert_eq!(status.code(), Some(130));
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("interrupted"), "{err}");
+    s.write("p.yaml", &s.read("p.yaml").replace("sleep 30", "sleep 0"));
+    let out = s.run_json("p.yaml", &[]);
+    assert_eq!(out, [("fast".to_string(), "cached".to_string()), ("slow".to_string(), "ran".to_string())]);
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+#[test]
+fn training_killed_mid_stage_resumes_to_the_same_bytes() {
+    let args = [
+        "run",
+        "quick.yaml",
+        "base[half=A]",
+        "--set",
+        "training.epochs=10",
+        "--set",
+        "stages.data.dataset.per_class=200",
+    ];
+    // Uninterrupted, for reference.
+    let whole = Sandbox::new();
+    whole.write("quick.yaml", &quick());
+    assert!(whole.pipe(&args).status.success());
+    // Killed once the first epoch's state is saved, then run again.
+    let s = Sandbox::new();
+    s.write("quick.yaml", &quick());
+    let mut child = s.cmd(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let resume = s.path().join("cache/resume");
+    let saved = || {
+        fs::read_dir(&resume)
+            .map(|d| d.flatten().any(|e| fs::read_dir(e.path()).is_ok_and(|mut f| f.next().is_some())))
+            .unwrap_or(false)
+    };
+    wait_for("a saved epoch", saved);
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed before the stage ended");
+    assert!(s.pipe(&["cache", "verify"]).status.success());
+    let out = s.pipe(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stage =
+        |o: &Vec<(String, String, String)>| o.iter().filter(|x| x.0 == "base[half=A]").cloned().collect::<Vec<_>>();
+    let (a, b) = (stage(&output_digests(&whole.path().join("cache"))), stage(&output_digests(&s.path().join("cache"))));
+    assert!(!a.is_empty());
+    assert_eq!(a, b, "the resumed run ends with the same bytes");
+    assert!(fs::read_dir(&resume).unwrap().next().is_none(), "the resume state is removed once the entry is published");
+}
