@@ -7,39 +7,39 @@
 //!
 //! Every random draw (initialisation, batch order, dropout masks, augmentation) comes
 //! from [`crate::rng::Rng`] streams derived from a seed, never from candle's RNG, and
-//! the candle CPU kernels used here split work over independent outputs only, so a run
-//! gives the same bytes whatever the thread count (pinned by a test with 1- and
-//! 2-thread pools).
+//! the CPU kernels used here split work over independent outputs only (sums over the
+//! images of a batch go in fixed groups, see `kernels.rs`), so a run gives the same
+//! bytes whatever the thread count (pinned by a test with 1- and 2-thread pools).
 //!
 //! # Threads
 //!
 //! `train` and `evaluate` are meant to run inside the caller's
-//! `rayon::ThreadPool::install`. How candle-core 0.11 picks its threads:
+//! `rayon::ThreadPool::install`:
 //!
-//! - Convolutions (`conv2d`, `conv_transpose2d` in the backward pass) use rayon
-//!   parallel iterators, so they run on the installed pool with its thread count.
-//! - Matrix multiplies call gemm with `Parallelism::Rayon(get_num_threads())`, where
-//!   `candle_core::utils::get_num_threads()` reads `RAYON_NUM_THREADS` on every call
-//!   (else the number of physical cores). gemm splits the product into that many
-//!   tasks and spawns them on the *current* pool, so the installed pool still bounds
-//!   the concurrency: with a 1-thread pool the tasks run one after the other. Nothing to
-//!   set per call; an env var would be process-global and `set_var` is unsound once
-//!   threads run, so we deliberately do not touch it.
-//! - Large element-wise ops (>= 64k elements) run on candle's own global "barrier
-//!   pool", sized once at first use from `CANDLE_NUM_THREADS`, else
+//! - Convolutions, their max-pools and fully connected layers are our own kernels
+//!   (`kernels.rs`). They split work with rayon parallel iterators over the *current*
+//!   pool (images, channel planes), and the fully connected GEMMs give gemm
+//!   `Parallelism::Rayon(current pool size)`; so the installed pool bounds them all.
+//! - The remaining candle ops (LRN, dropout, the loss, candle's own gradient
+//!   accumulation) are element-wise. Large ones (>= 64k elements) run on candle's own
+//!   global "barrier pool", sized once at first use from `CANDLE_NUM_THREADS`, else
 //!   `RAYON_NUM_THREADS`, else the physical cores; it does not follow the installed
 //!   pool. Its callers are serialised by a lock, so concurrent stages do not deadlock,
 //!   but a 1-thread stage may briefly use more cores for element-wise work. The binary
 //!   can cap it by setting `CANDLE_NUM_THREADS` before any thread starts (e.g. at the
-//!   top of `main`). Element-wise results do not depend on its size.
+//!   top of `main`). Element-wise results do not depend on its size. An env var would
+//!   be process-global and `set_var` is unsound once threads run, so the module
+//!   deliberately does not touch it.
 //!
 //! # Speed
 //!
-//! Stock candle convolutions are slow on CPU (see docs/PERF-NOTES.md); the layer
-//! operations live in `ops.rs`, one function each, so that custom kernels can replace
-//! them without touching the rest. Images are converted from u8 one batch at a time,
-//! the optimizer updates parameters in place, and frozen layers build no autograd
-//! graph.
+//! Stock candle convolutions are slow on CPU (see docs/PERF-NOTES.md), so the layer
+//! operations in `ops.rs` run on custom kernels: convolution as GEMMs with bias, ReLU
+//! and max-pool fused in, and gradients computed only for what is trained (not for the
+//! images nor for a frozen layer's output). Images are converted from u8 one batch at
+//! a time, the optimizer updates parameters in place, and frozen layers build no
+//! autograd graph. `examples/bench_train.rs` measures it (and `examples/train_torch.py`
+//! the same network in PyTorch).
 
 mod atomic;
 mod checkpoint;
@@ -48,6 +48,7 @@ mod data;
 mod error;
 mod evaluate;
 mod forward;
+mod kernels;
 mod layer_spec;
 mod ops;
 mod optim;

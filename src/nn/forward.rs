@@ -27,10 +27,10 @@ pub(crate) fn forward(cfg: &NetConfig, params: &[Tensor], x: &Tensor, mode: &mut
         let (w, b) = (&params[2 * i], &params[2 * i + 1]);
         h = match *layer {
             LayerSpec::Conv { stride, pad, pool, lrn, .. } => {
-                let mut y = ops::conv_relu(&h, w, b, stride, pad)?;
-                if let Some((size, step)) = pool {
-                    y = ops::max_pool(&y, size, step)?;
-                }
+                let mut y = match pool {
+                    Some(pool) => ops::conv_relu_pool(&h, w, b, stride, pad, pool)?,
+                    None => ops::conv_relu(&h, w, b, stride, pad)?,
+                };
                 if lrn {
                     y = ops::lrn(&y)?;
                 }
@@ -40,7 +40,7 @@ pub(crate) fn forward(cfg: &NetConfig, params: &[Tensor], x: &Tensor, mode: &mut
                 if h.rank() > 2 {
                     h = ops::flatten(&h)?;
                 }
-                let y = ops::relu(&ops::linear(&h, w, b)?)?;
+                let y = ops::linear_relu(&h, w, b)?;
                 // Dropout is part of the training-mode forward, frozen layer or not (a
                 // frozen fc7 in the paper still drops out): it regularises the layers
                 // above it.

@@ -1,9 +1,11 @@
-//! The layer operations, one function each, on stock candle ops. This is the seam for
-//! faster kernels: a custom convolution (im2col + GEMM forward and backward), a max-pool
-//! that records its argmax, a fused bias + ReLU replace a body here and nothing else
-//! changes.
+//! The layer operations, one function each. Convolution, max-pool and the fully
+//! connected layers run on the custom kernels of `kernels.rs` (im2col + GEMM, argmax
+//! pooling, fused bias + ReLU); LRN, dropout and the loss stay on stock candle ops,
+//! which are not where the time goes.
 
 use candle_core::{Result, Tensor};
+
+use super::kernels;
 
 /// AlexNet's local response normalisation: 5 channels, alpha 1e-4, beta 0.75, k 1
 /// (PyTorch's `LocalResponseNorm(5)`: alpha is divided by the window size).
@@ -14,14 +16,20 @@ const LRN_K: f64 = 1.0;
 
 /// Convolution with a (out, in, k, k) kernel, plus bias, then ReLU.
 pub(crate) fn conv_relu(x: &Tensor, weight: &Tensor, bias: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
-    let y = x.conv2d(weight, pad, stride, 1, 1)?;
-    let b = bias.reshape((1, bias.dim(0)?, 1, 1))?;
-    y.broadcast_add(&b)?.relu()
+    kernels::conv2d(x, weight, bias, stride, pad, true, None)
 }
 
-/// Max-pool with square windows; the output size rounds down, as in PyTorch.
-pub(crate) fn max_pool(x: &Tensor, size: usize, stride: usize) -> Result<Tensor> {
-    x.max_pool2d_with_stride((size, size), (stride, stride))
+/// `conv_relu` then a max-pool with (size, stride) windows, in one op: the
+/// full-resolution activation is never stored.
+pub(crate) fn conv_relu_pool(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    stride: usize,
+    pad: usize,
+    pool: (usize, usize),
+) -> Result<Tensor> {
+    kernels::conv2d(x, weight, bias, stride, pad, true, Some(pool))
 }
 
 /// Local response normalisation across channels:
@@ -40,11 +48,12 @@ pub(crate) fn lrn(x: &Tensor) -> Result<Tensor> {
 
 /// Fully connected: x (B, in) times weight (out, in) transposed, plus bias.
 pub(crate) fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    x.matmul(&weight.t()?)?.broadcast_add(bias)
+    kernels::linear(x, weight, bias, false)
 }
 
-pub(crate) fn relu(x: &Tensor) -> Result<Tensor> {
-    x.relu()
+/// `linear` then ReLU, in one pass.
+pub(crate) fn linear_relu(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    kernels::linear(x, weight, bias, true)
 }
 
 /// Applies a precomputed inverted-dropout mask (0 or 1/(1-p) per unit).

@@ -76,7 +76,7 @@ pub type OnBatch<'a> = Box<dyn FnMut(usize, usize) + Send + 'a>;
 pub type OnEpoch<'a> = Box<dyn FnMut(&EpochLog) + Send + 'a>;
 
 /// Bump when a change alters the bytes a run produces, so old states are not resumed.
-const TRAIN_VERSION: u32 = 1;
+const TRAIN_VERSION: u32 = 2;
 
 /// Trains `params` (layers 1..=tc.frozen held fixed) on `train`, evaluating on `val`
 /// after every epoch, and returns the final parameters and the per-epoch log.
