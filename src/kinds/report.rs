@@ -28,8 +28,9 @@ impl Kind for ReportKind {
         "report"
     }
 
+    /// 2: finding 1 is one-sided (BnB+ recovers base accuracy).
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {

@@ -1,8 +1,11 @@
 //! Finding 1, BnB+ tracks base: fine-tuning a selffer recovers base accuracy.
 //!
-//! Reproduced when BnB+ is within max(2 points, 2 x noise) of base at every n, above
-//! or below: 2 points because the paper's own BnB+ wanders 0.7 around base, and twice
-//! the noise because two noisy means are compared.
+//! Reproduced when BnB+ is no more than max(2 points, 2 x noise) below base at every n:
+//! 2 points because the paper's own BnB+ wanders 0.7 around base, and twice the noise
+//! because two noisy means are compared. The finding is that fine-tuning *recovers*
+//! base accuracy, so BnB+ above base passes; the detail says so when it is above by
+//! more than the tolerance, which means the base network was not fully converged at
+//! this training budget (BnB+ trains it for a second budget).
 
 use super::super::column::Column::{Base, SelfferTuned};
 use super::super::finding::Finding;
@@ -23,9 +26,14 @@ pub(super) fn evaluate(cx: &Context) -> Finding {
     let (lo_n, lo) = diffs.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1)).expect("at least one n");
     let (hi_n, hi) = diffs.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)).expect("at least one n");
     let tolerance = f64::max(2.0, 2.0 * cx.noise);
-    let reproduced = diffs.iter().all(|(_, d)| d.abs() <= tolerance);
+    let reproduced = diffs.iter().all(|(_, d)| *d >= -tolerance);
+    let above = if hi > tolerance {
+        "; above base by more than the tolerance: the base is not fully converged at this budget"
+    } else {
+        ""
+    };
     let detail = format!(
-        "BnB+ - base ranges from {} at n={lo_n} to {} at n={hi_n} over {}, tolerance ±{tolerance:.1} \
+        "BnB+ - base ranges from {} at n={lo_n} to {} at n={hi_n} over {}, needs >= -{tolerance:.1}{above} \
          (paper: -0.7 at n=1 to +0.6 at n=3)",
         signed(lo),
         signed(hi),
@@ -51,6 +59,9 @@ mod tests {
     fn within_tolerance_everywhere_or_not() {
         assert_eq!(verdict(&[59.0, 61.0, 61.5]), Verdict::Reproduced);
         assert_eq!(verdict(&[59.0, 61.0, 55.0]), Verdict::NotReproduced);
+        // Recovering base means reaching it; far above still recovers it.
+        assert_eq!(verdict(&[60.5, 63.0, 64.0]), Verdict::Reproduced);
+        assert_eq!(verdict(&[57.5, 63.0, 64.0]), Verdict::NotReproduced);
     }
 
     #[test]
