@@ -55,3 +55,19 @@ mod tests {
         assert_eq!(a.findings_json()["findings"].as_array().unwrap().len(), 6);
     }
 }
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::build;
+    use crate::report::test_records::{dissimilar_records, paper_records};
+
+    /// What `pipe run` and `pipe show` print, for the paper's own numbers (three runs
+    /// per cell) with a dissimilar split beside them.
+    #[test]
+    fn printed_table_and_findings() {
+        let mut records = paper_records(3);
+        records.extend(dissimilar_records(3));
+        let report = build(&records);
+        insta::assert_snapshot!(format!("{}\n{}", report.render_table(), report.render_findings()));
+    }
+}
