@@ -484,10 +484,34 @@ fn report_agrees_with_the_evaluations(s: &Sandbox) {
     assert!(stdout(&run).contains("random split (similar halves, target B)"), "{}", stdout(&run));
 }
 
+/// A small transfer pipeline of its own, so the error snapshots below do not change
+/// when pipelines/quick.yaml does.
+const SMALL: &str = r#"name: small
+network:
+  layers: [conv 8 3 pool, conv 16 3 pool, fc 32]
+training: {epochs: 1, batch: 32, lr: 0.05}
+stages:
+  data:
+    dataset: {source: synthetic, classes: 6, groups: 2, image: [1, 16, 16], per_class: 60, test_per_class: 20}
+  split:
+    split: {data: data, method: random, seed: 0}
+  base:
+    matrix: {half: [A, B]}
+    train: {data: "split.${half}"}
+  transfer:
+    matrix: {from: [A, B], n: [1, 2, 3], ft: [false, true]}
+    transfer: {base: "base[half=${from}]", n: "${n}", target: split.B, fine_tune: "${ft}"}
+  random:
+    matrix: {n: [1, 2, 3]}
+    transfer: {base: null, n: "${n}", target: split.B}
+  report:
+    report: {of: [base, transfer, random]}
+"#;
+
 #[test]
 fn ml_parameter_errors_point_at_the_file() {
     let s = Sandbox::new();
-    let broken = quick()
+    let broken = SMALL
         .replace("n: [1, 2, 3], ft", "n: [1, 2, 9], ft")
         .replace("lr: 0.05", "lr: 0.05, epoch: 2")
         .replace("target: split.B", "target: split.C");
@@ -495,7 +519,7 @@ fn ml_parameter_errors_point_at_the_file() {
     let out = s.pipe(&["status", "quick.yaml"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     insta::assert_snapshot!("ml_params", stderr(&out));
-    s.write("quick.yaml", &quick().replace("conv 16 3 pool", "conv 16 x pool"));
+    s.write("quick.yaml", &SMALL.replace("conv 16 3 pool", "conv 16 x pool"));
     let out = s.pipe(&["status", "quick.yaml"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     insta::assert_snapshot!("ml_layers", stderr(&out));
