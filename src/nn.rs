@@ -38,7 +38,8 @@
 //! and max-pool fused in, and gradients computed only for what is trained (not for the
 //! images nor for a frozen layer's output). Images are converted from u8 one batch at
 //! a time, the optimizer updates parameters in place, and frozen layers build no
-//! autograd graph. `examples/bench_train.rs` measures it (and `examples/train_torch.py`
+//! autograd graph; with layers frozen and no augmentation, their outputs are computed once
+//! per run (`features.rs`). `examples/bench_train.rs` measures it (and `examples/train_torch.py`
 //! the same network in PyTorch).
 
 mod atomic;
@@ -47,6 +48,7 @@ mod config;
 mod data;
 mod error;
 mod evaluate;
+mod features;
 mod forward;
 mod kernels;
 mod layer_spec;

@@ -118,10 +118,14 @@ impl<'a> Images<'a> {
                 }
             }
         }
-        let labels: Vec<u32> = indices.iter().map(|&i| self.labels[i] as u32).collect();
         let x = Tensor::from_vec(x, (indices.len(), c, h, w), &Device::Cpu)?;
-        let y = Tensor::from_vec(labels, indices.len(), &Device::Cpu)?;
-        Ok((x, y))
+        Ok((x, self.labels_of(indices)?))
+    }
+
+    /// The labels at `indices` as a (B,) u32 tensor.
+    pub(crate) fn labels_of(&self, indices: &[usize]) -> Result<Tensor, NnError> {
+        let labels: Vec<u32> = indices.iter().map(|&i| self.labels[i] as u32).collect();
+        Ok(Tensor::from_vec(labels, indices.len(), &Device::Cpu)?)
     }
 }
 

@@ -7,13 +7,14 @@ use serde::{Deserialize, Serialize};
 use super::config::NetConfig;
 use super::data::{Augment, Images};
 use super::error::NnError;
-use super::forward::{Mode, forward};
+use super::features::Features;
+use super::forward::{Mode, above, forward};
 use super::params::{Params, check_params};
 use super::train::argmax;
 use crate::rng::Rng;
 
 /// Images per forward pass; fixed, so results do not depend on the caller.
-const EVAL_BATCH: usize = 256;
+pub(crate) const EVAL_BATCH: usize = 256;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
@@ -40,20 +41,43 @@ pub fn evaluate(cfg: &NetConfig, params: &Params, data: &Images) -> Result<Metri
 /// `evaluate` on checked inputs, with the parameters in network order; the tensors
 /// should be constants (detached) so that no graph is built.
 pub(crate) fn evaluate_tensors(cfg: &NetConfig, params: &[Tensor], data: &Images) -> Result<Metrics, NnError> {
-    if data.is_empty() {
+    let mut unused = Rng::new(0); // no augmentation: nothing is drawn
+    evaluate_batches(cfg, data.labels, |indices| {
+        let (x, _) = data.batch(indices, &Augment::NONE, &mut unused)?;
+        Ok(forward(cfg, params, &x, &mut Mode::Eval)?)
+    })
+}
+
+/// `evaluate_tensors` on the cached output of layers 1..=frozen of `labels`' images,
+/// computed by `Features::for_evaluation`: the same bits.
+pub(crate) fn evaluate_features(
+    cfg: &NetConfig,
+    params: &[Tensor],
+    frozen: usize,
+    features: &Features,
+    labels: &[u16],
+) -> Result<Metrics, NnError> {
+    evaluate_batches(cfg, labels, |indices| Ok(above(cfg, params, frozen, features.gather(indices)?, &mut Mode::Eval)?))
+}
+
+/// Metrics over the logits `logits_of` gives for each fixed chunk of image indices.
+fn evaluate_batches(
+    cfg: &NetConfig,
+    labels: &[u16],
+    mut logits_of: impl FnMut(&[usize]) -> Result<Tensor, NnError>,
+) -> Result<Metrics, NnError> {
+    if labels.is_empty() {
         return Err(NnError::Data("no images to evaluate".into()));
     }
     let classes = cfg.classes;
     let mut hits = vec![0usize; classes];
     let mut counts = vec![0usize; classes];
     let mut loss_sum = 0f64;
-    let order: Vec<usize> = (0..data.len()).collect();
-    let mut unused = Rng::new(0); // no augmentation: nothing is drawn
+    let order: Vec<usize> = (0..labels.len()).collect();
     for indices in order.chunks(EVAL_BATCH) {
-        let (x, _) = data.batch(indices, &Augment::NONE, &mut unused)?;
-        let logits = forward(cfg, params, &x, &mut Mode::Eval)?.to_vec2::<f32>()?;
+        let logits = logits_of(indices)?.to_vec2::<f32>()?;
         for (row, &i) in logits.iter().zip(indices) {
-            let label = data.labels[i] as usize;
+            let label = labels[i] as usize;
             counts[label] += 1;
             if argmax(row) == label {
                 hits[label] += 1;
@@ -61,7 +85,7 @@ pub(crate) fn evaluate_tensors(cfg: &NetConfig, params: &[Tensor], data: &Images
             loss_sum += cross_entropy_f64(row, label);
         }
     }
-    let n = data.len();
+    let n = labels.len();
     Ok(Metrics {
         top1: hits.iter().sum::<usize>() as f64 / n as f64,
         loss: loss_sum / n as f64,

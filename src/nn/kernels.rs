@@ -31,6 +31,6 @@ mod shifted;
 mod test_util;
 
 pub(crate) use conv::conv2d;
-pub(crate) use linear::linear;
+pub(crate) use linear::{Rows, linear};
 #[cfg(test)]
 pub(crate) use pool::max_pool;

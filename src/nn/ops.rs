@@ -6,6 +6,7 @@
 use candle_core::{Result, Tensor};
 
 use super::kernels;
+pub(crate) use super::kernels::Rows;
 
 /// AlexNet's local response normalisation: 5 channels, alpha 1e-4, beta 0.75, k 1
 /// (PyTorch's `LocalResponseNorm(5)`: alpha is divided by the window size).
@@ -48,12 +49,13 @@ pub(crate) fn lrn(x: &Tensor) -> Result<Tensor> {
 
 /// Fully connected: x (B, in) times weight (out, in) transposed, plus bias.
 pub(crate) fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    kernels::linear(x, weight, bias, false)
+    kernels::linear(x, weight, bias, false, Rows::Batch)
 }
 
-/// `linear` then ReLU, in one pass.
-pub(crate) fn linear_relu(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    kernels::linear(x, weight, bias, true)
+/// `linear` then ReLU, in one pass; `rows` says whether a row's bits may depend on the
+/// batch (see [`Rows`]).
+pub(crate) fn linear_relu(x: &Tensor, weight: &Tensor, bias: &Tensor, rows: Rows) -> Result<Tensor> {
+    kernels::linear(x, weight, bias, true, rows)
 }
 
 /// Applies a precomputed inverted-dropout mask (0 or 1/(1-p) per unit).

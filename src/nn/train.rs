@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::config::NetConfig;
 use super::data::{Augment, Images};
 use super::error::NnError;
-use super::evaluate::evaluate_tensors;
-use super::forward::{Mode, forward};
+use super::evaluate::{evaluate_features, evaluate_tensors};
+use super::features::{CACHE_LIMIT, CachePlan, Features};
+use super::forward::{Mode, above, forward_frozen};
 use super::ops;
 use super::optim::Sgd;
 use super::params::{Params, check_params};
@@ -76,7 +77,12 @@ pub type OnBatch<'a> = Box<dyn FnMut(usize, usize) + Send + 'a>;
 pub type OnEpoch<'a> = Box<dyn FnMut(&EpochLog) + Send + 'a>;
 
 /// Bump when a change alters the bytes a run produces, so old states are not resumed.
-const TRAIN_VERSION: u32 = 2;
+///
+/// 3: frozen fully connected layers compute each image independently of its batch
+/// (`Rows::Independent`), so that their outputs can be cached; this changes the last
+/// bits of runs whose frozen fc layers met a batch small enough for gemm to switch
+/// algorithm (see `matmul::independent_rows`), and no other run.
+const TRAIN_VERSION: u32 = 3;
 
 /// Trains `params` (layers 1..=tc.frozen held fixed) on `train`, evaluating on `val`
 /// after every epoch, and returns the final parameters and the per-epoch log.
@@ -85,6 +91,10 @@ const TRAIN_VERSION: u32 = 2;
 /// augmentation come from streams derived from `tc.seed`, and a run resumed from its
 /// state folder ends with the same bytes as one that never stopped. Run it inside the
 /// caller's rayon pool (see the module docs on threads).
+///
+/// With layers frozen and no augmentation nor dropout below the first trained layer,
+/// the frozen layers run once per image for the whole run rather than once per epoch
+/// (see `features.rs`, which also bounds the memory that takes); the bytes are the same.
 pub fn train(
     cfg: &NetConfig,
     params: Params,
@@ -92,6 +102,20 @@ pub fn train(
     val: Option<&Images>,
     tc: &TrainConfig,
     hooks: &mut TrainHooks,
+) -> Result<(Params, Vec<EpochLog>), NnError> {
+    train_with_cache(cfg, params, train, val, tc, hooks, CACHE_LIMIT)
+}
+
+/// `train` with at most `cache_limit` bytes of cached frozen-layer outputs; 0 forces
+/// the per-batch path (tests compare the two).
+pub(crate) fn train_with_cache(
+    cfg: &NetConfig,
+    params: Params,
+    train: &Images,
+    val: Option<&Images>,
+    tc: &TrainConfig,
+    hooks: &mut TrainHooks,
+    cache_limit: usize,
 ) -> Result<(Params, Vec<EpochLog>), NnError> {
     cfg.validate().map_err(NnError::Config)?;
     check_params(cfg, &params)?;
@@ -160,6 +184,18 @@ pub fn train(
     let per_epoch = n.div_ceil(tc.batch);
     let total = per_epoch * tc.epochs;
 
+    // The frozen tensors are constants: their outputs are fixed for the whole run.
+    let plan = CachePlan::new(cfg, tc, n, val.map_or(0, |v| v.len()), cache_limit);
+    let (mut train_features, mut val_features) = (None, None);
+    if epoch < tc.epochs {
+        if plan.train {
+            train_features = Some(Features::for_training(cfg, &tensors, tc.frozen, train)?);
+        }
+        if let (true, Some(val)) = (plan.val, val) {
+            val_features = Some(Features::for_evaluation(cfg, &tensors, tc.frozen, val)?);
+        }
+    }
+
     while epoch < tc.epochs {
         let started = Instant::now();
         let lr = tc.schedule.lr_at(tc.lr, epoch, tc.epochs);
@@ -169,9 +205,17 @@ pub fn train(
             if hooks.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                 return Err(NnError::Cancelled);
             }
-            let (x, y) = train.batch(indices, &tc.augment, &mut streams.augment)?;
             let mut mode = Mode::Train { dropout: &mut streams.dropout };
-            let logits = forward(cfg, &tensors, &x, &mut mode)?;
+            let (logits, y) = match &train_features {
+                Some(features) => {
+                    let h = features.gather(indices)?;
+                    (above(cfg, &tensors, tc.frozen, h, &mut mode)?, train.labels_of(indices)?)
+                }
+                None => {
+                    let (x, y) = train.batch(indices, &tc.augment, &mut streams.augment)?;
+                    (forward_frozen(cfg, &tensors, tc.frozen, &x, &mut mode)?, y)
+                }
+            };
             let loss = ops::cross_entropy(&logits, &y)?;
             let grads = loss.backward()?;
             for ((t, &trained), buf) in tensors.iter().zip(&trained).zip(momentum.iter_mut()) {
@@ -194,7 +238,10 @@ pub fn train(
         let (val_loss, val_acc) = match val {
             Some(val) => {
                 let detached: Vec<Tensor> = tensors.iter().map(Tensor::detach).collect();
-                let m = evaluate_tensors(cfg, &detached, val)?;
+                let m = match &val_features {
+                    Some(features) => evaluate_features(cfg, &detached, tc.frozen, features, val.labels)?,
+                    None => evaluate_tensors(cfg, &detached, val)?,
+                };
                 (Some(m.loss), Some(m.top1))
             }
             None => (None, None),
@@ -281,7 +328,9 @@ pub(crate) fn argmax(row: &[f32]) -> usize {
 
 /// What a resume state must match: the network, the training config, the starting
 /// parameters' bytes and the images. Hashing the data costs a fraction of one epoch;
-/// resuming onto other data would silently mix two runs.
+/// resuming onto other data would silently mix two runs. Deliberately not hashed:
+/// whether the frozen layers' outputs are cached (same bytes either way, so a state
+/// written by one path resumes on the other) and the thread count.
 fn state_key(
     cfg: &NetConfig,
     tc: &TrainConfig,
@@ -454,6 +503,106 @@ mod tests {
         let (_, logs) = train(&cfg, init(&cfg, 3), &data.images(), None, &other, &mut hooks).unwrap();
         assert_eq!(logs.len(), 3);
         assert_eq!(logs[0].lr, 0.01);
+    }
+
+    /// A net whose frozen prefix can end at a conv layer (1), a pooled conv layer (2)
+    /// or an fc layer (3), with dropout only above; 36 images in batches of 16, 16 and
+    /// 4, small enough for gemm to pick other algorithms for small batches.
+    fn cacheable() -> (NetConfig, TrainConfig) {
+        let cfg = NetConfig {
+            input: [1, 8, 8],
+            layers: ["conv 4 3", "conv 6 3 pool", "fc 16", "fc 12 dropout=0.25"]
+                .iter()
+                .map(|l| crate::nn::LayerSpec::parse(l).unwrap())
+                .collect(),
+            classes: 4,
+        };
+        (cfg, TrainConfig { augment: Augment::NONE, ..train_config(3, 0) })
+    }
+
+    fn without_timings(logs: &[EpochLog]) -> Vec<EpochLog> {
+        logs.iter().map(|l| EpochLog { seconds: 0.0, images_per_sec: 0.0, ..l.clone() }).collect()
+    }
+
+    #[test]
+    fn cached_frozen_layers_give_the_same_bytes_as_the_per_batch_path() {
+        let (cfg, tc) = cacheable();
+        let (data, val) = (quadrants(9, 1), quadrants(5, 2));
+        let (data, val) = (data.images(), val.images());
+        for frozen in 1..=3 {
+            let tc = TrainConfig { frozen, ..tc.clone() };
+            assert_eq!(
+                CachePlan::new(&cfg, &tc, data.len(), val.len(), CACHE_LIMIT),
+                CachePlan { train: true, val: true }
+            );
+            let run = |threads: usize, limit: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| {
+                    let hooks = &mut TrainHooks::default();
+                    let (p, logs) =
+                        train_with_cache(&cfg, init(&cfg, 3), &data, Some(&val), &tc, hooks, limit).unwrap();
+                    // A digest, so that a failure prints two lines rather than the file.
+                    (blake3::hash(&checkpoint_bytes(&cfg, &p)).to_hex().to_string(), without_timings(&logs))
+                })
+            };
+            let direct = run(1, 0);
+            assert_eq!(direct, run(1, CACHE_LIMIT), "frozen {frozen}");
+            assert_eq!(direct, run(2, CACHE_LIMIT), "frozen {frozen}, 2 threads");
+            assert_eq!(direct, run(2, 0), "frozen {frozen}, per batch, 2 threads");
+        }
+    }
+
+    #[test]
+    fn a_cached_run_resumes_onto_the_same_bytes() {
+        let (cfg, tc) = cacheable();
+        let tc = TrainConfig { frozen: 3, ..tc };
+        let (data, val) = (quadrants(9, 1), quadrants(5, 2));
+        let (data, val) = (data.images(), val.images());
+        let hooks = &mut TrainHooks::default();
+        let (straight, _) = train_with_cache(&cfg, init(&cfg, 3), &data, Some(&val), &tc, hooks, 0).unwrap();
+
+        // Interrupted on the per-batch path, finished on the cached one.
+        let state = tempfile::tempdir().unwrap();
+        let cancel = AtomicBool::new(false);
+        let mut hooks = TrainHooks {
+            state_dir: Some(state.path().to_path_buf()),
+            cancel: Some(&cancel),
+            on_epoch: Some(Box::new(|_: &EpochLog| cancel.store(true, Ordering::Relaxed))),
+            ..TrainHooks::default()
+        };
+        let err = train_with_cache(&cfg, init(&cfg, 3), &data, Some(&val), &tc, &mut hooks, 0).unwrap_err();
+        assert!(matches!(err, NnError::Cancelled), "{err:?}");
+        drop(hooks);
+        cancel.store(false, Ordering::Relaxed);
+        let mut hooks = TrainHooks { state_dir: Some(state.path().to_path_buf()), ..TrainHooks::default() };
+        let (resumed, logs) = train(&cfg, init(&cfg, 3), &data, Some(&val), &tc, &mut hooks).unwrap();
+        assert_eq!(logs.len(), 3);
+        assert!(checkpoint_bytes(&cfg, &resumed) == checkpoint_bytes(&cfg, &straight));
+    }
+
+    #[test]
+    fn caches_only_what_is_deterministic_and_fits() {
+        let (cfg, tc) = cacheable();
+        let plan = |tc: &TrainConfig, limit: usize| CachePlan::new(&cfg, tc, 36, 20, limit);
+        let (both, val_only, none) = (
+            CachePlan { train: true, val: true },
+            CachePlan { train: false, val: true },
+            CachePlan { train: false, val: false },
+        );
+        let frozen = |n: usize| TrainConfig { frozen: n, ..tc.clone() };
+        assert_eq!(plan(&frozen(0), CACHE_LIMIT), none);
+        assert_eq!(plan(&frozen(3), CACHE_LIMIT), both);
+        // Dropout in a frozen layer, augmentation: random below the trained layers.
+        assert_eq!(plan(&frozen(4), CACHE_LIMIT), val_only);
+        let augmented = TrainConfig { augment: Augment { crop_pad: 1, flip: false }, ..frozen(3) };
+        assert_eq!(plan(&augmented, CACHE_LIMIT), val_only);
+        // 16 floats per image after layer 3: 36 * 64 bytes for training, 20 * 64 for
+        // validation.
+        assert_eq!(plan(&frozen(3), 56 * 64), both);
+        assert_eq!(plan(&frozen(3), 56 * 64 - 1), CachePlan { train: true, val: false });
+        assert_eq!(plan(&frozen(3), 36 * 64 - 1), val_only);
+        assert_eq!(plan(&frozen(3), 20 * 64 - 1), none);
+        assert_eq!(plan(&frozen(3), 0), none);
     }
 
     /// The caller moves hooks and data into a `ThreadPool::install` closure.

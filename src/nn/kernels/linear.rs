@@ -3,21 +3,39 @@
 //! split over outputs, so the bits do not depend on the pool size); the fused ReLU
 //! spares a pass and a mask tensor, and a constant input (a frozen layer's output)
 //! gets no gradient.
+//!
+//! A row's result may depend on how many rows the batch has (gemm picks its algorithm
+//! from the shape, see `matmul::independent_rows`). That is harmless for trained
+//! layers, which see the same batches whatever happens, but the frozen layers'
+//! outputs are cached per image by training, so they ask for [`Rows::Independent`].
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
 
 use super::cpu::{f32s, with_f32s};
-use super::matmul::{Mat, MatMut, matmul, pool_parallelism};
+use super::matmul::{Mat, MatMut, independent_rows, matmul, pool_parallelism};
+
+/// How the forward GEMM may treat the rows of a batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Rows {
+    /// The fastest algorithm for the batch's shape; a row's last bits may depend on the
+    /// number of rows.
+    Batch,
+    /// Each row the same bits in any batch: a small batch is padded with zero rows up
+    /// to `matmul::independent_rows` (at most a few hundred rows of work, and only for
+    /// small batches).
+    Independent,
+}
 
 /// relu(x weight^T + bias) (or without the ReLU): x (batch, in), weight (out, in),
 /// bias (out).
-pub(crate) fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor, relu: bool) -> Result<Tensor> {
-    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, Linear { relu })
+pub(crate) fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor, relu: bool, rows: Rows) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, Linear { relu, rows })
 }
 
 #[derive(Clone, Copy)]
 struct Linear {
     relu: bool,
+    rows: Rows,
 }
 
 /// (batch, in, out) from the input and weight layouts.
@@ -47,9 +65,21 @@ impl CustomOp3 for Linear {
         if b.len() != out {
             bail!("linear: {} biases for {out} outputs", b.len())
         }
-        let mut y: Vec<f32> = b.iter().copied().cycle().take(batch * out).collect();
+        let rows = match self.rows {
+            Rows::Batch => batch,
+            Rows::Independent => batch.max(independent_rows(out, inputs)),
+        };
+        let padded: Vec<f32>;
+        let x = if rows > batch {
+            padded = x.iter().copied().chain(std::iter::repeat_n(0.0, (rows - batch) * inputs)).collect();
+            &padded[..]
+        } else {
+            x
+        };
+        let mut y: Vec<f32> = b.iter().copied().cycle().take(rows * out).collect();
         let wt = Mat::rows(w, out, inputs).t();
-        matmul(MatMut::rows(&mut y, batch, out), Mat::rows(x, batch, inputs), wt, true, pool_parallelism());
+        matmul(MatMut::rows(&mut y, rows, out), Mat::rows(x, rows, inputs), wt, true, pool_parallelism());
+        y.truncate(batch * out);
         if self.relu {
             for v in &mut y {
                 *v = v.max(0.0);
@@ -164,7 +194,7 @@ mod tests {
             let x = Var::from_tensor(&random(&[5, 7], 1)).unwrap();
             let w = Var::from_tensor(&random(&[3, 7], 2)).unwrap();
             let b = Var::from_tensor(&random(&[3], 3)).unwrap();
-            let ours = linear(&x, &w, &b, relu).unwrap();
+            let ours = linear(&x, &w, &b, relu, Rows::Batch).unwrap();
             let mut stock = x.matmul(&w.t().unwrap()).unwrap().broadcast_add(&b).unwrap();
             if relu {
                 stock = stock.relu().unwrap();
@@ -184,7 +214,7 @@ mod tests {
         let x = random(&[4, 6], 1);
         let w = Var::from_tensor(&random(&[3, 6], 2)).unwrap();
         let b = Var::from_tensor(&random(&[3], 3)).unwrap();
-        let grads = linear(&x, &w, &b, true).unwrap().sum_all().unwrap().backward().unwrap();
+        let grads = linear(&x, &w, &b, true, Rows::Batch).unwrap().sum_all().unwrap().backward().unwrap();
         assert!(grads.get(&x).is_none());
         assert!(grads.get(&w).is_some() && grads.get(&b).is_some());
     }
