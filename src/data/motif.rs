@@ -40,13 +40,21 @@ pub(crate) struct Style {
 }
 
 impl Style {
-    pub(crate) fn random(rng: &mut Rng) -> Style {
-        let lo = rng.range_f32(0.2, 0.45);
-        Style {
-            odds: [rng.range_f32(0.3, 1.0), rng.range_f32(0.0, 0.6), rng.range_f32(0.0, 0.4)],
-            curvature: if rng.bool(0.5) { rng.range_f32(0.0, 0.15) } else { rng.range_f32(0.4, 0.8) },
-            radius: [lo, lo + rng.range_f32(0.1, 0.4)],
-        }
+    /// The style of group `g`. Groups cycle through four families, so that any two
+    /// of the first four groups differ in kind and not just by chance: straight strokes
+    /// with dots, curved strokes with rings, rings with straight strokes, blobs with
+    /// curved strokes. Each family is jittered by `rng`. Every family still uses
+    /// strokes and round shapes, so the low level stays common to all groups.
+    pub(crate) fn for_group(g: usize, rng: &mut Rng) -> Style {
+        let lo = rng.range_f32(0.2, 0.35);
+        let radius = [lo, lo + rng.range_f32(0.1, 0.25)];
+        let (odds, curvature) = match g % 4 {
+            0 => ([1.0, 0.0, 0.3], rng.range_f32(0.0, 0.08)),
+            1 => ([1.0, 0.35, 0.0], rng.range_f32(0.5, 0.8)),
+            2 => ([0.4, 1.0, 0.0], rng.range_f32(0.0, 0.08)),
+            _ => ([0.6, 0.0, 1.0], rng.range_f32(0.5, 0.8)),
+        };
+        Style { odds, curvature, radius }
     }
 }
 
@@ -113,7 +121,8 @@ fn element(style: &Style, rng: &mut Rng) -> Element {
                     break (a, b);
                 }
             };
-            let bend = rng.range_f32(-style.curvature, style.curvature);
+            let sign = if rng.bool(0.5) { 1.0 } else { -1.0 };
+            let bend = sign * rng.range_f32(0.5 * style.curvature, style.curvature);
             let mid = [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0];
             let c = [mid[0] - bend * (b[1] - a[1]), mid[1] + bend * (b[0] - a[0])];
             Element::Stroke { p: [a, c, b] }

@@ -11,8 +11,8 @@ use crate::rng::Rng;
 
 /// Motifs each group owns; classes of a group combine these.
 const MOTIFS_PER_GROUP: usize = 4;
-/// Placed motifs per class.
-const PARTS_PER_CLASS: usize = 3;
+/// Motifs per class: a class is a pair of its group's motifs.
+const PARTS_PER_CLASS: usize = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -100,19 +100,18 @@ fn numbered(prefix: &str, i: usize, n: usize, min: usize) -> String {
     format!("{prefix}{i:0width$}")
 }
 
-/// A motif placed in a class's layout, in canvas units ([-1, 1] across the image).
-struct Placed {
-    motif: usize,
-    at: [f32; 2],
-    angle: f32,
+/// One of a group's motifs with its size, in canvas units ([-1, 1] across the image).
+struct GroupMotif {
+    motif: Motif,
     scale: f32,
 }
 
 /// Everything fixed by the seed before any image is drawn.
 struct World {
-    motifs: Vec<Vec<Motif>>,
+    motifs: Vec<Vec<GroupMotif>>,
     group_of: Vec<usize>,
-    layouts: Vec<Vec<Placed>>,
+    /// The pair of its group's motifs each class shows.
+    parts: Vec<[usize; PARTS_PER_CLASS]>,
 }
 
 impl World {
@@ -120,14 +119,33 @@ impl World {
         let motifs = (0..p.groups)
             .map(|g| {
                 let mut rng = Rng::derive(p.seed, &format!("synthetic/group/{g}"));
-                let style = Style::random(&mut rng);
-                (0..MOTIFS_PER_GROUP).map(|_| Motif::random(&style, &mut rng)).collect()
+                let style = Style::for_group(g, &mut rng);
+                (0..MOTIFS_PER_GROUP)
+                    .map(|_| GroupMotif { motif: Motif::random(&style, &mut rng), scale: rng.range_f32(0.38, 0.46) })
+                    .collect()
             })
             .collect();
-        let group_of = (0..p.classes).map(|c| c * p.groups / p.classes).collect();
-        let layouts =
-            (0..p.classes).map(|c| layout(&mut Rng::derive(p.seed, &format!("synthetic/class/{c}")))).collect();
-        World { motifs, group_of, layouts }
+        let group_of: Vec<usize> = (0..p.classes).map(|c| c * p.groups / p.classes).collect();
+        // Classes of a group get distinct pairs of its motifs (they repeat only past 6
+        // classes a group), dealt in an order drawn per group.
+        let pairs: Vec<Vec<[usize; 2]>> = (0..p.groups)
+            .map(|g| {
+                let mut all: Vec<[usize; 2]> =
+                    (0..MOTIFS_PER_GROUP).flat_map(|i| (i + 1..MOTIFS_PER_GROUP).map(move |j| [i, j])).collect();
+                Rng::derive(p.seed, &format!("synthetic/group/{g}/pairs")).shuffle(&mut all);
+                all
+            })
+            .collect();
+        let mut dealt = vec![0usize; p.groups];
+        let parts = group_of
+            .iter()
+            .map(|&g| {
+                let k = dealt[g];
+                dealt[g] += 1;
+                pairs[g][k % pairs[g].len()]
+            })
+            .collect();
+        World { motifs, group_of, parts }
     }
 
     fn part(&self, p: &SyntheticParams, name: &str, per_class: usize) -> Part {
@@ -146,8 +164,9 @@ impl World {
         Part { pixels, labels }
     }
 
-    /// One image of `class`: background texture, clutter strokes, then the class's
-    /// parts, each jittered, with global shift, scale and rotation over all of them.
+    /// One image of `class`: background texture, clutter strokes, then the class's two
+    /// motifs side by side along a direction drawn per image, each jittered, with global
+    /// shift, scale and rotation over both.
     fn render(&self, p: &SyntheticParams, class: usize, rng: &mut Rng, canvas: &mut Canvas) {
         let [c, h, w] = p.image;
         let size = h.min(w) as f32;
@@ -188,18 +207,26 @@ impl World {
         let shift = [sym(rng, 0.12), sym(rng, 0.12)];
         let g_scale = 1.0 + sym(rng, 0.15);
         let g_rot = rotation(sym(rng, 0.35));
+        // Where the two motifs sit: side by side about the centre, in either order and
+        // along a roughly horizontal direction drawn per image, so a class is told by
+        // which motifs it shows and not by where they are.
+        let flip = if rng.bool(0.5 * j.min(1.0)) { std::f32::consts::PI } else { 0.0 };
+        let dir = flip + sym(rng, 0.5);
+        let half_gap = 0.5 * (0.9 + sym(rng, 0.08));
         let group = &self.motifs[self.group_of[class]];
-        for placed in &self.layouts[class] {
-            if rng.bool(0.1 * j) {
+        for (k, &motif) in self.parts[class].iter().enumerate() {
+            if rng.bool(0.02 * j) {
                 continue; // an occluded / missing part
             }
-            let at = [placed.at[0] + 0.05 * j * rng.normal(), placed.at[1] + 0.05 * j * rng.normal()];
-            let angle = placed.angle + sym(rng, 0.3);
-            let scale = placed.scale * (1.0 + sym(rng, 0.1)) * g_scale;
+            let side = if k == 0 { half_gap } else { -half_gap };
+            let at = [side * dir.cos() + 0.04 * j * rng.normal(), side * dir.sin() + 0.04 * j * rng.normal()];
+            let angle = sym(rng, 0.3);
+            let GroupMotif { motif, scale } = &group[motif];
+            let scale = scale * (1.0 + sym(rng, 0.1)) * g_scale;
             let m = mul(g_rot, rotation(angle));
             let centre = apply(g_rot, at);
             let fg = colour(rng, fg_level, 0.35);
-            group[placed.motif].draw(
+            motif.draw(
                 canvas,
                 |q| {
                     let v = apply(m, q);
@@ -214,34 +241,6 @@ impl World {
             );
         }
     }
-}
-
-/// A class: three parts from its group's motifs (at least two different ones), spread
-/// over the centre of the canvas, each with its own orientation and size.
-fn layout(rng: &mut Rng) -> Vec<Placed> {
-    let mut motifs = rng.permutation(MOTIFS_PER_GROUP);
-    motifs.truncate(2);
-    while motifs.len() < PARTS_PER_CLASS {
-        motifs.push(rng.below(MOTIFS_PER_GROUP as u64) as usize);
-    }
-    let mut parts: Vec<Placed> = Vec::with_capacity(PARTS_PER_CLASS);
-    for motif in motifs {
-        // Rejection sampling for separated centres; give up on separation after a while.
-        let mut at = [0.0; 2];
-        for _ in 0..50 {
-            at = [rng.range_f32(-0.5, 0.5), rng.range_f32(-0.5, 0.5)];
-            if parts.iter().all(|q| (q.at[0] - at[0]).hypot(q.at[1] - at[1]) > 0.5) {
-                break;
-            }
-        }
-        parts.push(Placed {
-            motif,
-            at,
-            angle: rng.range_f32(0.0, std::f32::consts::TAU),
-            scale: rng.range_f32(0.26, 0.36),
-        });
-    }
-    parts
 }
 
 type Mat = [[f32; 2]; 2];
@@ -322,12 +321,14 @@ mod tests {
         let mut h = blake3::Hasher::new();
         h.update(&ds.train.pixels);
         h.update(&ds.test.unwrap().pixels);
-        assert_eq!(h.finalize().to_hex()[..16], *"f03f45994ff36746");
+        assert_eq!(h.finalize().to_hex()[..16], *"37f09367fd62879b");
     }
 
     /// How hard is a half? Prints the accuracy of a nearest-class-mean classifier on
     /// raw pixels (a floor, far below what a CNN reaches) for a random half and a
-    /// group half; asserts only that classes are learnable at all.
+    /// group half; asserts only that it is above chance. The floor is low by design:
+    /// a class is told by which motifs it shows, not where, and polarity is drawn per
+    /// image, so the mean image of a class says little.
     #[test]
     fn nearest_mean_accuracy() {
         use crate::data::{SplitMethod, split};
@@ -354,7 +355,7 @@ mod tests {
                 .count();
             let acc = correct as f32 / a.test.len() as f32;
             println!("nearest class mean, {method:?} half A ({k} classes): {:.1}%", 100.0 * acc);
-            assert!(acc > 1.5 / k as f32, "{acc}");
+            assert!(acc > 1.2 / k as f32, "{acc}");
         }
     }
 

@@ -31,8 +31,9 @@ impl Kind for DatasetKind {
         "dataset"
     }
 
+    /// 2: the synthetic generator draws a class as a pair of its group's motifs.
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {
