@@ -23,6 +23,7 @@
 mod conv;
 mod cpu;
 mod geometry;
+mod grads;
 mod linear;
 mod matmul;
 mod pool;

@@ -137,19 +137,7 @@ impl CustomOp3 for Conv {
         };
         let op = ConvGrad { conv: self, y, argmax, need_dx, need_dw };
         let packed = x.apply_op3_no_bwd(weight, &grad.contiguous()?, &op)?;
-        let (wlen, blen) = (weight.elem_count(), bias.elem_count());
-        let (mut dw, mut db, mut dx) = (None, None, None);
-        let mut at = 0;
-        if need_dw {
-            dw = Some(packed.narrow(0, 0, wlen)?.reshape(weight.shape())?);
-            db = Some(packed.narrow(0, wlen, blen)?);
-            at = wlen + blen;
-        }
-        if need_dx {
-            dx = Some(packed.narrow(0, at, x.elem_count())?.reshape(x.shape())?);
-        }
-        let keep = |t: &Tensor, d: Option<Tensor>| d.filter(|_| t.track_op());
-        Ok((dx, keep(weight, dw), keep(bias, db)))
+        super::grads::unpack(&packed, x, weight, bias, need_dx, need_dw)
     }
 }
 
