@@ -8,7 +8,7 @@ use crate::commands::load_pipeline;
 use crate::config::Pipeline;
 use crate::engine::status::{State, status};
 use crate::error::{Error, emit};
-use crate::kinds::report::{record, summary, write_all};
+use crate::kinds::report::{describe, record, summary, write_all};
 use crate::report::build;
 use crate::store::{Manifest, Store};
 
@@ -50,7 +50,7 @@ fn results(p: &Pipeline, store: &Store, a: &ShowArgs) -> Result<(), Error> {
     if let Some(dir) = &a.export {
         std::fs::create_dir_all(dir)
             .map_err(|source| Error::Io { context: format!("cannot create {}", dir.display()), source })?;
-        write_all(&report, dir).map_err(|e| Error::Failed(format!("error: {e}")))?;
+        write_all(&report, dir).map_err(|e| Error::Failed(format!("error: {}", describe(&e))))?;
     }
     if a.json {
         let v = serde_json::json!({"pipeline": p.file.display().to_string(), "report": report, "missing": missing});

@@ -102,27 +102,18 @@ fn header(path: &Path, bytes: &[u8], magic: u32) -> Result<Vec<usize>, DataError
 }
 
 fn expect_at_least(path: &Path, bytes: &[u8], len: usize, what: impl Fn() -> String) -> Result<(), DataError> {
-    if bytes.len() < len {
-        return Err(DataError::Size {
-            path: path.to_path_buf(),
-            found: bytes.len() as u64,
-            expected: len as u64,
-            what: what(),
-        });
-    }
-    Ok(())
+    check_size(path, bytes, len, bytes.len() >= len, what)
 }
 
 fn expect_len(path: &Path, bytes: &[u8], len: usize, what: impl Fn() -> String) -> Result<(), DataError> {
-    if bytes.len() != len {
-        return Err(DataError::Size {
-            path: path.to_path_buf(),
-            found: bytes.len() as u64,
-            expected: len as u64,
-            what: what(),
-        });
+    check_size(path, bytes, len, bytes.len() == len, what)
+}
+
+fn check_size(path: &Path, bytes: &[u8], len: usize, ok: bool, what: impl Fn() -> String) -> Result<(), DataError> {
+    if ok {
+        return Ok(());
     }
-    Ok(())
+    Err(DataError::Size { path: path.to_path_buf(), found: bytes.len() as u64, expected: len as u64, what: what() })
 }
 
 #[cfg(test)]

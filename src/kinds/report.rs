@@ -89,10 +89,7 @@ impl Task for ReportTask {
             records.push(record(stage, dir)?);
         }
         let report = build(&records);
-        write_all(&report, ctx.out_dir).map_err(|e| {
-            let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
-            StageFailure::new(format!("{e}{cause}"))
-        })?;
+        write_all(&report, ctx.out_dir).map_err(|e| StageFailure::new(describe(&e)))?;
         Ok(())
     }
 }
@@ -128,6 +125,12 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<(), crate::report::Repor
         .map_err(|source| crate::report::ReportError::Io { path: dir.join("report.json"), source })?;
     std::fs::write(dir.join(SUMMARY), summary(report))
         .map_err(|source| crate::report::ReportError::Io { path: dir.join(SUMMARY), source })
+}
+
+/// A writer's error with its cause (which file, and what the system said).
+pub fn describe(e: &crate::report::ReportError) -> String {
+    let cause = std::error::Error::source(e).map(|c| format!(": {c}")).unwrap_or_default();
+    format!("{e}{cause}")
 }
 
 /// The table and the findings, as printed after a run.
