@@ -59,6 +59,7 @@ mod channels;
 mod cifar;
 mod dataset;
 mod decode;
+pub mod download;
 mod error;
 mod files;
 mod folder;

@@ -63,6 +63,12 @@ pub trait Task: Send + Sync + fmt::Debug {
         Vec::new()
     }
 
+    /// Folder names under the cache's `downloads/` that the task reads; `pipe cache gc`
+    /// keeps these.
+    fn downloads(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// How many cores the task can use; the scheduler gives it at most this many.
     fn max_threads(&self) -> usize {
         1
@@ -86,6 +92,9 @@ pub struct RunContext<'a> {
     /// A folder that survives a killed run of the same key (deleted once the stage's
     /// entry is published): where long tasks keep state to resume from.
     pub resume_dir: &'a Path,
+    /// The cache's folder of downloaded files, shared by every stage (see
+    /// [`crate::data::download`]).
+    pub downloads: &'a Path,
     /// Shows a short line of progress (an epoch, a loss) beside the stage's name.
     pub progress: &'a (dyn Fn(String) + Sync),
     /// Set on Ctrl-C: stop soon, return an error, leave nothing half-done.

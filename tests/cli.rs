@@ -601,3 +601,87 @@ fn training_killed_mid_stage_resumes_to_the_same_bytes() {
     assert_eq!(a, b, "the resumed run ends with the same bytes");
     assert!(fs::read_dir(&resume).unwrap().next().is_none(), "the resume state is removed once the entry is published");
 }
+
+/// A CIFAR-10 binary archive as the dataset's site ships it (a gzipped tar holding
+/// `cifar-10-batches-bin/`), with `per_class` 2x2 RGB training images per class.
+fn cifar_archive(path: &Path, per_class: usize) {
+    let record = |label: usize, i: usize| {
+        let mut r = vec![label as u8];
+        r.extend((0..3 * 32 * 32).map(|p| ((p * 7 + label * 31 + i * 13) % 251) as u8));
+        r
+    };
+    let train: Vec<u8> = (0..10 * per_class).flat_map(|i| record(i % 10, i)).collect();
+    let test: Vec<u8> = (0..10).flat_map(|i| record(i, 1000 + i)).collect();
+    let gz = flate2::write::GzEncoder::new(fs::File::create(path).unwrap(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    for (name, data) in [("data_batch_1.bin", &train), ("test_batch.bin", &test)] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, format!("cifar-10-batches-bin/{name}"), data.as_slice()).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap();
+}
+
+fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(fs::read(path).unwrap()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn downloaded_datasets_are_fetched_once_and_checked() {
+    let s = Sandbox::new();
+    let archive = s.path().join("mirror/cifar-10-binary.tar.gz");
+    fs::create_dir_all(archive.parent().unwrap()).unwrap();
+    cifar_archive(&archive, 3);
+    let sha = sha256_file(&archive);
+    let pipeline = |sum: &str, groups: &str| {
+        format!(
+            "stages:\n  data:\n    dataset:\n      source: cifar10\n      download: {{url: \"file://{}\", sha256: {sum}}}\n{groups}",
+            archive.display()
+        )
+    };
+    s.write("p.yaml", &pipeline(&sha, ""));
+    assert_eq!(ran(&s.run_json("p.yaml", &[])), ["data"]);
+    let downloads = s.path().join("cache/downloads");
+    let folders: Vec<PathBuf> =
+        fs::read_dir(&downloads).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    assert!(folders[0].join("cifar-10-batches-bin/data_batch_1.bin").is_file());
+    let shown = stdout(&s.pipe(&["show", "p.yaml", "data"]));
+    assert!(shown.contains("dataset"), "{shown}");
+
+    // The archive is gone from its mirror: a changed stage still finds the download.
+    fs::remove_file(&archive).unwrap();
+    s.write("p.yaml", &pipeline(&sha, "      groups: {vehicles: [airplane, automobile, ship, truck], animals: [bird, cat, deer, dog, frog, horse]}\n"));
+    assert_eq!(ran(&s.run_json("p.yaml", &[])), ["data"]);
+
+    // gc keeps a download its pipeline names, and removes it for a pipeline that does not.
+    let gc = s.pipe(&["cache", "gc", "p.yaml"]);
+    assert!(gc.status.success() && folders[0].is_dir(), "{}", stderr(&gc));
+    s.write("other.yaml", "stages:\n  a:\n    cmd: {run: \"true\"}\n");
+    let gc = s.pipe(&["cache", "gc", "other.yaml"]);
+    assert!(stdout(&gc).contains("and 1 downloads"), "{}", stdout(&gc));
+    assert!(!folders[0].exists());
+
+    // A wrong checksum: the stage fails naming the URL, and nothing is kept.
+    cifar_archive(&archive, 2);
+    s.write("p.yaml", &pipeline(&sha, ""));
+    let out = s.pipe(&["run", "p.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("cifar-10-binary.tar.gz: sha256 checksum is") && err.contains(&sha), "{err}");
+    assert!(fs::read_dir(&downloads).unwrap().flatten().all(|e| !e.path().is_dir()));
+
+    // Mistakes in the download entry are caught before anything runs.
+    s.write(
+        "p.yaml",
+        "stages:\n  data:\n    dataset:\n      source: cifar10\n      download:\n        \
+         - {url: \"https://example.org/a.tar.gz\", sha265: 12ab}\n        \
+         - {url: \"https://example.org/b.tar.gz\", md5: 12ab}\n",
+    );
+    let out = s.pipe(&["status", "p.yaml"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    insta::assert_snapshot!("download", stderr(&out));
+}

@@ -72,18 +72,28 @@ fn du(store: &Store, json: bool) -> Result<(), Error> {
     }
     let list = entries(store)?;
     let logical: u64 = list.iter().map(size_of).sum();
+    let downloads = tree_bytes(&store.sub("downloads"));
     if json {
-        let v = serde_json::json!({"entries": list.len(), "objects": count, "bytes": bytes, "logical_bytes": logical});
+        let v = serde_json::json!({
+            "entries": list.len(), "objects": count, "bytes": bytes, "logical_bytes": logical,
+            "download_bytes": downloads,
+        });
         return emit(&format!("{v}\n"));
     }
+    let downloads = if downloads > 0 { format!(", plus {} of downloads", human(downloads)) } else { String::new() };
     emit(&format!(
-        "{} entries, {} objects, {} on disk ({} before deduplication) in {}\n",
+        "{} entries, {} objects, {} on disk ({} before deduplication){downloads} in {}\n",
         list.len(),
         count,
         human(bytes),
         human(logical),
         store.root().display()
     ))
+}
+
+/// Bytes of the files under `dir` (0 when it does not exist).
+fn tree_bytes(dir: &std::path::Path) -> u64 {
+    walk(dir).unwrap_or_default().iter().filter_map(|rel| std::fs::metadata(dir.join(rel)).ok()).map(|m| m.len()).sum()
 }
 
 fn verify(store: &Store, json: bool) -> Result<(), Error> {
@@ -119,8 +129,10 @@ fn verify(store: &Store, json: bool) -> Result<(), Error> {
 fn gc(store: &Store, files: &[std::path::PathBuf], sets: &[String], dry_run: bool) -> Result<(), Error> {
     let mut keep_keys = BTreeSet::new();
     let mut keep_resume = BTreeSet::new();
+    let mut keep_downloads = BTreeSet::new();
     for f in files {
         let p = load(f, sets)?;
+        keep_downloads.extend(p.stages.iter().flat_map(|s| s.task.downloads()));
         for s in status(&p, store, &[])? {
             if let Some(k) = s.key {
                 if s.state == State::Fresh {
@@ -170,8 +182,25 @@ fn gc(store: &Store, files: &[std::path::PathBuf], sets: &[String], dry_run: boo
             }
         }
     }
+    // Downloads the named pipelines still name stay (a changed dataset stage would
+    // otherwise fetch them again); others go, as do unfinished `.part-*` folders.
+    let mut removed_downloads = 0usize;
+    if let Ok(dirs) = std::fs::read_dir(store.sub("downloads")) {
+        for d in dirs.flatten() {
+            let name = d.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".lock") || keep_downloads.contains(&name) {
+                continue;
+            }
+            freed += tree_bytes(&d.path());
+            removed_downloads += 1;
+            if !dry_run {
+                let _ = std::fs::remove_dir_all(d.path());
+            }
+        }
+    }
+    let downloads = if removed_downloads > 0 { format!(" and {removed_downloads} downloads") } else { String::new() };
     emit(&format!(
-        "{} {removed_entries} entries and {removed_objects} objects ({}); kept {} entries\n",
+        "{} {removed_entries} entries, {removed_objects} objects{downloads} ({}); kept {} entries\n",
         if dry_run { "would remove" } else { "removed" },
         human(freed),
         keep_keys.len()

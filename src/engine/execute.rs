@@ -56,6 +56,7 @@ pub fn execute(
     std::fs::write(&log_path, b"").map_err(|e| StageFailure::new(format!("cannot create log: {e}")))?;
     let inputs = gather_inputs(store, p, job, &in_dir).map_err(cache_err)?;
     let resume_dir = store.resume_dir(&digest);
+    let downloads = store.sub("downloads");
     let started = Instant::now();
     let ctx = RunContext {
         stage: &stage.name,
@@ -65,6 +66,7 @@ pub fn execute(
         threads: job.threads,
         inputs: &inputs,
         resume_dir: &resume_dir,
+        downloads: &downloads,
         progress,
         cancel: &CANCEL,
     };

@@ -6,7 +6,14 @@
 //!     dataset: {source: synthetic, classes: 20, groups: 4, image: [1, 28, 28], per_class: 500}
 //!   cifar:
 //!     dataset: {source: folder, path: "${env:PIPE_CIFAR10}", groups: {man_made: [airplane, ...]}}
+//!   cifar_online:
+//!     dataset:
+//!       source: cifar10
+//!       download: {url: "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", md5: c32a1d4ab5d03f1284b67883e8d87530}
 //! ```
+//!
+//! With `download`, the files are fetched once into the cache (see
+//! [`crate::data::download`]) and `path`, if given, names a folder inside them.
 //!
 //! The output `dataset/` is the decoded form of [`crate::data::Dataset`]: later stages
 //! and later runs read raw pixels at disk speed and never decode an image again. A file
@@ -19,6 +26,7 @@ use serde_json::json;
 use crate::config::diagnostic::Diagnostics;
 use crate::config::node::{KeyPath, Node, Value};
 use crate::config::reader::MapReader;
+use crate::data::download::{Checksum, Remote, download_id, fetch};
 use crate::data::{Dataset, Format, LoadOptions, SyntheticParams, load, synthetic};
 use crate::kind::{Input, Kind, RunContext, StageFailure, Task};
 
@@ -57,7 +65,8 @@ impl Kind for DatasetKind {
             }
             DatasetTask::Synthetic(p)
         } else {
-            let folder = m.required_string("path", diags);
+            let download = m.get("download").map(|n| remotes(n, &path.key("download"), diags));
+            let folder = if download.is_some() { m.string("path", diags) } else { m.required_string("path", diags) };
             let channels = match m.uint("channels", 0, diags) {
                 0 => None,
                 c @ (1 | 3) => Some(c as usize),
@@ -77,11 +86,17 @@ impl Kind for DatasetKind {
                 "stored" => Some(Format::Stored),
                 _ => None,
             };
-            let folder = folder?;
-            if folder.trim().is_empty() {
-                diags.error(params.mark, &path.key("path"), "the dataset path is empty");
+            let opts = LoadOptions { format, channels, class_names, groups };
+            match download {
+                Some(remotes) => DatasetTask::Download { remotes, within: folder.unwrap_or_default(), opts },
+                None => {
+                    let folder = folder?;
+                    if folder.trim().is_empty() {
+                        diags.error(params.mark, &path.key("path"), "the dataset path is empty");
+                    }
+                    DatasetTask::Files { path: folder, opts }
+                }
             }
-            DatasetTask::Files { path: folder, opts: LoadOptions { format, channels, class_names, groups } }
         };
         m.finish(diags);
         Some(Box::new(task))
@@ -123,10 +138,59 @@ fn groups(node: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<BTreeM
     Some(out)
 }
 
+/// `download:` as one `{url, sha256 | md5}` mapping or a list of them.
+fn remotes(node: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Vec<Remote> {
+    let items: Vec<(&Node, KeyPath)> = match &node.value {
+        Value::Seq(items) => items.iter().enumerate().map(|(i, n)| (n, path.index(i))).collect(),
+        _ => vec![(node, path.clone())],
+    };
+    if items.is_empty() {
+        diags.error(node.mark, path, "expected at least one {url, sha256} to download");
+    }
+    let mut out = Vec::new();
+    for (item, at) in items {
+        let Some(mut m) = MapReader::new(item, at.clone(), diags) else { continue };
+        let url = m.required_string("url", diags);
+        let mut checksums = Vec::new();
+        for algo in ["sha256", "md5"] {
+            if let Some(n) = m.get(algo) {
+                let hex = n.scalar_text().unwrap_or_default();
+                match Checksum::parse(algo, &hex) {
+                    Ok(c) => checksums.push(c),
+                    Err(e) => diags.error(n.mark, &at.key(algo), e),
+                }
+            }
+        }
+        m.finish(diags);
+        let Some(url) = url else { continue };
+        match checksums.len() {
+            1 => out.push(Remote { url, checksum: checksums.remove(0) }),
+            0 if item.get("sha256").is_none() && item.get("md5").is_none() => diags.error(
+                item.mark,
+                &at,
+                "a download needs the file's published checksum: add `sha256: <64 hex digits>` (or `md5:`)",
+            ),
+            0 => {}
+            _ => diags.error(item.mark, &at, "give one checksum per file: sha256 or md5, not both"),
+        }
+    }
+    out
+}
+
 #[derive(Debug)]
 enum DatasetTask {
     Synthetic(SyntheticParams),
-    Files { path: String, opts: LoadOptions },
+    Files {
+        path: String,
+        opts: LoadOptions,
+    },
+    /// Files fetched into the cache's `downloads/` folder; `within` is a folder inside
+    /// the download ("" for its top).
+    Download {
+        remotes: Vec<Remote>,
+        within: String,
+        opts: LoadOptions,
+    },
 }
 
 impl Task for DatasetTask {
@@ -139,13 +203,27 @@ impl Task for DatasetTask {
                 "source": opts.format, "channels": opts.channels,
                 "class_names": opts.class_names, "groups": opts.groups,
             }),
+            // The checksums define the content; URLs are only where to find it.
+            DatasetTask::Download { remotes, within, opts } => json!({
+                "source": opts.format, "channels": opts.channels,
+                "class_names": opts.class_names, "groups": opts.groups,
+                "download": remotes.iter().map(|r| json!({"file": r.file_name(), "checksum": r.checksum})).collect::<Vec<_>>(),
+                "within": within,
+            }),
         }
     }
 
     fn inputs(&self) -> Vec<Input> {
         match self {
-            DatasetTask::Synthetic(_) => Vec::new(),
+            DatasetTask::Synthetic(_) | DatasetTask::Download { .. } => Vec::new(),
             DatasetTask::Files { path, .. } => vec![Input::Path(path.clone())],
+        }
+    }
+
+    fn downloads(&self) -> Vec<String> {
+        match self {
+            DatasetTask::Download { remotes, .. } => vec![download_id(remotes)],
+            _ => Vec::new(),
         }
     }
 
@@ -159,15 +237,18 @@ impl Task for DatasetTask {
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
         let pool = super::pool(ctx.threads)?;
-        let ds: Dataset = pool
-            .install(|| match self {
-                DatasetTask::Synthetic(p) => synthetic(p),
-                DatasetTask::Files { path, opts } => {
-                    let abs = ctx.inputs.get(path).cloned().unwrap_or_else(|| ctx.workspace.join(path));
-                    load(&abs, opts)
-                }
-            })
-            .map_err(|e| StageFailure::new(e.to_string()))?;
+        let ds: Dataset = pool.install(|| match self {
+            DatasetTask::Synthetic(p) => synthetic(p).map_err(|e| StageFailure::new(e.to_string())),
+            DatasetTask::Files { path, opts } => {
+                let abs = ctx.inputs.get(path).cloned().unwrap_or_else(|| ctx.workspace.join(path));
+                load(&abs, opts).map_err(|e| StageFailure::new(e.to_string()))
+            }
+            DatasetTask::Download { remotes, within, opts } => {
+                let dir = fetch(remotes, ctx.downloads, ctx.progress, ctx.cancel)
+                    .map_err(|e| StageFailure::new(e.to_string()))?;
+                load(&dir.join(within), opts).map_err(|e| StageFailure::new(e.to_string()))
+            }
+        })?;
         ds.check().map_err(|e| StageFailure::new(e.to_string()))?;
         ds.write(&ctx.out_dir.join("dataset")).map_err(|e| StageFailure::new(e.to_string()))?;
         let test = ds.test.as_ref().map_or(0, |t| t.labels.len());
