@@ -21,7 +21,7 @@
 use std::time::Instant;
 
 use pipe::nn::{
-    Augment, EpochLog, Images, LayerSpec, NetConfig, Schedule, TrainConfig, TrainHooks, evaluate, init, train,
+    Augment, Backend, EpochLog, Images, LayerSpec, NetConfig, Schedule, TrainConfig, TrainHooks, evaluate, init, train,
 };
 use pipe::rng::Rng;
 
@@ -142,6 +142,7 @@ fn train_config(frozen: usize) -> TrainConfig {
         augment: Augment::NONE,
         seed: 1,
         frozen,
+        device: Backend::Cpu,
     }
 }
 

@@ -1,7 +1,8 @@
 //! The neural networks of the experiment: a small CaffeNet-style family of
 //! convolutional networks described as data ([`NetConfig`]), their seeded
 //! initialisation, the transfer of layers 1..n between networks, training with frozen
-//! layers, evaluation and checkpoints. Built on candle, CPU only.
+//! layers, evaluation and checkpoints. Built on candle: custom kernels on the CPU,
+//! stock candle ops on a CUDA GPU (`device.rs`).
 //!
 //! # Determinism
 //!
@@ -46,6 +47,7 @@ mod atomic;
 mod checkpoint;
 mod config;
 mod data;
+mod device;
 mod error;
 mod evaluate;
 mod features;
@@ -65,6 +67,7 @@ mod transfer;
 pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use config::{CLASSIFIER_BIAS, CLASSIFIER_WEIGHT, NetConfig, layer_param};
 pub use data::{Augment, Images};
+pub use device::Backend;
 pub use error::NnError;
 pub use evaluate::{Metrics, evaluate};
 pub use layer_spec::LayerSpec;

@@ -453,6 +453,24 @@ fn quick_pipeline_trains_once_and_gives_the_same_bytes_every_time() {
         serde_json::json!(["layers.1.bias", "layers.1.weight", "layers.2.bias", "layers.2.weight"])
     );
     report_agrees_with_the_evaluations(&s);
+
+    // The same pipeline on a GPU is another computation: its training stages have other
+    // keys (the data stages do not), and a build without CUDA says how to get it.
+    let status = s.pipe(&["status", "quick.yaml", "--set", "training.device=cuda", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status --json");
+    let state = |name: &str| {
+        v["stages"].as_array().unwrap().iter().find(|st| st["name"] == name).unwrap()["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(state("data"), "fresh");
+    assert_ne!(state("base[half=A]"), "fresh");
+    if !cfg!(feature = "cuda") {
+        let out = s.pipe(&["run", "quick.yaml", "--set", "training.device=cuda"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("no CUDA support: build it with `cargo build --release --features cuda`"));
+    }
 }
 
 /// `pipe show --export`: every report file is there, and the table holds exactly the

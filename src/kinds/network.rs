@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::config::diagnostic::Diagnostics;
 use crate::config::node::Value;
 use crate::config::reader::MapReader;
-use crate::nn::{Augment, LayerSpec, Schedule, TrainConfig};
+use crate::nn::{Augment, Backend, LayerSpec, Schedule, TrainConfig};
 
 /// The layers of the network, without its input shape and classes (those come from
 /// the data it is trained on).
@@ -91,6 +91,7 @@ pub fn read_training(m: &mut MapReader<'_>, seed: u64, diags: &mut Diagnostics) 
         augment: Augment { crop_pad: 0, flip: false },
         seed,
         frozen: 0,
+        device: Backend::Cpu,
     };
     let read = |t: &mut MapReader<'_>, diags: &mut Diagnostics| {
         let d = defaults();
@@ -108,6 +109,10 @@ pub fn read_training(m: &mut MapReader<'_>, seed: u64, diags: &mut Diagnostics) 
                 flip: a.boolean("flip", false, diags),
             })
             .unwrap_or(d.augment);
+        let device = match t.choice("device", &["cpu", "cuda"], "cpu", diags) {
+            "cuda" => Backend::Cuda,
+            _ => Backend::Cpu,
+        };
         let path = t.path("epochs");
         if epochs == 0 {
             diags.error(t.node().mark, &path, "epochs must be at least 1");
@@ -123,7 +128,7 @@ pub fn read_training(m: &mut MapReader<'_>, seed: u64, diags: &mut Diagnostics) 
             "step" => Schedule::Step { every: step_every.max(1), gamma },
             _ => Schedule::Cosine,
         };
-        TrainConfig { epochs, batch, lr, momentum, weight_decay, schedule, augment, seed, frozen: 0 }
+        TrainConfig { epochs, batch, lr, momentum, weight_decay, schedule, augment, seed, frozen: 0, device }
     };
     m.map("training", diags, read).unwrap_or_else(defaults)
 }
@@ -135,9 +140,15 @@ pub fn training_json(t: &TrainConfig) -> serde_json::Value {
         Schedule::Cosine => json!("cosine"),
         Schedule::Step { every, gamma } => json!({"step": {"every": every, "gamma": gamma}}),
     };
-    json!({
+    let mut v = json!({
         "epochs": t.epochs, "batch": t.batch, "lr": t.lr, "momentum": t.momentum,
         "weight_decay": t.weight_decay, "schedule": schedule,
         "augment": {"crop_pad": t.augment.crop_pad, "flip": t.augment.flip},
-    })
+    });
+    // A GPU's bytes are not the CPU's: a GPU run is its own cache entry. CPU runs keep
+    // the key they always had.
+    if !t.device.is_cpu() {
+        v["device"] = json!(t.device.name());
+    }
+    v
 }

@@ -35,6 +35,9 @@ pub enum NnError {
     /// A resume state exists but cannot be used (corrupt, or written by another version).
     #[error("unusable training state in {path}: {problem}")]
     State { path: PathBuf, problem: String },
+    /// The device asked for is not available in this build or on this machine.
+    #[error("{0}")]
+    Device(String),
     /// The cancel flag was raised; the last finished epoch is saved in the state folder.
     #[error("training cancelled")]
     Cancelled,

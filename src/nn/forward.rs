@@ -74,6 +74,10 @@ fn layers(
     mode: &mut Mode,
     rows: Rows,
 ) -> Result<Tensor> {
+    // Batches are built on the CPU; parameters may live on a GPU (a no-op on the CPU).
+    if let Some(p) = params.first() {
+        h = h.to_device(p.device())?;
+    }
     for i in range {
         let (w, b) = (&params[2 * i], &params[2 * i + 1]);
         h = match cfg.layers[i] {
@@ -97,7 +101,7 @@ fn layers(
                 // above it.
                 match mode {
                     Mode::Train { dropout: rng } if dropout > 0.0 => {
-                        let mask = dropout_mask(rng, y.dims(), dropout)?;
+                        let mask = dropout_mask(rng, y.dims(), dropout)?.to_device(y.device())?;
                         ops::dropout(&y, &mask)?
                     }
                     _ => y,

@@ -1,7 +1,10 @@
-//! The layer operations, one function each. Convolution, max-pool and the fully
-//! connected layers run on the custom kernels of `kernels.rs` (im2col + GEMM, argmax
-//! pooling, fused bias + ReLU); LRN, dropout and the loss stay on stock candle ops,
-//! which are not where the time goes.
+//! The layer operations, one function each. On the CPU, convolution, max-pool and the
+//! fully connected layers run on the custom kernels of `kernels.rs` (im2col + GEMM,
+//! argmax pooling, fused bias + ReLU); on any other device (a CUDA GPU) on candle's
+//! stock ops (`stock.rs`). LRN, dropout and the loss are stock candle ops everywhere:
+//! they are not where the time goes.
+
+mod stock;
 
 use candle_core::{Result, Tensor};
 
@@ -17,6 +20,9 @@ const LRN_K: f64 = 1.0;
 
 /// Convolution with a (out, in, k, k) kernel, plus bias, then ReLU.
 pub(crate) fn conv_relu(x: &Tensor, weight: &Tensor, bias: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
+    if !x.device().is_cpu() {
+        return stock::conv_relu(x, weight, bias, stride, pad);
+    }
     kernels::conv2d(x, weight, bias, stride, pad, true, None)
 }
 
@@ -30,6 +36,9 @@ pub(crate) fn conv_relu_pool(
     pad: usize,
     pool: (usize, usize),
 ) -> Result<Tensor> {
+    if !x.device().is_cpu() {
+        return stock::max_pool(&stock::conv_relu(x, weight, bias, stride, pad)?, pool);
+    }
     kernels::conv2d(x, weight, bias, stride, pad, true, Some(pool))
 }
 
@@ -49,12 +58,18 @@ pub(crate) fn lrn(x: &Tensor) -> Result<Tensor> {
 
 /// Fully connected: x (B, in) times weight (out, in) transposed, plus bias.
 pub(crate) fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    if !x.device().is_cpu() {
+        return stock::linear(x, weight, bias);
+    }
     kernels::linear(x, weight, bias, false, Rows::Batch)
 }
 
 /// `linear` then ReLU, in one pass; `rows` says whether a row's bits may depend on the
 /// batch (see [`Rows`]).
 pub(crate) fn linear_relu(x: &Tensor, weight: &Tensor, bias: &Tensor, rows: Rows) -> Result<Tensor> {
+    if !x.device().is_cpu() {
+        return stock::linear(x, weight, bias)?.relu();
+    }
     kernels::linear(x, weight, bias, true, rows)
 }
 

@@ -1,13 +1,40 @@
 //! SGD with momentum and L2 weight decay, as PyTorch's `torch.optim.SGD` (dampening 0,
 //! no Nesterov): d = g + wd * w; buf = momentum * buf + d; w -= lr * buf.
 //!
-//! The update runs in place on the parameter's storage in one pass, and the momentum
-//! buffers are plain `Vec<f32>`s: no tensor is allocated per step, and no gradient
-//! (which holds the whole step's graph) outlives the step.
+//! On the CPU the update runs in place on the parameter's storage in one pass, and the
+//! momentum buffers are plain `Vec<f32>`s: no tensor is allocated per step, and no
+//! gradient (which holds the whole step's graph) outlives the step. On another device
+//! (a GPU) the same rule runs as tensor operations there, with the buffers on the device.
 
 use std::cell::RefCell;
 
-use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Tensor, bail};
+use candle_core::{CpuStorage, Device, InplaceOp2, Layout, Result, Tensor, Var, bail};
+
+/// One parameter's momentum buffer, where its parameter lives.
+pub(crate) enum Momentum {
+    Host(Vec<f32>),
+    Device(Tensor),
+}
+
+impl Momentum {
+    /// `values` placed on `device`.
+    pub fn new(values: Vec<f32>, device: &Device) -> Result<Momentum> {
+        Ok(if device.is_cpu() {
+            Momentum::Host(values)
+        } else {
+            let len = values.len();
+            Momentum::Device(Tensor::from_vec(values, len, device)?)
+        })
+    }
+
+    /// The values, on the host (for the resume state).
+    pub fn to_vec(&self) -> Result<Vec<f32>> {
+        match self {
+            Momentum::Host(v) => Ok(v.clone()),
+            Momentum::Device(t) => t.to_vec1(),
+        }
+    }
+}
 
 pub(crate) struct Sgd {
     pub momentum: f64,
@@ -17,7 +44,20 @@ pub(crate) struct Sgd {
 impl Sgd {
     /// Updates `param` (a variable's tensor) in place from `grad`, and `buf`, its
     /// momentum buffer (same length).
-    pub fn step(&self, param: &Tensor, grad: &Tensor, buf: &mut [f32], lr: f64) -> Result<()> {
+    pub fn step(&self, param: &Var, grad: &Tensor, buf: &mut Momentum, lr: f64) -> Result<()> {
+        match buf {
+            Momentum::Host(buf) => self.step_in_place(param, grad, buf, lr),
+            Momentum::Device(buf) => {
+                let (w, grad) = (param.as_tensor().detach(), grad.detach().flatten_all()?);
+                let d = (grad + w.flatten_all()?.affine(self.weight_decay, 0.0)?)?;
+                *buf = (buf.affine(self.momentum, 0.0)? + d)?;
+                let updated = (w.flatten_all()? - buf.affine(lr, 0.0)?)?;
+                param.set(&updated.reshape(w.dims())?)
+            }
+        }
+    }
+
+    fn step_in_place(&self, param: &Tensor, grad: &Tensor, buf: &mut [f32], lr: f64) -> Result<()> {
         let grad = grad.contiguous()?;
         let op = Step {
             lr: lr as f32,
@@ -66,22 +106,52 @@ impl InplaceOp2 for Step<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Var};
+    use crate::rng::Rng;
 
     #[test]
     fn matches_the_pytorch_rule() {
         let w = Var::from_vec(vec![1.0f32, -2.0], 2, &Device::Cpu).unwrap();
         let g = Tensor::new(&[0.5f32, 0.25], &Device::Cpu).unwrap();
         let sgd = Sgd { momentum: 0.9, weight_decay: 0.1 };
-        let mut buf = vec![0.0f32; 2];
-        sgd.step(w.as_tensor(), &g, &mut buf, 0.1).unwrap();
+        let mut buf = Momentum::Host(vec![0.0f32; 2]);
+        sgd.step(&w, &g, &mut buf, 0.1).unwrap();
         // d = g + 0.1 w = [0.6, 0.05]; buf = d; w -= 0.1 d
         let got = w.as_tensor().to_vec1::<f32>().unwrap();
         assert!((got[0] - 0.94).abs() < 1e-6 && (got[1] + 2.005).abs() < 1e-6, "{got:?}");
-        sgd.step(w.as_tensor(), &g, &mut buf, 0.1).unwrap();
+        sgd.step(&w, &g, &mut buf, 0.1).unwrap();
         // d = [0.5 + 0.094, 0.25 - 0.2005]; buf = 0.9 * old + d
         let want0 = 0.94 - 0.1 * (0.9 * 0.6 + 0.594);
         let got = w.as_tensor().to_vec1::<f32>().unwrap();
         assert!((got[0] - want0).abs() < 1e-6, "{got:?} {want0}");
+    }
+
+    /// The tensor form of the update (used on GPUs) follows the in-place one: run both
+    /// on the CPU over a few steps of (2, 3) parameters.
+    #[test]
+    fn the_tensor_update_matches_the_in_place_one() {
+        let mut rng = Rng::new(3);
+        let start: Vec<f32> = (0..6).map(|_| rng.normal()).collect();
+        let host = Var::from_vec(start.clone(), (2, 3), &Device::Cpu).unwrap();
+        let tensor = Var::from_vec(start, (2, 3), &Device::Cpu).unwrap();
+        let sgd = Sgd { momentum: 0.9, weight_decay: 5e-4 };
+        let (mut a, mut b) = (
+            Momentum::Host(vec![0.0; 6]),
+            Momentum::Device(Tensor::zeros(6, candle_core::DType::F32, &Device::Cpu).unwrap()),
+        );
+        for step in 0..4 {
+            let g: Vec<f32> = (0..6).map(|_| rng.normal()).collect();
+            let g = Tensor::from_vec(g, (2, 3), &Device::Cpu).unwrap();
+            let lr = 0.1 / (step + 1) as f64;
+            sgd.step(&host, &g, &mut a, lr).unwrap();
+            sgd.step(&tensor, &g, &mut b, lr).unwrap();
+        }
+        let (x, y) = (
+            host.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            tensor.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        );
+        assert!(x.iter().zip(&y).all(|(p, q)| (p - q).abs() < 1e-6), "{x:?} {y:?}");
+        assert_eq!(tensor.dims(), &[2, 3]);
+        let (ma, mb) = (a.to_vec().unwrap(), b.to_vec().unwrap());
+        assert!(ma.iter().zip(&mb).all(|(p, q)| (p - q).abs() < 1e-6));
     }
 }

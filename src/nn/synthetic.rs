@@ -2,7 +2,7 @@
 //! Rng: 4 classes of 1x8x8 images, each class a bright quadrant on a dark background,
 //! plus noise.
 
-use super::{Augment, Images, LayerSpec, NetConfig, Schedule, TrainConfig};
+use super::{Augment, Backend, Images, LayerSpec, NetConfig, Schedule, TrainConfig};
 use crate::rng::Rng;
 
 pub(crate) struct Owned {
@@ -58,5 +58,6 @@ pub(crate) fn train_config(epochs: usize, frozen: usize) -> TrainConfig {
         augment: Augment { crop_pad: 1, flip: true },
         seed: 7,
         frozen,
+        device: Backend::Cpu,
     }
 }

@@ -5,17 +5,18 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use candle_core::{Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use super::config::NetConfig;
 use super::data::{Augment, Images};
+use super::device::Backend;
 use super::error::NnError;
 use super::evaluate::{evaluate_features, evaluate_tensors};
 use super::features::{CACHE_LIMIT, CachePlan, Features};
 use super::forward::{Mode, above, forward_frozen};
 use super::ops;
-use super::optim::Sgd;
+use super::optim::{Momentum, Sgd};
 use super::params::{Params, check_params};
 use super::resume::{self, Streams};
 use super::schedule::Schedule;
@@ -35,6 +36,9 @@ pub struct TrainConfig {
     /// Layers 1..=frozen get no update, no weight decay and no momentum state; their
     /// tensors come back untouched.
     pub frozen: usize,
+    /// Where the run computes; parameters come back on the CPU either way.
+    #[serde(default, skip_serializing_if = "Backend::is_cpu")]
+    pub device: Backend,
 }
 
 /// One line of the training log.
@@ -128,6 +132,7 @@ pub(crate) fn train_with_cache(
         val.check(cfg.input, cfg.classes)?;
     }
 
+    let device = tc.device.device()?;
     let key = state_key(cfg, tc, &params, train, val)?;
     let resumed = match &hooks.state_dir {
         Some(dir) => resume::load(dir, &key)?,
@@ -142,8 +147,8 @@ pub(crate) fn train_with_cache(
         None => true,
     };
     let mut tensors: Vec<Tensor> = Vec::with_capacity(names.len());
-    let mut trained: Vec<bool> = Vec::with_capacity(names.len());
-    let mut momentum: Vec<Vec<f32>> = Vec::with_capacity(names.len());
+    let mut vars: Vec<Option<Var>> = Vec::with_capacity(names.len());
+    let mut momentum: Vec<Momentum> = Vec::with_capacity(names.len());
     for (name, shape) in &names {
         if trainable(name) {
             let start = match &resumed {
@@ -153,8 +158,9 @@ pub(crate) fn train_with_cache(
                 })?,
                 None => &params[name],
             };
-            tensors.push(Var::from_tensor(start)?.into_inner());
-            trained.push(true);
+            let var = Var::from_tensor(&start.to_device(&device)?)?;
+            tensors.push(var.as_tensor().clone());
+            vars.push(Some(var));
             let len = shape.iter().product();
             let buf = match &resumed {
                 Some(state) => state.momentum.get(name).cloned().unwrap_or_default(),
@@ -166,11 +172,11 @@ pub(crate) fn train_with_cache(
                     problem: format!("momentum of `{name}` has {} values, expected {len}", buf.len()),
                 });
             }
-            momentum.push(buf);
+            momentum.push(Momentum::new(buf, &device)?);
         } else {
-            tensors.push(params[name].clone());
-            trained.push(false);
-            momentum.push(Vec::new());
+            tensors.push(params[name].to_device(&device)?);
+            vars.push(None);
+            momentum.push(Momentum::Host(Vec::new()));
         }
     }
     drop(params);
@@ -209,21 +215,21 @@ pub(crate) fn train_with_cache(
             let (logits, y) = match &train_features {
                 Some(features) => {
                     let h = features.gather(indices)?;
-                    (above(cfg, &tensors, tc.frozen, h, &mut mode)?, train.labels_of(indices)?)
+                    (above(cfg, &tensors, tc.frozen, h, &mut mode)?, train.labels_of(indices)?.to_device(&device)?)
                 }
                 None => {
                     let (x, y) = train.batch(indices, &tc.augment, &mut streams.augment)?;
-                    (forward_frozen(cfg, &tensors, tc.frozen, &x, &mut mode)?, y)
+                    (forward_frozen(cfg, &tensors, tc.frozen, &x, &mut mode)?, y.to_device(&device)?)
                 }
             };
             let loss = ops::cross_entropy(&logits, &y)?;
             let grads = loss.backward()?;
-            for ((t, &trained), buf) in tensors.iter().zip(&trained).zip(momentum.iter_mut()) {
-                if trained {
+            for (var, buf) in vars.iter().zip(momentum.iter_mut()) {
+                if let Some(var) = var {
                     let grad = grads
-                        .get(t)
+                        .get(var.as_tensor())
                         .ok_or_else(|| candle_core::Error::Msg("a trainable parameter got no gradient".into()))?;
-                    sgd.step(t, grad, buf, lr)?;
+                    sgd.step(var, grad, buf, lr)?;
                 }
             }
             drop(grads);
@@ -259,14 +265,15 @@ pub(crate) fn train_with_cache(
         };
         logs.push(log.clone());
         if let Some(dir) = &hooks.state_dir {
-            let mut p = Vec::new();
-            let mut m = Vec::new();
-            for (((name, _), t), (&trained, buf)) in names.iter().zip(&tensors).zip(trained.iter().zip(&momentum)) {
-                if trained {
-                    p.push((name.as_str(), t));
-                    m.push((name.as_str(), buf.as_slice()));
+            // On the host: a no-op for the CPU, one copy per epoch from a GPU.
+            let mut host = Vec::new();
+            for (((name, _), t), (var, buf)) in names.iter().zip(&tensors).zip(vars.iter().zip(&momentum)) {
+                if var.is_some() {
+                    host.push((name.as_str(), t.to_device(&Device::Cpu)?, buf.to_vec()?));
                 }
             }
+            let p: Vec<(&str, &Tensor)> = host.iter().map(|(n, t, _)| (*n, t)).collect();
+            let m: Vec<(&str, &[f32])> = host.iter().map(|(n, _, b)| (*n, b.as_slice())).collect();
             resume::save(dir, &key, epoch, &streams, &logs, &p, &m)?;
         }
         if let Some(f) = hooks.on_epoch.as_mut() {
@@ -274,7 +281,10 @@ pub(crate) fn train_with_cache(
         }
     }
 
-    let out = names.into_iter().zip(tensors).map(|((name, _), t)| (name, t.detach())).collect();
+    let mut out = Params::new();
+    for ((name, _), t) in names.into_iter().zip(tensors) {
+        out.insert(name, t.detach().to_device(&Device::Cpu)?);
+    }
     Ok((out, logs))
 }
 
