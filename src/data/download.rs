@@ -402,6 +402,7 @@ pub(crate) mod tests {
     fn quiet(_: String) {}
 
     #[test]
+    #[cfg_attr(not(feature = "download"), ignore = "HTTP needs the `download` feature")]
     fn downloads_verifies_unpacks_and_reuses() {
         let archive = tar_gz(&[("top/a.bin", b"alpha"), ("top/sub/b.bin", b"beta")]);
         let plain = b"plain bytes".to_vec();
@@ -439,6 +440,7 @@ pub(crate) mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "download"), ignore = "HTTP needs the `download` feature")]
     fn a_wrong_checksum_keeps_nothing() {
         let server = serve(vec![("f.bin".into(), b"these bytes".to_vec())]);
         let cache = tempfile::tempdir().unwrap();
@@ -455,6 +457,7 @@ pub(crate) mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(feature = "download"), ignore = "HTTP needs the `download` feature")]
     fn fetch_errors_name_the_url() {
         let server = serve(Vec::new());
         let cache = tempfile::tempdir().unwrap();
