@@ -14,7 +14,7 @@ pub enum Origin {
 }
 
 /// A position: 1-based line and column.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Mark {
     pub origin: Origin,
     pub line: usize,
@@ -144,6 +144,23 @@ impl KeyPath {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The path from the segment `name` on (`stages.b.train.training.lr` ->
+    /// `training.lr` for `training`), or None when no segment is `name`.
+    pub fn from_segment(&self, name: &str) -> Option<KeyPath> {
+        let s = self.0.as_str();
+        let mut at = 0;
+        while let Some(i) = s[at..].find(name).map(|i| i + at) {
+            let starts = i == 0 || s.as_bytes()[i - 1] == b'.';
+            let end = i + name.len();
+            let ends = end == s.len() || matches!(s.as_bytes()[end], b'.' | b'[');
+            if starts && ends {
+                return Some(KeyPath(s[i..].to_string()));
+            }
+            at = i + 1;
+        }
+        None
+    }
 }
 
 impl fmt::Display for KeyPath {
@@ -155,6 +172,16 @@ impl fmt::Display for KeyPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_from_a_segment() {
+        let p = KeyPath::root().key("stages").key("trainer").key("train").key("training").key("lr");
+        assert_eq!(p.from_segment("training").unwrap().as_str(), "training.lr");
+        assert_eq!(p.from_segment("train").unwrap().as_str(), "train.training.lr");
+        assert!(p.from_segment("rain").is_none());
+        let q = KeyPath::root().key("network").key("layers").index(2);
+        assert_eq!(q.from_segment("layers").unwrap().as_str(), "layers[2]");
+    }
 
     fn map(entries: Vec<(&str, Node)>) -> Node {
         let m = Mark::file(1, 1);

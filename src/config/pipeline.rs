@@ -10,7 +10,7 @@
 //! seeds: 3                    # optional: a matrix variable written `seeds` takes 0, 1, 2
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::diagnostic::Diagnostics;
 use super::interpolate::{Vars, interpolate};
@@ -94,6 +94,7 @@ pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
             }
         }
     }
+    let first_stage_diag = diags.items.len();
     let mut stages = Vec::new();
     let declared = match stages_node.map(|n| &n.value) {
         Some(Value::Map(list)) => list.iter().map(|(k, _)| k.name.clone()).collect(),
@@ -113,7 +114,35 @@ pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
             format!("expected a mapping of stage names, found {}", n.type_name()),
         ),
     }
+    // A mistake inside a pipeline-wide section is found while checking each stage it
+    // was merged into; name it by the section's own path, as the file has it.
+    for (section, node) in &section_nodes {
+        let mut marks = HashSet::new();
+        collect_marks(node, &mut marks);
+        for d in &mut diags.items[first_stage_diag..] {
+            if marks.contains(&d.mark)
+                && let Some(p) = d.path.from_segment(section)
+            {
+                d.path = p;
+            }
+        }
+    }
     Validated { name, stages, declared }
+}
+
+/// The positions of every node and key under `node`.
+fn collect_marks(node: &Node, out: &mut HashSet<Mark>) {
+    out.insert(node.mark);
+    match &node.value {
+        Value::Seq(items) => items.iter().for_each(|n| collect_marks(n, out)),
+        Value::Map(entries) => {
+            for (k, v) in entries {
+                out.insert(k.mark);
+                collect_marks(v, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 pub fn valid_name(s: &str) -> bool {
