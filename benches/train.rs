@@ -146,7 +146,12 @@ fn train_config(frozen: usize) -> TrainConfig {
     }
 }
 
+// The allocator of the `pipe` binary, so that this measures what a stage gets.
+#[global_allocator]
+static GLOBAL: pipe::alloc::MiMalloc = pipe::alloc::MiMalloc;
+
 fn main() {
+    pipe::alloc::keep_freed_memory();
     let args = parse_args();
     println!("input     threads  train img/s  GFLOP/s  infer img/s  GFLOP/s  peak RSS MB");
     for &input in &args.inputs {

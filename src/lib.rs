@@ -5,6 +5,7 @@
 //! to outputs stored by content. [`engine`] runs what the cache lacks. Stage kinds live
 //! in [`kinds`] behind one interface ([`kind`]).
 
+pub mod alloc;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -5,7 +5,8 @@
 //! channels or more, im2col otherwise), then bias and ReLU in one pass while the
 //! output is in cache, then the max-pool, which records its argmax. Backward, per
 //! image: the output gradient through the pool (a scatter to the argmax) and the ReLU
-//! mask, then dW += G col^T, db += row sums of G, dX = col2im(W^T G).
+//! mask, then dW^T += col G^T (dW transposed, see `backward_image`), db += row sums of G,
+//! dX = col2im(W^T G).
 //!
 //! Fusing the pool means the full-resolution activation and its gradient never exist
 //! as tensors: that is 12.8 MB per batch of 128 for 32 channels at 28x28, written,
@@ -16,13 +17,14 @@
 //! The column matrix of im2col is rebuilt in the backward pass rather than kept from
 //! the forward one (115 MB per batch for 32 channels at 28x28).
 
+use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::cpu::{Scratch, f32s, sized, with_f32s, with_scratch};
+use super::cpu::{Scratch, f32s, sized, with_f32s, with_scratch, zeroed};
 use super::geometry::ConvGeom;
 use super::matmul::{Mat, MatMut, matmul};
 use super::pool::Window;
@@ -103,10 +105,20 @@ impl CustomOp3 for Conv {
             bail!("conv2d: {} biases for {} output channels", b.len(), g.cout)
         }
         let (oh, ow) = window.map_or((g.oh, g.ow), |p| (p.oh, p.ow));
-        let mut y = vec![0f32; g.n * g.cout * oh * ow];
+        let len = g.n * g.cout * oh * ow;
         let record = self.argmax.is_some();
-        let mut argmax = vec![0u32; if record { y.len() } else { 0 }];
-        forward(&g, window, x, w, b, self.relu, &mut y, record.then_some(&mut argmax[..]));
+        let (mut y, mut argmax) =
+            (Vec::<f32>::with_capacity(len), Vec::<u32>::with_capacity(if record { len } else { 0 }));
+        let argmax_spare = record.then(|| &mut argmax.spare_capacity_mut()[..len]);
+        forward(&g, window, x, w, b, self.relu, &mut y.spare_capacity_mut()[..len], argmax_spare);
+        // SAFETY: `forward` zeroes every image's part of both (see `zeroed`) before
+        // writing it, and the images' parts cover them.
+        unsafe {
+            y.set_len(len);
+            if record {
+                argmax.set_len(len);
+            }
+        }
         if let Some(slot) = &self.argmax
             && slot.set(argmax).is_err()
         {
@@ -150,18 +162,19 @@ fn forward(
     w: &[f32],
     b: &[f32],
     relu: bool,
-    y: &mut [f32],
-    argmax: Option<&mut [u32]>,
+    y: &mut [MaybeUninit<f32>],
+    argmax: Option<&mut [MaybeUninit<u32>]>,
 ) {
     let p = g.p();
     let shifted = Shifted::new(g);
     let out_len = y.len() / g.n.max(1);
-    let argmax: Vec<Option<&mut [u32]>> = match argmax {
+    let argmax: Vec<Option<&mut [MaybeUninit<u32>]>> = match argmax {
         Some(a) => a.chunks_mut(out_len).map(Some).collect(),
         None => (0..g.n).map(|_| None).collect(),
     };
     let images = y.par_chunks_mut(out_len).zip(x.par_chunks(g.in_len())).zip(argmax);
-    images.for_each(|((yb, xb), mut ab)| {
+    images.for_each(|((yb, xb), ab)| {
+        let (yb, mut ab) = (zeroed(yb), ab.map(zeroed));
         with_scratch(|Scratch { col, out, grad: full }| {
             let Some(window) = &window else {
                 return convolve(g, shifted.as_ref(), xb, w, b, relu, col, out, Dst::Output(yb));
@@ -357,11 +370,25 @@ impl OutGrad<'_> {
 fn backward(g: &ConvGeom, x: &[f32], w: &[f32], out_grad: &OutGrad, need_dw: bool, need_dx: bool) -> Vec<f32> {
     let in_len = g.in_len();
     let param_len = if need_dw { g.cout * g.k() + g.cout } else { 0 };
-    let mut out = vec![0f32; param_len + if need_dx { g.n * in_len } else { 0 }];
-    let (params, dx) = out.split_at_mut(param_len);
+    let len = param_len + if need_dx { g.n * in_len } else { 0 };
+    let mut out = Vec::<f32>::with_capacity(len);
+    let (params, dx) = out.spare_capacity_mut()[..len].split_at_mut(param_len);
+    let params = zeroed(params);
     let groups = g.n.div_ceil(IMAGES_PER_GROUP);
+    // W^T (k x cout) stored row-major once per call: the input gradient's GEMMs read it
+    // with unit stride (4-9 % faster per image than through W's strides).
+    let (k, cout) = (g.k(), g.cout);
+    let mut wt = vec![0f32; if need_dx { k * cout } else { 0 }];
+    if need_dx {
+        for (o, row) in w.chunks(k).enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                wt[j * cout + o] = v;
+            }
+        }
+    }
+    let wt = &wt[..];
     let mut partials = vec![0f32; groups * param_len];
-    let dx_groups: Vec<Option<&mut [f32]>> = match need_dx {
+    let dx_groups: Vec<Option<&mut [MaybeUninit<f32>]>> = match need_dx {
         true => dx.chunks_mut(IMAGES_PER_GROUP * in_len).map(Some).collect(),
         false => (0..groups).map(|_| None).collect(),
     };
@@ -369,30 +396,48 @@ fn backward(g: &ConvGeom, x: &[f32], w: &[f32], out_grad: &OutGrad, need_dw: boo
         true => partials.chunks_mut(param_len).map(Some).collect(),
         false => (0..groups).map(|_| None).collect(),
     };
-    dx_groups.into_par_iter().zip(partial_groups).enumerate().for_each(|(group, (mut dx, mut partial))| {
+    dx_groups.into_par_iter().zip(partial_groups).enumerate().for_each(|(group, (dx, mut partial))| {
+        // col2im adds into dX: zeroed here, by the thread that fills it.
+        let mut dx = dx.map(zeroed);
         with_scratch(|scratch| {
             let first = group * IMAGES_PER_GROUP;
             for b in first..g.n.min(first + IMAGES_PER_GROUP) {
                 let xb = &x[b * in_len..][..in_len];
                 let dxb = dx.as_deref_mut().map(|dx| &mut dx[(b - first) * in_len..][..in_len]);
                 let params = partial.as_deref_mut();
-                backward_image(g, w, xb, (out_grad, b), dxb, params, scratch);
+                backward_image(g, wt, xb, (out_grad, b), dxb, params, scratch);
             }
         })
     });
-    for partial in partials.chunks(param_len.max(1)) {
-        for (sum, v) in params.iter_mut().zip(partial) {
-            *sum += v;
+    // The groups' partial sums in order, in the partials' layout (dW transposed), then
+    // dW back to (cout, k).
+    if need_dw {
+        let mut sums = vec![0f32; param_len];
+        for partial in partials.chunks(param_len) {
+            for (sum, v) in sums.iter_mut().zip(partial) {
+                *sum += v;
+            }
         }
+        let (dwt, db) = sums.split_at(k * cout);
+        let (dw, params_db) = params.split_at_mut(cout * k);
+        for (j, row) in dwt.chunks(cout).enumerate() {
+            for (o, &v) in row.iter().enumerate() {
+                dw[o * k + j] = v;
+            }
+        }
+        params_db.copy_from_slice(db);
     }
+    // SAFETY: `params` and every group's part of dX were zeroed above (`zeroed`), and
+    // the groups' parts cover dX.
+    unsafe { out.set_len(len) };
     out
 }
 
-/// One image: adds its [dW, db] to `params` and writes its input gradient to `dx`, each
-/// when wanted.
+/// One image: adds its [dW^T, db] (dW transposed: k x cout) to `params` and writes its
+/// input gradient to `dx`, each when wanted; `wt` is W^T, k x cout row-major.
 fn backward_image(
     g: &ConvGeom,
-    w: &[f32],
+    wt: &[f32],
     x: &[f32],
     (out_grad, b): (&OutGrad, usize),
     dx: Option<&mut [f32]>,
@@ -415,11 +460,14 @@ fn backward_image(
             g.im2col(x, cols);
             cols
         };
-        let dst = MatMut::rows(dw, g.cout, k);
-        matmul(dst, Mat::rows(gm, g.cout, p), Mat::rows(cols, k, p).t(), true, Parallelism::None);
+        // dW^T (k x cout) += col gm^T: with this destination gemm runs the product with
+        // cout as its row dimension and packs only gm, not the column matrix; 1.25-1.6x
+        // faster than dW += gm col^T on the reference network's layers.
+        let dst = MatMut::rows(dw, k, g.cout);
+        matmul(dst, Mat::rows(cols, k, p), Mat::rows(gm, g.cout, p).t(), true, Parallelism::None);
     }
     if let Some(dx) = dx {
-        let wt = Mat::rows(w, g.cout, k).t();
+        let wt = Mat::rows(wt, k, g.cout);
         if g.is_pointwise() {
             matmul(MatMut::rows(dx, g.cin, p), wt, Mat::rows(gm, g.cout, p), false, Parallelism::None);
         } else {

@@ -1,6 +1,7 @@
 //! Access to candle's CPU storage from a custom op, and per-thread scratch buffers.
 
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor, bail};
@@ -51,4 +52,15 @@ pub(super) fn sized(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
         buf.resize(len, 0.0);
     }
     &mut buf[..len]
+}
+
+/// `buf`, zeroed, as initialised values. The kernels allocate their large outputs
+/// without initialising them and zero each image's part here, on the thread that then
+/// writes it, right before it does: one parallel, cache-warm pass instead of a serial
+/// `vec![0; len]` over the whole batch (up to 12.8 MB) that is written again anyway.
+pub(super) fn zeroed<T: Copy + Default>(buf: &mut [MaybeUninit<T>]) -> &mut [T] {
+    buf.fill(MaybeUninit::new(T::default()));
+    // SAFETY: every element was initialised just above, and MaybeUninit<T> has the
+    // layout of T.
+    unsafe { &mut *(buf as *mut [MaybeUninit<T>] as *mut [T]) }
 }
