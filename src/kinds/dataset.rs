@@ -151,27 +151,24 @@ fn remotes(node: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Vec<Remote> 
     for (item, at) in items {
         let Some(mut m) = MapReader::new(item, at.clone(), diags) else { continue };
         let url = m.required_string("url", diags);
-        let mut checksums = Vec::new();
-        for algo in ["sha256", "md5"] {
-            if let Some(n) = m.get(algo) {
-                let hex = n.scalar_text().unwrap_or_default();
-                match Checksum::parse(algo, &hex) {
-                    Ok(c) => checksums.push(c),
-                    Err(e) => diags.error(n.mark, &at.key(algo), e),
-                }
-            }
-        }
+        let given: Vec<(&str, &Node)> = ["sha256", "md5"].into_iter().filter_map(|a| Some((a, m.get(a)?))).collect();
         m.finish(diags);
-        let Some(url) = url else { continue };
-        match checksums.len() {
-            1 => out.push(Remote { url, checksum: checksums.remove(0) }),
-            0 if item.get("sha256").is_none() && item.get("md5").is_none() => diags.error(
-                item.mark,
-                &at,
-                "a download needs the file's published checksum: add `sha256: <64 hex digits>` (or `md5:`)",
-            ),
-            0 => {}
-            _ => diags.error(item.mark, &at, "give one checksum per file: sha256 or md5, not both"),
+        let checksum = match given[..] {
+            [(algo, n)] => Checksum::parse(algo, &n.scalar_text().unwrap_or_default())
+                .map_err(|e| diags.error(n.mark, &at.key(algo), e))
+                .ok(),
+            [] => {
+                let help = "a download needs the file's published checksum: add `sha256: <64 hex digits>` (or `md5:`)";
+                diags.error(item.mark, &at, help);
+                None
+            }
+            _ => {
+                diags.error(item.mark, &at, "give one checksum per file: sha256 or md5, not both");
+                None
+            }
+        };
+        if let (Some(url), Some(checksum)) = (url, checksum) {
+            out.push(Remote { url, checksum });
         }
     }
     out

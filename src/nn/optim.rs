@@ -17,13 +17,12 @@ pub(crate) enum Momentum {
 }
 
 impl Momentum {
-    /// `values` placed on `device`.
-    pub fn new(values: Vec<f32>, device: &Device) -> Result<Momentum> {
+    /// `values` placed on `device`, shaped like their parameter (`dims`) there.
+    pub fn new(values: Vec<f32>, dims: &[usize], device: &Device) -> Result<Momentum> {
         Ok(if device.is_cpu() {
             Momentum::Host(values)
         } else {
-            let len = values.len();
-            Momentum::Device(Tensor::from_vec(values, len, device)?)
+            Momentum::Device(Tensor::from_vec(values, dims, device)?)
         })
     }
 
@@ -31,7 +30,7 @@ impl Momentum {
     pub fn to_vec(&self) -> Result<Vec<f32>> {
         match self {
             Momentum::Host(v) => Ok(v.clone()),
-            Momentum::Device(t) => t.to_vec1(),
+            Momentum::Device(t) => t.flatten_all()?.to_vec1(),
         }
     }
 }
@@ -42,17 +41,16 @@ pub(crate) struct Sgd {
 }
 
 impl Sgd {
-    /// Updates `param` (a variable's tensor) in place from `grad`, and `buf`, its
-    /// momentum buffer (same length).
+    /// Updates `param` in place from `grad`, and `buf`, its momentum buffer (same
+    /// length; on a device, also the same shape).
     pub fn step(&self, param: &Var, grad: &Tensor, buf: &mut Momentum, lr: f64) -> Result<()> {
         match buf {
             Momentum::Host(buf) => self.step_in_place(param, grad, buf, lr),
             Momentum::Device(buf) => {
-                let (w, grad) = (param.as_tensor().detach(), grad.detach().flatten_all()?);
-                let d = (grad + w.flatten_all()?.affine(self.weight_decay, 0.0)?)?;
+                let w = param.as_tensor().detach();
+                let d = (grad.detach() + w.affine(self.weight_decay, 0.0)?)?;
                 *buf = (buf.affine(self.momentum, 0.0)? + d)?;
-                let updated = (w.flatten_all()? - buf.affine(lr, 0.0)?)?;
-                param.set(&updated.reshape(w.dims())?)
+                param.set(&(w - buf.affine(lr, 0.0)?)?)
             }
         }
     }
@@ -136,7 +134,7 @@ mod tests {
         let sgd = Sgd { momentum: 0.9, weight_decay: 5e-4 };
         let (mut a, mut b) = (
             Momentum::Host(vec![0.0; 6]),
-            Momentum::Device(Tensor::zeros(6, candle_core::DType::F32, &Device::Cpu).unwrap()),
+            Momentum::Device(Tensor::zeros((2, 3), candle_core::DType::F32, &Device::Cpu).unwrap()),
         );
         for step in 0..4 {
             let g: Vec<f32> = (0..6).map(|_| rng.normal()).collect();

@@ -172,7 +172,7 @@ pub(crate) fn train_with_cache(
                     problem: format!("momentum of `{name}` has {} values, expected {len}", buf.len()),
                 });
             }
-            momentum.push(Momentum::new(buf, &device)?);
+            momentum.push(Momentum::new(buf, shape, &device)?);
         } else {
             tensors.push(params[name].to_device(&device)?);
             vars.push(None);
