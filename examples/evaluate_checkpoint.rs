@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use pipe::config::load;
 use pipe::data::{SplitMethod, SyntheticParams, split, synthetic};
-use pipe::engine::status::{State, status};
+use pipe::engine::plan::{Selection, StageState, plan_pipeline};
 use pipe::nn::{Images, evaluate, load_checkpoint};
 use pipe::store::Store;
 
@@ -25,12 +25,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = Store::open(&PathBuf::from("cache"))?;
 
     // Find the stage's entry: it must be in the cache with the file's current settings.
-    let st = status(&pipeline, &store, std::slice::from_ref(&stage))?;
-    let s = st.iter().find(|s| s.name == stage).ok_or("no such stage")?;
-    let (State::Fresh, Some(key)) = (&s.state, &s.key) else {
+    let plan = plan_pipeline(&pipeline, &store, &Selection::new(&pipeline, std::slice::from_ref(&stage), &[])?)?;
+    let i = pipeline.index_of(&stage).ok_or("no such stage")?;
+    let Some(StageState::Fresh { manifest }) = plan.stages[i].as_ref().map(|s| &s.state) else {
         return Err(format!("`{stage}` is not in the cache; run the pipeline first").into());
     };
-    let manifest = store.entry(key)?.ok_or("entry vanished")?;
     let dir = tempfile::tempdir()?;
     store.link(&manifest.outputs["network"].content, &dir.path().join("network"))?;
     let (cfg, params) = load_checkpoint(&dir.path().join("network"))?;

@@ -142,12 +142,7 @@ pub fn main() -> i32 {
     match dispatch(cli) {
         Ok(()) => 0,
         Err(e) => {
-            match &e {
-                Error::Failed(msg) => eprintln!("{msg}"),
-                Error::Config(_) => eprintln!("{e}"),
-                Error::Interrupted => eprintln!("interrupted: run the same command again to continue"),
-                other => eprintln!("error: {other}"),
-            }
+            eprintln!("{}", e.render());
             e.exit_code()
         }
     }

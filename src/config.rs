@@ -1,6 +1,8 @@
 //! The pipeline file: YAML with positions, validation, matrix expansion, overrides.
 
 pub mod diagnostic;
+#[cfg(test)]
+mod fuzz;
 pub mod interpolate;
 pub mod load;
 pub mod node;
@@ -10,4 +12,4 @@ pub mod reader;
 pub mod suggest;
 pub mod yaml;
 
-pub use load::{ConfigError, Pipeline, load};
+pub use load::{ConfigError, Pipeline, load, parse};

@@ -164,7 +164,7 @@ impl StatCache {
             self.entries.iter().map(|(p, (s, d))| (p.clone(), *s, d.clone())).collect();
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         let bytes = serde_json::to_vec(&StatFile { entries }).map_err(io::Error::other)?;
-        crate::store::write_atomic(file, &bytes, false)?;
+        crate::durable::write_bytes(file, &bytes, false)?;
         self.dirty = false;
         Ok(())
     }

@@ -1,9 +1,11 @@
-//! Running a pipeline: keys, cache lookups, the scheduler, progress, and the verdicts
-//! that `run` and `status` print.
+//! Running a pipeline: the plan (what the cache has and why the rest must run), the
+//! scheduler, the executors that compute stages, and progress.
 
 pub mod cancel;
 pub mod execute;
+pub mod executor;
+pub mod local;
+pub mod panics;
 pub mod plan;
 pub mod progress;
 pub mod run;
-pub mod status;

@@ -1,4 +1,5 @@
-//! The errors a command can end with, and the exit code of each.
+//! The errors a command can end with, the exit code of each, and the one place they
+//! are rendered.
 //!
 //! | code | meaning |
 //! | --- | --- |
@@ -6,12 +7,12 @@
 //! | 1 | a stage failed (or `cache verify` found damage) |
 //! | 2 | bad command-line usage |
 //! | 3 | the pipeline file is invalid (nothing ran) |
-//! | 4 | the cache or a file could not be read or written |
+//! | 4 | the cache or a file could not be read or written (a stage's too) |
 //! | 130 | interrupted by Ctrl-C (a rerun picks up where it stopped) |
 
 use crate::config::ConfigError;
+use crate::engine::plan::UnknownStage;
 use crate::engine::run::RunError;
-use crate::engine::status::StatusError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,46 +21,73 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Target(#[from] UnknownStage),
     #[error("{0}")]
     Usage(String),
-    /// Stages failed; what failed was already printed.
-    #[error("{0}")]
-    Failed(String),
+    /// Stages failed; each was already described in `report`.
+    #[error("{report}")]
+    Failed { report: String, code: i32 },
+    #[error("cannot write the report into {}", dir.display())]
+    Report {
+        dir: std::path::PathBuf,
+        #[source]
+        source: crate::report::ReportError,
+    },
     #[error("interrupted")]
     Interrupted,
-    #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<RunError> for Error {
     fn from(e: RunError) -> Error {
         match e {
-            RunError::Target(m) => Error::Usage(m),
+            RunError::Target(t) => Error::Target(t),
             RunError::Store(s) => Error::Store(s),
         }
     }
 }
 
-impl From<StatusError> for Error {
-    fn from(e: StatusError) -> Error {
-        match e {
-            StatusError::Target(m) => Error::Usage(m),
-            StatusError::Store(s) => Error::Store(s),
+impl Error {
+    /// A failure whose description is complete as it is (exit code 1).
+    pub fn failed(report: impl Into<String>) -> Error {
+        Error::Failed { report: report.into(), code: 1 }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Failed { code, .. } => *code,
+            Error::Usage(_) | Error::Target(_) => 2,
+            Error::Config(_) => 3,
+            Error::Store(_) | Error::Io { .. } | Error::Report { .. } => 4,
+            Error::Interrupted => 130,
+        }
+    }
+
+    /// The text printed on stderr: `error: ...` and a `caused by:` line per cause.
+    pub fn render(&self) -> String {
+        match self {
+            Error::Failed { report, .. } => report.clone(),
+            Error::Config(_) => self.to_string(),
+            Error::Interrupted => "interrupted: run the same command again to continue".to_string(),
+            other => {
+                let mut lines = chain(other).into_iter();
+                let mut out = format!("error: {}", lines.next().unwrap_or_default());
+                for cause in lines {
+                    out.push_str(&format!("\n  caused by: {cause}"));
+                }
+                out
+            }
         }
     }
 }
 
-impl Error {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Failed(_) => 1,
-            Error::Usage(_) => 2,
-            Error::Config(_) => 3,
-            Error::Store(_) | Error::Io { .. } => 4,
-            Error::Interrupted => 130,
-        }
-    }
-}
+pub use crate::causes::{chain, chain_text};
 
 /// Print to stdout; a closed pipe (`pipe status x | head`) is not an error.
 pub fn emit(text: &str) -> Result<(), Error> {

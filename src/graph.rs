@@ -1,6 +1,6 @@
 //! The stage graph: which stage feeds which, in what order they can run, and cycles.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -9,7 +9,6 @@ use crate::config::diagnostic::Diagnostics;
 use crate::config::node::KeyPath;
 use crate::config::pipeline::Stage;
 use crate::kind::Input;
-use crate::paths::contains;
 
 /// Where one input of a stage comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,26 +46,25 @@ pub fn build(stages: &[Stage], declared: &[String], diags: &mut Diagnostics) -> 
     for i in 0..stages.len() {
         graph.add_node(i);
     }
-    let outs: Vec<(String, usize)> = stages
-        .iter()
-        .enumerate()
-        .flat_map(|(i, s)| s.task.workspace_outputs().into_iter().map(move |o| (o, i)))
-        .collect();
-    for (a, (oa, sa)) in outs.iter().enumerate() {
-        for (ob, sb) in &outs[..a] {
-            if sa != sb && (contains(oa, ob) || contains(ob, oa)) {
-                let path = KeyPath::root().key("stages").key(&stages[*sa].group);
+    // Workspace outputs by path, sorted: the outputs inside a folder are one range.
+    let mut outs: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, s) in stages.iter().enumerate() {
+        for o in s.task.workspace_outputs() {
+            let clash = outs.get(&o).copied().filter(|other| *other != i).map(|other| (o.clone(), other)).or_else(|| {
+                ancestors(&o).find_map(|a| outs.get(a).filter(|other| **other != i).map(|other| (a.to_string(), *other)))
+            }).or_else(|| inside(&outs, &o).find(|(_, other)| *other != i).map(|(p, other)| (p.to_string(), other)));
+            if let Some((theirs, other)) = clash {
+                let path = KeyPath::root().key("stages").key(&s.group);
                 diags.error(
-                    stages[*sa].mark,
+                    s.mark,
                     &path,
-                    format!(
-                        "`{}` writes `{oa}`, which overlaps `{ob}` written by `{}`",
-                        stages[*sa].name, stages[*sb].name
-                    ),
+                    format!("`{}` writes `{o}`, which overlaps `{theirs}` written by `{}`", s.name, stages[other].name),
                 );
             }
+            outs.entry(o).or_insert(i);
         }
     }
+    let index = NameIndex::new(stages);
     let mut upstream = vec![BTreeSet::new(); stages.len()];
     let mut inputs = Vec::with_capacity(stages.len());
     for (i, stage) in stages.iter().enumerate() {
@@ -75,22 +73,23 @@ pub fn build(stages: &[Stage], declared: &[String], diags: &mut Diagnostics) -> 
             match input {
                 Input::Path(p) => {
                     let mut source = Source::Workspace(p.clone());
-                    for (o, s) in &outs {
-                        if *s == i {
-                            continue;
-                        }
-                        if *o == p {
-                            source = Source::Output(*s, p.clone());
-                            upstream[i].insert(*s);
-                        } else if contains(o, &p) || contains(&p, o) {
-                            upstream[i].insert(*s);
+                    if let Some(&s) = outs.get(&p)
+                        && s != i
+                    {
+                        source = Source::Output(s, p.clone());
+                        upstream[i].insert(s);
+                    }
+                    // Stages that write a folder holding it, or files inside it, run first.
+                    for s in ancestors(&p).filter_map(|a| outs.get(a).copied()).chain(inside(&outs, &p).map(|(_, s)| s)) {
+                        if s != i {
+                            upstream[i].insert(s);
                         }
                     }
                     mine.push(Resolved { role: p, source });
                 }
                 Input::Stage { role, reference, mark, field } => {
                     let path = KeyPath::root().key("stages").key(&stage.group).key(stage.kind.name()).key(field);
-                    for (role, s, output) in resolve(stages, declared, &role, &reference, mark, &path, diags) {
+                    for (role, s, output) in resolve(stages, &index, declared, &role, &reference, mark, &path, diags) {
                         upstream[i].insert(s);
                         mine.push(Resolved { role, source: Source::Stage { stage: s, output } });
                     }
@@ -134,9 +133,40 @@ pub fn split_reference(reference: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// The folders above a relative path, nearest first (`a/b/c` -> `a/b`, `a`).
+fn ancestors(p: &str) -> impl Iterator<Item = &str> {
+    p.match_indices('/').map(|(at, _)| &p[..at]).collect::<Vec<_>>().into_iter().rev()
+}
+
+/// The outputs strictly inside folder `p`.
+fn inside<'a>(outs: &'a BTreeMap<String, usize>, p: &str) -> impl Iterator<Item = (&'a str, usize)> {
+    // Every path that starts with `p/` sorts between `p/` and `p0` ('0' follows '/').
+    outs.range(format!("{p}/")..format!("{p}0")).map(|(k, v)| (k.as_str(), *v))
+}
+
+/// Stage names and group names to stage indices.
+struct NameIndex {
+    names: HashMap<String, usize>,
+    groups: HashMap<String, Vec<usize>>,
+}
+
+impl NameIndex {
+    fn new(stages: &[Stage]) -> NameIndex {
+        let mut names = HashMap::new();
+        let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, s) in stages.iter().enumerate() {
+            names.entry(s.name.clone()).or_insert(i);
+            groups.entry(s.group.clone()).or_default().push(i);
+        }
+        NameIndex { names, groups }
+    }
+}
+
 /// The stages a reference names: one stage, or every instance of a matrix group.
+#[allow(clippy::too_many_arguments)]
 fn resolve(
     stages: &[Stage],
+    index: &NameIndex,
     declared: &[String],
     role: &str,
     reference: &str,
@@ -145,31 +175,28 @@ fn resolve(
     diags: &mut Diagnostics,
 ) -> Vec<(String, usize, Option<String>)> {
     let (name, output) = split_reference(reference);
-    let exact: Vec<usize> = stages.iter().enumerate().filter(|(_, s)| s.name == name).map(|(i, _)| i).collect();
-    let found: Vec<usize> = if exact.is_empty() {
-        stages.iter().enumerate().filter(|(_, s)| s.group == name).map(|(i, _)| i).collect()
-    } else {
-        exact.clone()
-    };
+    let exact: Vec<usize> = index.names.get(name).map(|i| vec![*i]).unwrap_or_default();
+    let found: Vec<usize> =
+        if exact.is_empty() { index.groups.get(name).cloned().unwrap_or_default() } else { exact.clone() };
     let group = name.split('[').next().unwrap_or(name);
-    if found.is_empty() && declared.iter().any(|d| d == group) && !stages.iter().any(|s| s.group == group) {
+    if found.is_empty() && declared.iter().any(|d| d == group) && !index.groups.contains_key(group) {
         // That stage has errors of its own, already reported.
         return Vec::new();
     }
     if found.is_empty() {
-        let names = stages.iter().map(|s| s.name.as_str()).chain(stages.iter().map(|s| s.group.as_str()));
-        let help = match crate::config::suggest::nearest(name, names) {
+        // Suggestions come from the named group's instances, or from the group names:
+        // a large matrix with a broken reference must not compare every pair of names.
+        let instances = index.groups.get(group).map(|v| v.as_slice()).unwrap_or_default();
+        let mut group_names: Vec<&str> = index.groups.keys().map(String::as_str).collect();
+        group_names.sort_unstable();
+        let candidates: Vec<&str> = if instances.is_empty() {
+            group_names.clone()
+        } else {
+            instances.iter().take(1000).map(|i| stages[*i].name.as_str()).collect()
+        };
+        let help = match crate::config::suggest::nearest(name, candidates.into_iter()) {
             Some(s) => format!("did you mean `{s}`?"),
-            None => format!(
-                "stages here: {}",
-                stages
-                    .iter()
-                    .map(|s| s.group.as_str())
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            None => format!("stages here: {}", group_names.join(", ")),
         };
         diags.error_help(mark, path, format!("`{reference}` names no stage"), help);
         return Vec::new();

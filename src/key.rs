@@ -75,17 +75,47 @@ fn canonical(v: &serde_json::Value, out: &mut String) {
     }
 }
 
-/// Why `new` differs from `old`, one line per changed field, e.g.
+/// One field in which a stage's new key differs from the one it had before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum Change {
+    Format { old: u32, new: u32 },
+    Kind { old: String, new: String },
+    Version { kind: String, old: u32, new: u32 },
+    /// A parameter, by dotted path (`params.training.epochs`), as JSON text; `None`
+    /// where it was or is unset.
+    Param { path: String, old: Option<String>, new: Option<String> },
+    InputChanged { name: String },
+    InputRemoved { name: String },
+    InputAdded { name: String },
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "(unset)".into());
+        match self {
+            Change::Format { old, new } => write!(f, "key format: {old} -> {new}"),
+            Change::Kind { old, new } => write!(f, "kind: {old} -> {new}"),
+            Change::Version { kind, old, new } => write!(f, "implementation of `{kind}`: version {old} -> {new}"),
+            Change::Param { path, old, new } => write!(f, "{path}: {} -> {}", shown(old), shown(new)),
+            Change::InputChanged { name } => write!(f, "input {name} changed"),
+            Change::InputRemoved { name } => write!(f, "input {name} removed"),
+            Change::InputAdded { name } => write!(f, "input {name} added"),
+        }
+    }
+}
+
+/// Why `new` differs from `old`, one change per field, e.g.
 /// `params.run: "echo 1" -> "echo 2"` or `input data.csv changed`.
-pub fn diff(old: &StageKey, new: &StageKey) -> Vec<String> {
-    let mut reasons = Vec::new();
+pub fn diff(old: &StageKey, new: &StageKey) -> Vec<Change> {
+    let mut changes = Vec::new();
     if old.format != new.format {
-        reasons.push(format!("key format: {} -> {}", old.format, new.format));
+        changes.push(Change::Format { old: old.format, new: new.format });
     }
     if old.kind != new.kind {
-        reasons.push(format!("kind: {} -> {}", old.kind, new.kind));
+        changes.push(Change::Kind { old: old.kind.clone(), new: new.kind.clone() });
     } else if old.kind_version != new.kind_version {
-        reasons.push(format!("implementation of `{}`: version {} -> {}", new.kind, old.kind_version, new.kind_version));
+        changes.push(Change::Version { kind: new.kind.clone(), old: old.kind_version, new: new.kind_version });
     }
     let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
     flatten("params", &old.params, &mut a);
@@ -93,28 +123,27 @@ pub fn diff(old: &StageKey, new: &StageKey) -> Vec<String> {
     for (path, va) in &a {
         match b.get(path) {
             Some(vb) if vb == va => {}
-            Some(vb) => reasons.push(format!("{path}: {va} -> {vb}")),
-            None => reasons.push(format!("{path}: {va} -> (unset)")),
+            vb => changes.push(Change::Param { path: path.clone(), old: Some(va.clone()), new: vb.cloned() }),
         }
     }
     for (path, vb) in &b {
         if !a.contains_key(path) {
-            reasons.push(format!("{path}: (unset) -> {vb}"));
+            changes.push(Change::Param { path: path.clone(), old: None, new: Some(vb.clone()) });
         }
     }
     for (name, da) in &old.inputs {
         match new.inputs.get(name) {
             Some(db) if db == da => {}
-            Some(_) => reasons.push(format!("input {name} changed")),
-            None => reasons.push(format!("input {name} removed")),
+            Some(_) => changes.push(Change::InputChanged { name: name.clone() }),
+            None => changes.push(Change::InputRemoved { name: name.clone() }),
         }
     }
     for name in new.inputs.keys() {
         if !old.inputs.contains_key(name) {
-            reasons.push(format!("input {name} added"));
+            changes.push(Change::InputAdded { name: name.clone() });
         }
     }
-    reasons
+    changes
 }
 
 /// Leaves of a JSON tree by dotted path; lists are leaves (shown whole).
@@ -215,7 +244,7 @@ mod tests {
         new.inputs.insert("data.csv".into(), "cd".repeat(32));
         new.kind_version = 2;
         assert_eq!(
-            diff(&key(), &new),
+            diff(&key(), &new).iter().map(Change::to_string).collect::<Vec<_>>(),
             vec![
                 "implementation of `cmd`: version 1 -> 2",
                 "params.run: \"echo 1\" -> \"echo 2\"",

@@ -5,6 +5,7 @@
 //! itself. The engine owns everything else: keys, the cache, scheduling, progress.
 
 use std::collections::BTreeMap;
+use std::error::Error;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -101,22 +102,108 @@ pub struct RunContext<'a> {
     pub cancel: &'a AtomicBool,
 }
 
-/// Why a stage failed, with the last lines of what it printed.
-#[derive(Debug, Clone)]
+/// Why a stage failed: what it was doing, the typed error that stopped it (its source
+/// chain intact, rendered by the CLI as `caused by:` lines), the last lines the stage
+/// printed, and the class of failure, which picks the exit code.
+#[derive(Debug)]
 pub struct StageFailure {
-    pub message: String,
+    context: Option<String>,
+    error: Option<Box<dyn Error + Send + Sync>>,
     pub tail: Vec<String>,
+    pub class: FailureClass,
+}
+
+/// What kind of failure ended a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// The task itself failed: a command's exit status, a network that does not fit
+    /// its data, a bad file format (exit code 1).
+    Task,
+    /// A file or the cache could not be read or written: a full disk, a read-only
+    /// filesystem, a missing folder (exit code 4).
+    Io,
+    /// The stage panicked: a bug, reported with where it happened (exit code 1).
+    Panic,
+    /// Ctrl-C (exit code 130).
+    Interrupted,
+    /// An input object failed verification against its digest and was quarantined;
+    /// the stage that produced it (by index) must be computed again.
+    DamagedInput { stage: usize },
 }
 
 impl StageFailure {
+    /// A failure described by one sentence.
     pub fn new(message: impl Into<String>) -> StageFailure {
-        StageFailure { message: message.into(), tail: Vec::new() }
+        StageFailure { context: Some(message.into()), error: None, tail: Vec::new(), class: FailureClass::Task }
     }
+
+    /// A failure with the last lines of the stage's output.
+    pub fn with_tail(message: impl Into<String>, tail: Vec<String>) -> StageFailure {
+        StageFailure { tail, ..StageFailure::new(message) }
+    }
+
+    /// `context` (what was being done) caused by `error`.
+    pub fn caused(context: impl Into<String>, error: impl Error + Send + Sync + 'static) -> StageFailure {
+        StageFailure { context: Some(context.into()), ..StageFailure::from(error) }
+    }
+
+    pub fn interrupted() -> StageFailure {
+        StageFailure { class: FailureClass::Interrupted, ..StageFailure::new("interrupted") }
+    }
+
+    pub fn panicked(message: &str, location: Option<&str>) -> StageFailure {
+        let at = location.map(|l| format!(" at {l}")).unwrap_or_default();
+        StageFailure { class: FailureClass::Panic, ..StageFailure::new(format!("panicked{at}: {message}")) }
+    }
+
+    pub fn damaged_input(stage: usize, message: impl Into<String>) -> StageFailure {
+        StageFailure { class: FailureClass::DamagedInput { stage }, ..StageFailure::new(message) }
+    }
+
+    /// The first line: what failed.
+    pub fn message(&self) -> String {
+        self.chain().into_iter().next().unwrap_or_default()
+    }
+
+    /// The message and then each cause, outermost first. A cause whose text the line
+    /// before already quotes is left out.
+    pub fn chain(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self.context.iter().cloned().collect();
+        if let Some(e) = &self.error {
+            crate::causes::extend(&mut lines, e.as_ref());
+        }
+        lines
+    }
+}
+
+/// Any typed error becomes a stage failure that keeps it, classed by what is in its
+/// chain: an I/O error anywhere makes it a file failure.
+impl<E: Error + Send + Sync + 'static> From<E> for StageFailure {
+    fn from(error: E) -> StageFailure {
+        let class = if chain_has_io(&error) { FailureClass::Io } else { FailureClass::Task };
+        StageFailure { context: None, error: Some(Box::new(error)), tail: Vec::new(), class }
+    }
+}
+
+fn chain_has_io(error: &(dyn Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.is::<std::io::Error>() {
+            return true;
+        }
+        // candle forwards an I/O error's text but hides the error from the chain.
+        if let Some(candle_core::Error::Io(_)) = e.downcast_ref::<candle_core::Error>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 impl fmt::Display for StageFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.chain().join(": "))
     }
 }
 

@@ -6,12 +6,14 @@
 //! in [`kinds`] behind one interface ([`kind`]).
 
 pub mod alloc;
+pub mod causes;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod dag_view;
 pub mod data;
 pub mod digest;
+pub mod durable;
 pub mod engine;
 pub mod error;
 pub mod graph;

@@ -7,15 +7,21 @@
 //!   locks/<key>.lock        held while a process computes that key
 //!   records/<file>.json     per pipeline file: the last key of each stage name (for `status`)
 //!   stat/<workspace>.json   digests of workspace files by size and mtime
-//!   tmp/                    work in progress; never read as an entry
+//!   resume/<key>/           state a killed stage resumes from
+//!   quarantine/<digest>     objects that failed verification when read
+//!   tmp/<proc>/             a process's work in progress, while it holds tmp/<proc>.lock
 //! ```
+//!
+//! Every object is hashed again when a stage reads it or `show` prints from it; one
+//! that no longer matches is quarantined and its entries look up as damaged, so the
+//! stage is computed again and nothing is ever computed from damaged bytes.
 
-mod atomic;
 mod cache;
+mod gc;
 mod manifest;
 mod records;
 
-pub use atomic::write_atomic;
-pub use cache::{Store, StoreError, VerifyReport};
+pub use cache::{Lookup, Store, StoreError, VerifyReport};
+pub use gc::{GcReport, Keep, tree_bytes};
 pub use manifest::{MANIFEST_FORMAT, Manifest, Output};
 pub use records::{Record, Records};

@@ -703,3 +703,213 @@ fn downloaded_datasets_are_fetched_once_and_checked() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     insta::assert_snapshot!("download", stderr(&out));
 }
+
+/// Flip one bit of the stored object behind `stage`'s output `output`.
+fn damage(cache: &Path, stage: &str, output: &str) -> PathBuf {
+    let (_, _, digest) = output_digests(cache).into_iter().find(|(s, o, _)| s == stage && o == output).unwrap();
+    let m: Vec<serde_json::Value> = walk(&cache.join("entries"))
+        .iter()
+        .map(|f| serde_json::from_slice(&fs::read(f).unwrap()).unwrap())
+        .collect();
+    let entry = m.iter().find(|m| m["stage"] == stage).unwrap();
+    let files = entry["outputs"][output]["files"].as_array().unwrap();
+    // The largest file of the output (a folder's checkpoint or dataset), or the file.
+    let f = files.iter().max_by_key(|f| f["size"].as_u64().unwrap()).unwrap();
+    let d = f["digest"].as_str().unwrap();
+    let _ = digest;
+    let path = cache.join("objects").join(&d[..2]).join(&d[2..]);
+    let mut bytes = fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    let mut perms = fs::metadata(&path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    fs::set_permissions(&path, perms).unwrap();
+    fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Damaged cache bytes are found where they are read, never used: the stage that made
+/// them is computed again (only it), and every result is the clean run's bytes.
+#[test]
+fn damaged_cache_bytes_are_recomputed_never_used() {
+    let s = Sandbox::new();
+    s.write("quick.yaml", &quick());
+    s.run_json("quick.yaml", &[]);
+    let clean = output_digests(&s.path().join("cache"));
+    let cache = s.path().join("cache");
+
+    // A flipped bit in a base network: a transfer that reads it finds out.
+    damage(&cache, "base[half=A]", "network");
+    let out = s.run_json("quick.yaml", &["--force", "transfer[from=A,n=1,ft=false]"]);
+    let mut r = ran(&out);
+    r.sort();
+    assert_eq!(r, ["base[half=A]", "transfer[from=A,n=1,ft=false]"], "{out:?}");
+    assert_eq!(output_digests(&cache), clean, "nothing was computed from the damaged bytes");
+    assert!(walk(&cache.join("quarantine")).len() == 1, "the damaged object is kept aside");
+
+    // A flipped digit in a cached metrics.json: `show` leaves it out, `status` calls the
+    // stage damaged, and `run` computes that stage alone.
+    damage(&cache, "transfer[from=B,n=2,ft=true]", "metrics.json");
+    let shown = s.pipe(&["show", "quick.yaml"]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    assert!(stdout(&shown).contains("failed verification"), "{}", stdout(&shown));
+    let status = stdout(&s.pipe(&["status", "quick.yaml"]));
+    assert!(status.contains("damaged  transfer[from=B,n=2,ft=true]"), "{status}");
+    assert!(status.contains("failed verification and was quarantined"), "{status}");
+    assert_eq!(ran(&s.run_json("quick.yaml", &[])), ["transfer[from=B,n=2,ft=true]"]);
+
+    // A flipped pixel in the dataset: the split that reads it gets the data recomputed
+    // first, and nothing past the split changes.
+    damage(&cache, "data", "dataset");
+    let out = s.run_json("quick.yaml", &["--force", "split"]);
+    assert_eq!(ran(&out), ["data", "split"], "{out:?}");
+    assert_eq!(output_digests(&cache), clean);
+    let verify = s.pipe(&["cache", "verify"]);
+    assert!(verify.status.success(), "{}", stdout(&verify));
+    // gc clears the quarantine once its objects are no longer needed for inspection.
+    let gc = s.pipe(&["cache", "gc", "quick.yaml"]);
+    assert!(gc.status.success(), "{}", stderr(&gc));
+    assert!(walk(&cache.join("quarantine")).is_empty());
+}
+
+/// The pipeline-file mistakes that once got past validation, crashed it or ran out of
+/// memory: each refused before anything runs, with its place in the file (exit 3).
+#[test]
+fn absurd_or_malformed_pipeline_files_are_refused_with_a_location() {
+    let laughs: String = {
+        let mut t = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n".to_string();
+        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g"].iter().zip(["b", "c", "d", "e", "f", "g", "h"]) {
+            t += &format!("{name}: &{name} [{}]\n", vec![format!("*{prev}"); 9].join(", "));
+        }
+        t + "stages: {}\n"
+    };
+    let with = |from: &str, to: &str| {
+        assert!(SMALL.contains(from), "{from}");
+        SMALL.replace(from, to)
+    };
+    let cases: Vec<(&str, String)> = vec![
+        ("billion_laughs", laughs),
+        ("one_class", with("classes: 6", "classes: 1")),
+        ("second_document", format!("{SMALL}---\nname: other\n")),
+        ("report_of_nothing", with("of: [base, transfer, random]", "of: []")),
+        ("absurd_sizes", with("epochs: 1, batch: 32", "epochs: 100000000000, batch: 32").replace(
+            "layers: [conv 8 3 pool, conv 16 3 pool, fc 32]",
+            "layers: [conv 8 4611686018427387904, fc 36028797018963968, fc 1000000000]",
+        )),
+        ("huge_matrix", with("n: [1, 2, 3], ft: [false, true]", "n: [1, 2, 3], ft: [false, true], seed: seeds")),
+    ];
+    for (name, text) in &cases {
+        let s = Sandbox::new();
+        s.write("p.yaml", text);
+        let mut args = vec!["run", "p.yaml"];
+        if *name == "huge_matrix" {
+            args.extend(["--set", "seeds=9000"]);
+        }
+        let out = s.pipe(&args);
+        assert_eq!(out.status.code(), Some(3), "{name}: {}", stderr(&out));
+        assert!(!s.path().join("cache/entries").exists(), "nothing ran");
+        insta::assert_snapshot!(*name, stderr(&out));
+    }
+    // A binary file gets a place too, and a byte-order mark is not part of the first key.
+    let s = Sandbox::new();
+    fs::write(s.path().join("p.yaml"), b"stages:\n  a:\n    cmd: {run: \"true\"}\n  b\xff\xfe: x\n").unwrap();
+    let out = s.pipe(&["status", "p.yaml"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("p.yaml:4:4"), "{}", stderr(&out));
+    fs::write(s.path().join("p.yaml"), format!("\u{feff}{TRANSFER}")).unwrap();
+    let out = s.pipe(&["status", "p.yaml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// A file error inside a stage (here the file-size limit, standing in for a full disk)
+/// says what was written, why it failed, and exits 4; nothing is cached.
+#[test]
+fn a_failed_write_names_its_cause_and_exits_4() {
+    let s = Sandbox::new();
+    s.write("quick.yaml", &quick());
+    let pipe = env!("CARGO_BIN_EXE_pipe");
+    // 64 blocks of 512 bytes: the dataset (120 KB) does not fit. SIGXFSZ ignored, so the
+    // write fails with EFBIG instead of killing the process.
+    let out = Command::new("sh")
+        .args(["-c", &format!("ulimit -f 64; trap '' XFSZ; exec '{pipe}' run quick.yaml data")])
+        .current_dir(s.path())
+        .env("PIPE_CACHE", s.path().join("cache"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("error: stage `data` failed: cannot write"), "{err}");
+    assert!(err.contains("caused by: File too large"), "{err}");
+    assert!(walk(&s.path().join("cache/entries")).is_empty());
+    let out = s.run_json("quick.yaml", &["data"]);
+    assert_eq!(ran(&out), ["data"]);
+}
+
+/// `gc` removes what killed runs left in `tmp/` and `resume/`, never a live run's.
+#[test]
+fn gc_removes_what_killed_runs_left_behind() {
+    let s = Sandbox::new();
+    s.write("p.yaml", "stages:\n  slow:\n    cmd: {run: \"touch started; sleep 30\", outs: [started]}\n");
+    let mut child = s.cmd(&["run", "p.yaml"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_for("the stage", || s.path().join("started").exists());
+    let tmp = s.path().join("cache/tmp");
+    // While the run lives, its scratch stays.
+    let gc = s.pipe(&["cache", "gc", "p.yaml"]);
+    assert!(gc.status.success(), "{}", stderr(&gc));
+    assert!(fs::read_dir(&tmp).unwrap().count() > 0);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    fs::create_dir_all(s.path().join("cache/resume/0123abcd")).unwrap();
+    let gc = s.pipe(&["cache", "gc", "p.yaml"]);
+    assert!(stdout(&gc).contains("leftovers"), "{}", stdout(&gc));
+    assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0, "{:?}", walk(&tmp));
+    assert_eq!(fs::read_dir(s.path().join("cache/resume")).unwrap().count(), 0);
+}
+
+/// A cache folder shared by a group (setgid, umask 002): another member runs a pipeline
+/// the first one cached and computes nothing. Needs root (to act as a second user).
+#[test]
+fn a_cache_shared_by_a_group_serves_another_user() {
+    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].into_iter().find(|p| Path::new(p).exists());
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { geteuid() } == 0;
+    let Some(setpriv) = setpriv.filter(|_| root) else {
+        eprintln!("skipped: acting as a second user needs root and setpriv (util-linux)");
+        return;
+    };
+    let s = Sandbox::new();
+    s.write("p.yaml", TRANSFER);
+    let cache = s.path().join("cache");
+    fs::create_dir(&cache).unwrap();
+    let sh = |cmd: &str| {
+        let st = Command::new("sh").args(["-c", cmd]).current_dir(s.path()).status().unwrap();
+        assert!(st.success(), "{cmd}");
+    };
+    // nobody:nogroup (65534) is the other user; the cache belongs to their group.
+    sh("chmod 0777 . && chgrp 65534 cache && chmod 2775 cache");
+    let pipe = env!("CARGO_BIN_EXE_pipe");
+    let run_as = |user: Option<&str>, args: &str| {
+        let prefix = user.map(|u| format!("{setpriv} {u} ")).unwrap_or_default();
+        Command::new("sh")
+            .args(["-c", &format!("umask 002; exec {prefix}'{pipe}' {args}")])
+            .current_dir(s.path())
+            .env("PIPE_CACHE", &cache)
+            .output()
+            .unwrap()
+    };
+    let first = run_as(None, "run p.yaml");
+    assert!(first.status.success(), "{}", stderr(&first));
+    let other = Some("--reuid=65534 --regid=65534 --clear-groups");
+    let second = run_as(other, "run p.yaml --json");
+    assert!(second.status.success(), "{}", stderr(&second));
+    let v: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert!(v["stages"].as_array().unwrap().iter().all(|st| st["outcome"] == "cached"), "{v}");
+    let verify = run_as(other, "cache verify");
+    assert!(verify.status.success(), "{}{}", stdout(&verify), stderr(&verify));
+    assert!(stdout(&verify).contains("all good"), "{}", stdout(&verify));
+}
+
+unsafe extern "C" {
+    fn geteuid() -> u32;
+}

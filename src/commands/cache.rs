@@ -1,15 +1,14 @@
 //! `pipe cache ls | du | verify | gc`.
 
-use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::cli::CacheCommand;
 use crate::config::load;
 use crate::digest::walk;
-use crate::engine::status::{State, status};
+use crate::engine::plan::{Selection, StageState, plan_pipeline};
 use crate::error::{Error, emit};
-use crate::store::{Manifest, Store, StoreError};
+use crate::store::{Keep, Manifest, Store, StoreError, tree_bytes};
 
 pub fn cache(root: &Path, c: CacheCommand) -> Result<(), Error> {
     let store = Store::open(root)?;
@@ -91,11 +90,6 @@ fn du(store: &Store, json: bool) -> Result<(), Error> {
     ))
 }
 
-/// Bytes of the files under `dir` (0 when it does not exist).
-fn tree_bytes(dir: &std::path::Path) -> u64 {
-    walk(dir).unwrap_or_default().iter().filter_map(|rel| std::fs::metadata(dir.join(rel)).ok()).map(|m| m.len()).sum()
-}
-
 fn verify(store: &Store, json: bool) -> Result<(), Error> {
     let r = store.verify()?;
     if json {
@@ -120,90 +114,40 @@ fn verify(store: &Store, json: bool) -> Result<(), Error> {
     if r.problems.is_empty() {
         Ok(())
     } else {
-        Err(Error::Failed(format!("the cache has {} damaged entries or objects", r.problems.len())))
+        Err(Error::failed(format!("error: the cache has {} damaged entries or objects", r.problems.len())))
     }
 }
 
 /// Keep what the named pipelines reach now (their fresh stages' entries and the
-/// objects those name); remove every other entry, object and resume folder.
+/// objects those name, the resume state of stages still to run, their downloads); the
+/// store removes everything else and what killed processes left behind.
 fn gc(store: &Store, files: &[std::path::PathBuf], sets: &[String], dry_run: bool) -> Result<(), Error> {
-    let mut keep_keys = BTreeSet::new();
-    let mut keep_resume = BTreeSet::new();
-    let mut keep_downloads = BTreeSet::new();
+    let mut keep = Keep::default();
     for f in files {
         let p = load(f, sets)?;
-        keep_downloads.extend(p.stages.iter().flat_map(|s| s.task.downloads()));
-        for s in status(&p, store, &[])? {
-            if let Some(k) = s.key {
-                if s.state == State::Fresh {
-                    keep_keys.insert(k);
-                } else {
-                    keep_resume.insert(k);
-                }
-            }
+        keep.downloads.extend(p.stages.iter().flat_map(|s| s.task.downloads()));
+        let plan = plan_pipeline(&p, store, &Selection::new(&p, &[], &[])?)?;
+        for (_, s) in plan.selected() {
+            match (&s.state, &s.digest) {
+                (StageState::Fresh { .. }, Some(k)) => keep.entries.insert(k.clone()),
+                (_, Some(k)) => keep.resume.insert(k.clone()),
+                (_, None) => false,
+            };
         }
     }
-    let mut keep_objects = HashSet::new();
-    let mut removed_entries = 0usize;
-    for (path, m) in store.manifests()? {
-        match m {
-            Some(m) if keep_keys.contains(&m.key) => {
-                for f in m.outputs.values().flat_map(|o| &o.content.files).chain(m.log.iter().flat_map(|l| &l.files)) {
-                    keep_objects.insert(f.digest.clone());
-                }
-            }
-            _ => {
-                removed_entries += 1;
-                if !dry_run {
-                    std::fs::remove_file(&path).map_err(|source| StoreError::Io { path: path.clone(), source })?;
-                }
-            }
-        }
-    }
-    let objects = store.sub("objects");
-    let (mut removed_objects, mut freed) = (0usize, 0u64);
-    for rel in walk(&objects).map_err(|source| StoreError::Io { path: objects.clone(), source })? {
-        let digest = rel.replace('/', "");
-        if keep_objects.contains(&digest) {
-            continue;
-        }
-        let path = objects.join(&rel);
-        freed += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        removed_objects += 1;
-        if !dry_run {
-            std::fs::remove_file(&path).map_err(|source| StoreError::Io { path: path.clone(), source })?;
-        }
-    }
-    if let Ok(dirs) = std::fs::read_dir(store.sub("resume")) {
-        for d in dirs.flatten() {
-            let name = d.file_name().to_string_lossy().into_owned();
-            if !keep_resume.contains(&name) && !dry_run {
-                let _ = std::fs::remove_dir_all(d.path());
-            }
-        }
-    }
-    // Downloads the named pipelines still name stay (a changed dataset stage would
-    // otherwise fetch them again); others go, as do unfinished `.part-*` folders.
-    let mut removed_downloads = 0usize;
-    if let Ok(dirs) = std::fs::read_dir(store.sub("downloads")) {
-        for d in dirs.flatten() {
-            let name = d.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".lock") || keep_downloads.contains(&name) {
-                continue;
-            }
-            freed += tree_bytes(&d.path());
-            removed_downloads += 1;
-            if !dry_run {
-                let _ = std::fs::remove_dir_all(d.path());
-            }
-        }
-    }
-    let downloads = if removed_downloads > 0 { format!(" and {removed_downloads} downloads") } else { String::new() };
+    let r = store.gc(&keep, dry_run)?;
+    let downloads = if r.downloads > 0 { format!(" and {} downloads", r.downloads) } else { String::new() };
+    let leftovers = match r.leftovers {
+        0 => String::new(),
+        n => format!(", plus {n} leftovers of killed or finished runs"),
+    };
     emit(&format!(
-        "{} {removed_entries} entries, {removed_objects} objects{downloads} ({}); kept {} entries\n",
+        "{} {} entries, {} objects{downloads}{leftovers} ({}); kept {} entries\n",
         if dry_run { "would remove" } else { "removed" },
-        human(freed),
-        keep_keys.len()
+        r.entries,
+        r.objects,
+        human(r.bytes),
+        r.kept
     ))
 }
 

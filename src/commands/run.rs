@@ -5,10 +5,12 @@ use std::path::Path;
 
 use crate::cli::RunArgs;
 use crate::commands::load_pipeline;
+use crate::config::Pipeline;
 use crate::engine::cancel::install_handler;
-use crate::engine::run::{Outcome, RunOptions, run as run_pipeline};
-use crate::engine::status::{State, status};
+use crate::engine::plan::{Selection, StageState, plan_pipeline};
+use crate::engine::run::{Outcome, RunOptions, RunSummary, run as run_pipeline};
 use crate::error::{Error, emit};
+use crate::kind::FailureClass;
 use crate::store::Store;
 
 pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
@@ -31,13 +33,24 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
     if summary.interrupted {
         return Err(Error::Interrupted);
     }
+    failures(&summary)
+}
+
+/// Every failed stage with its causes and last output lines. The exit code is 4 when
+/// every failure was a file's or the cache's (a full disk, a read-only filesystem),
+/// else 1.
+fn failures(summary: &RunSummary) -> Result<(), Error> {
     let failed: Vec<_> = summary.stages.iter().filter(|s| s.outcome == Outcome::Failed).collect();
     if failed.is_empty() {
         return Ok(());
     }
     let mut msg = String::new();
     for f in &failed {
-        let _ = writeln!(msg, "error: stage `{}` failed: {}", f.name, f.error.as_deref().unwrap_or("unknown error"));
+        let mut lines = f.error.iter();
+        let _ = writeln!(msg, "error: stage `{}` failed: {}", f.name, lines.next().map_or("unknown error", |s| s));
+        for cause in lines {
+            let _ = writeln!(msg, "  caused by: {cause}");
+        }
         if !f.tail.is_empty() {
             let _ = writeln!(msg, "  last lines of its output:");
             for line in &f.tail {
@@ -49,38 +62,34 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
     if skipped > 0 {
         let _ = writeln!(msg, "{skipped} stage(s) that depend on it were not run");
     }
-    Err(Error::Failed(msg.trim_end().to_string()))
+    let code = if failed.iter().all(|f| f.failure == Some(FailureClass::Io)) { 4 } else { 1 };
+    Err(Error::Failed { report: msg.trim_end().to_string(), code })
 }
 
-fn dry_run(p: &crate::config::Pipeline, store: &Store, a: &RunArgs) -> Result<(), Error> {
-    let st = status(p, store, &a.stages)?;
+fn dry_run(p: &Pipeline, store: &Store, a: &RunArgs) -> Result<(), Error> {
+    let plan = plan_pipeline(p, store, &Selection::new(p, &a.stages, &a.force)?)?;
     let mut out = String::new();
-    for s in &st {
-        let forced = a.force.iter().any(|f| *f == s.name || p.stages.iter().any(|x| x.name == s.name && x.group == *f));
-        let verb = match (&s.state, forced) {
-            (_, true) | (State::Stale, _) => "would run",
-            (State::Fresh, false) => "cached",
-            (State::Waiting, false) => "would run if its inputs change",
+    for (i, s) in plan.selected() {
+        let verb = match &s.state {
+            StageState::Fresh { .. } => "cached",
+            StageState::Stale { .. } => "would run",
+            StageState::Damaged { .. } => "would run (damaged)",
+            StageState::Waiting { .. } => "would run if its inputs change",
         };
-        let _ = writeln!(out, "{verb:<30} {}", s.name);
+        let _ = writeln!(out, "{verb:<30} {}", p.stages[i].name);
     }
     emit(&out)
 }
 
 /// After a run, the table and findings of every report stage that is now in the cache,
 /// and where its files are.
-fn print_reports(
-    p: &crate::config::Pipeline,
-    file: &Path,
-    store: &Store,
-    summary: &crate::engine::run::RunSummary,
-) -> Result<(), Error> {
+fn print_reports(p: &Pipeline, file: &Path, store: &Store, summary: &RunSummary) -> Result<(), Error> {
     for r in &summary.stages {
         let is_report = p.index_of(&r.name).is_some_and(|i| p.stages[i].kind.name() == "report");
         let (true, Some(key), Outcome::Ran | Outcome::Cached) = (is_report, &r.key, r.outcome) else { continue };
         let Some(m) = store.entry(key)? else { continue };
         let Some(o) = m.outputs.get(crate::kinds::report::SUMMARY) else { continue };
-        let text = std::fs::read_to_string(store.object_path(&o.content.digest)).unwrap_or_default();
+        let text = String::from_utf8_lossy(&store.read(&o.content)?).into_owned();
         emit(&format!("\n{}\n", text.trim_end()))?;
         emit(&format!("(figure, CSV and parquet table: `pipe show {} {} --export DIR`)\n\n", file.display(), r.name))?;
     }

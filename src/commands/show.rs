@@ -1,4 +1,5 @@
-//! `pipe show FILE [STAGE]`: results from the cache, without running anything.
+//! `pipe show FILE [STAGE]`: results from the cache, without running anything. Every
+//! byte shown is verified against its digest first.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -6,9 +7,9 @@ use std::path::Path;
 use crate::cli::ShowArgs;
 use crate::commands::load_pipeline;
 use crate::config::Pipeline;
-use crate::engine::status::{State, status};
+use crate::engine::plan::{Selection, StageState, plan_pipeline};
 use crate::error::{Error, emit};
-use crate::kinds::report::{describe, record, summary, write_all};
+use crate::kinds::report::{record, summary, write_all};
 use crate::report::build;
 use crate::store::{Manifest, Store};
 
@@ -23,37 +24,43 @@ pub fn show(cache: &Path, a: &ShowArgs) -> Result<(), Error> {
 
 /// The table and findings from every network of the pipeline that is in the cache.
 fn results(p: &Pipeline, store: &Store, a: &ShowArgs) -> Result<(), Error> {
-    let st = status(p, store, &[])?;
+    let plan = plan_pipeline(p, store, &Selection::new(p, &[], &[])?)?;
     let mut records = Vec::new();
     let mut missing = Vec::new();
-    for s in &st {
-        let i = p.index_of(&s.name).expect("status names pipeline stages");
+    let mut damaged = Vec::new();
+    for (i, s) in plan.selected() {
         if !matches!(p.stages[i].kind.name(), "train" | "transfer") {
             continue;
         }
-        match (&s.state, &s.key) {
-            (State::Fresh, Some(key)) => {
-                let m = store.entry(key)?.expect("a fresh stage has an entry");
+        let name = &p.stages[i].name;
+        match &s.state {
+            StageState::Fresh { manifest } => {
                 let dir =
                     tempfile::tempdir().map_err(|source| Error::Io { context: "a temporary folder".into(), source })?;
-                for name in ["info.json", "metrics.json"] {
-                    if let Some(o) = m.outputs.get(name) {
-                        store.link(&o.content, &dir.path().join(name))?;
-                    }
+                let linked = ["info.json", "metrics.json"].iter().try_for_each(|file| match manifest.outputs.get(*file) {
+                    Some(o) => store.link(&o.content, &dir.path().join(file)),
+                    None => Ok(()),
+                });
+                match linked {
+                    Ok(()) => records.push(record(name, dir.path()).map_err(|f| Error::failed(format!("error: {f}")))?),
+                    // Damaged bytes are never shown: the stage is left out, and the plan
+                    // now calls it damaged, so `pipe run` computes it again.
+                    Err(e) if e.is_damage() => damaged.push(name.clone()),
+                    Err(e) => return Err(e.into()),
                 }
-                records.push(record(&s.name, dir.path()).map_err(|f| Error::Failed(f.message))?);
             }
-            _ => missing.push(s.name.clone()),
+            _ => missing.push(name.clone()),
         }
     }
     let report = build(&records);
     if let Some(dir) = &a.export {
         std::fs::create_dir_all(dir)
             .map_err(|source| Error::Io { context: format!("cannot create {}", dir.display()), source })?;
-        write_all(&report, dir).map_err(|e| Error::Failed(format!("error: {}", describe(&e))))?;
+        write_all(&report, dir).map_err(|source| Error::Report { dir: dir.clone(), source })?;
     }
     if a.json {
-        let v = serde_json::json!({"pipeline": p.file.display().to_string(), "report": report, "missing": missing});
+        let v = serde_json::json!({"pipeline": p.file.display().to_string(), "report": report, "missing": missing,
+            "damaged": damaged});
         return emit(&format!("{}\n", serde_json::to_string_pretty(&v).expect("plain data")));
     }
     let mut out = String::new();
@@ -72,6 +79,16 @@ fn results(p: &Pipeline, store: &Store, a: &ShowArgs) -> Result<(), Error> {
             missing.join(", ")
         );
     }
+    if !damaged.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{} networks are left out: their results in the cache failed verification and were \
+             quarantined (`pipe run {}` computes them again): {}",
+            damaged.len(),
+            p.file.display(),
+            damaged.join(", ")
+        );
+    }
     if let Some(dir) = &a.export {
         let _ = writeln!(out, "report files written to {}", dir.display());
     }
@@ -80,18 +97,19 @@ fn results(p: &Pipeline, store: &Store, a: &ShowArgs) -> Result<(), Error> {
 
 /// Where one stage's outputs are: a path per file, inside the cache.
 fn locate(p: &Pipeline, store: &Store, stage: &str, a: &ShowArgs) -> Result<(), Error> {
-    let st = status(p, store, std::slice::from_ref(&stage.to_string()))?;
-    let Some(s) = st.iter().find(|s| s.name == stage) else {
+    let plan = plan_pipeline(p, store, &Selection::new(p, std::slice::from_ref(&stage.to_string()), &[])?)?;
+    let statuses = plan.statuses(p);
+    let Some((s, (_, planned))) = statuses.iter().zip(plan.selected()).find(|(s, _)| s.name == stage) else {
         return Err(Error::Usage(format!(
             "`{stage}` is a group of stages; name one of them, e.g. `{}`",
-            st[st.len() - 1].name
+            statuses[statuses.len() - 1].name
         )));
     };
-    let m: Manifest = match (&s.state, &s.key) {
-        (State::Fresh, Some(key)) => store.entry(key)?.expect("a fresh stage has an entry"),
+    let m: &Manifest = match &planned.state {
+        StageState::Fresh { manifest } => manifest,
         _ => {
-            return Err(Error::Failed(format!(
-                "stage `{stage}` is not in the cache with its current inputs ({}); run `pipe run {} \"{stage}\"`",
+            return Err(Error::failed(format!(
+                "error: stage `{stage}` is not in the cache with its current inputs ({}); run `pipe run {} \"{stage}\"`",
                 s.reasons.join("; "),
                 p.file.display()
             )));
@@ -103,7 +121,7 @@ fn locate(p: &Pipeline, store: &Store, stage: &str, a: &ShowArgs) -> Result<(), 
         }
     }
     if a.json {
-        let files: Vec<_> = files(store, &m)
+        let files: Vec<_> = files(store, m)
             .into_iter()
             .map(|(name, path, size)| serde_json::json!({"name": name, "path": path, "bytes": size}))
             .collect();
@@ -111,7 +129,7 @@ fn locate(p: &Pipeline, store: &Store, stage: &str, a: &ShowArgs) -> Result<(), 
         return emit(&format!("{}\n", serde_json::to_string_pretty(&v).expect("plain data")));
     }
     let mut out = format!("{stage} (key {}, computed in {:.1}s)\n", &m.key[..16], m.seconds);
-    for (name, path, size) in files(store, &m) {
+    for (name, path, size) in files(store, m) {
         let _ = writeln!(out, "  {name:<28} {size:>10} B  {path}");
     }
     if let Some(dir) = &a.export {

@@ -5,52 +5,55 @@ use std::path::Path;
 
 use crate::cli::StatusArgs;
 use crate::commands::load_pipeline;
-use crate::engine::status::{StageStatus, State, status as compute};
+use crate::config::Pipeline;
+use crate::engine::plan::{Plan, Selection, StageState, plan_pipeline};
 use crate::error::{Error, emit};
 use crate::store::Store;
 
 pub fn status(cache: &Path, a: &StatusArgs) -> Result<(), Error> {
     let p = load_pipeline(&a.pipeline)?;
     let store = Store::open(cache)?;
-    let st = compute(&p, &store, &a.stages)?;
+    let plan = plan_pipeline(&p, &store, &Selection::new(&p, &a.stages, &[])?)?;
     if a.json {
-        let v = serde_json::json!({"pipeline": p.file.display().to_string(), "stages": st});
+        let v = serde_json::json!({"pipeline": p.file.display().to_string(), "stages": plan.statuses(&p)});
         return emit(&format!("{}\n", serde_json::to_string_pretty(&v).expect("plain data")));
     }
-    emit(&render(&st))
+    emit(&render(&p, &plan))
 }
 
 /// The human view: one line per stage, its reasons indented below it.
-pub fn render(st: &[StageStatus]) -> String {
+pub fn render(p: &Pipeline, plan: &Plan) -> String {
     let mut out = String::new();
-    for s in st {
-        let word = match s.state {
-            State::Fresh => "fresh",
-            State::Stale => "stale",
-            State::Waiting => "waiting",
-        };
-        let _ = writeln!(out, "{word:<8} {}", s.name);
-        if s.state == State::Stale {
-            for r in &s.reasons {
-                let _ = writeln!(out, "           {r}");
+    for (s, (_, planned)) in plan.statuses(p).iter().zip(plan.selected()) {
+        let _ = writeln!(out, "{:<8} {}", s.state, s.name);
+        match &planned.state {
+            StageState::Fresh { .. } => {}
+            StageState::Waiting { .. } => {
+                let shown = s.reasons.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+                let more = match s.reasons.len() {
+                    0..=3 => String::new(),
+                    n => format!(" and {} more", n - 3),
+                };
+                let _ = writeln!(out, "           {shown}{more}");
             }
-        } else if s.state == State::Waiting {
-            let shown = s.reasons.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
-            let more = match s.reasons.len() {
-                0..=3 => String::new(),
-                n => format!(" and {} more", n - 3),
-            };
-            let _ = writeln!(out, "           {shown}{more}");
+            StageState::Stale { .. } | StageState::Damaged { .. } => {
+                for r in &s.reasons {
+                    let _ = writeln!(out, "           {r}");
+                }
+            }
         }
     }
-    let count = |x: State| st.iter().filter(|s| s.state == x).count();
+    let damaged = match plan.count("damaged") {
+        0 => String::new(),
+        n => format!(", {n} damaged"),
+    };
     let _ = writeln!(
         out,
-        "{} stages: {} fresh, {} stale, {} waiting",
-        st.len(),
-        count(State::Fresh),
-        count(State::Stale),
-        count(State::Waiting)
+        "{} stages: {} fresh, {} stale{damaged}, {} waiting",
+        plan.selected().count(),
+        plan.count("fresh"),
+        plan.count("stale"),
+        plan.count("waiting")
     );
     out
 }

@@ -68,7 +68,9 @@ pub fn render(items: &[Diagnostic], src: &Sources<'_>) -> String {
             let num = d.mark.line.to_string();
             let pad = " ".repeat(num.len());
             let _ = writeln!(out, " {pad} |");
-            let _ = writeln!(out, " {num} | {line_text}");
+            // A binary file's bytes would move the terminal's cursor: show them as `�`.
+            let shown: String = line_text.chars().map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c }).collect();
+            let _ = writeln!(out, " {num} | {shown}");
             let _ = writeln!(out, " {pad} | {}^", " ".repeat(d.mark.col.saturating_sub(1)));
         }
         if let Some(h) = &d.help {

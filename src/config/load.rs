@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::diagnostic::{Diagnostic, Diagnostics, Sources, render};
-use super::node::{KeyPath, Origin};
+use super::node::{KeyPath, Mark, Origin};
 use super::overrides;
 use super::pipeline::{Stage, validate};
 use super::yaml;
@@ -35,14 +35,28 @@ pub enum ConfigError {
 }
 
 pub fn load(file: &Path, sets: &[String]) -> Result<Pipeline, ConfigError> {
-    let text =
-        std::fs::read_to_string(file).map_err(|source| ConfigError::Read { path: file.to_path_buf(), source })?;
+    let bytes = std::fs::read(file).map_err(|source| ConfigError::Read { path: file.to_path_buf(), source })?;
+    parse(file, &bytes, sets)
+}
+
+/// A pipeline from the bytes of `file` (read by the caller), with `--set` overrides.
+/// Pure: nothing is read or written, so every mistake comes back as diagnostics.
+pub fn parse(file: &Path, bytes: &[u8], sets: &[String]) -> Result<Pipeline, ConfigError> {
+    let (text, not_text) = decode(bytes);
     let invalid = |diagnostics: Vec<Diagnostic>| ConfigError::Invalid {
         file: file.to_path_buf(),
         text: text.clone(),
         sets: sets.to_vec(),
         diagnostics,
     };
+    if let Some(mark) = not_text {
+        return Err(invalid(vec![Diagnostic {
+            mark,
+            path: KeyPath::root(),
+            message: "not a text file: this byte is not UTF-8 (a pipeline file is YAML text)".into(),
+            help: None,
+        }]));
+    }
     let mut root = yaml::parse(&text, Origin::File).map_err(|e| {
         invalid(vec![Diagnostic {
             mark: e.mark,
@@ -65,4 +79,20 @@ pub fn load(file: &Path, sets: &[String]) -> Result<Pipeline, ConfigError> {
         file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "pipeline".to_string())
     });
     Ok(Pipeline { name, file: abs, workspace, stages: validated.stages, dag })
+}
+
+/// The file's text without a UTF-8 byte-order mark (editors on Windows write one), and
+/// where the first byte that is not UTF-8 is, if any (the text is then lossy).
+fn decode(bytes: &[u8]) -> (String, Option<Mark>) {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(t) => (t.to_string(), None),
+        Err(e) => {
+            let good = &bytes[..e.valid_up_to()];
+            let line = 1 + good.iter().filter(|b| **b == b'\n').count();
+            let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+            let col = 1 + String::from_utf8_lossy(&good[line_start..]).chars().count();
+            (String::from_utf8_lossy(bytes).into_owned(), Some(Mark { origin: Origin::File, line, col }))
+        }
+    }
 }

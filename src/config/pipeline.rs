@@ -49,6 +49,11 @@ pub struct Validated {
 
 const TOP_KEYS: [&str; 3] = ["name", "seeds", "stages"];
 
+/// The most stages one pipeline may expand to. Planning is linear in stages, but past
+/// this a file is more likely a mistake (a matrix with one variable too many) than an
+/// experiment, and its expansion alone would take memory and minutes.
+pub const MAX_STAGES: usize = 100_000;
+
 pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
     let top = KeyPath::root();
     let sections: Vec<&'static str> = {
@@ -105,6 +110,15 @@ pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
         Some((_, Value::Map(list))) if !list.is_empty() => {
             for (k, v) in list {
                 stage_group(k, v, &section_nodes, seeds, diags, &mut stages);
+                if stages.len() > MAX_STAGES {
+                    diags.error_help(
+                        k.mark,
+                        &top.key("stages").key(&k.name),
+                        format!("the pipeline expands to more than {MAX_STAGES} stages"),
+                        "a pipeline of this size is better split into several files sharing one cache",
+                    );
+                    break;
+                }
             }
         }
         Some((n, Value::Map(_))) => diags.error(n.mark, &top.key("stages"), "a pipeline needs at least one stage"),
@@ -149,6 +163,8 @@ pub fn valid_name(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// Expand one stage group into `out`; false when the pipeline grew past
+/// [`MAX_STAGES`] (reported), so the caller stops.
 fn stage_group(
     key: &Key,
     node: &Node,
@@ -156,15 +172,15 @@ fn stage_group(
     seeds: usize,
     diags: &mut Diagnostics,
     out: &mut Vec<Stage>,
-) {
+) -> bool {
     let path = KeyPath::root().key("stages").key(&key.name);
     if !valid_name(&key.name) {
         diags.error(key.mark, &path, format!("stage name `{}` may hold only letters, digits, `_` and `-`", key.name));
-        return;
+        return true;
     }
     let Value::Map(entries) = &node.value else {
         diags.error(node.mark, &path, format!("expected a mapping with a stage kind, found {}", node.type_name()));
-        return;
+        return true;
     };
     let kind_names: Vec<&str> = kind::registry().iter().map(|k| k.name()).collect();
     let mut kinds: Vec<(&'static dyn Kind, &Node, &Key)> = Vec::new();
@@ -197,20 +213,33 @@ fn stage_group(
                 format!("stage `{}` has no kind", key.name),
                 format!("add one of: {}", kind_names.join(", ")),
             );
-            return;
+            return true;
         }
         [_, (_, _, second), ..] => {
             diags.error(second.mark, &path.key(&second.name), format!("stage `{}` has more than one kind", key.name));
-            return;
+            return true;
         }
     };
     let combos = match matrix {
         None => vec![Vec::new()],
         Some(m) => match expand_matrix(m, &path.key("matrix"), seeds, diags) {
             Some(c) => c,
-            None => return,
+            None => return true,
         },
     };
+    if out.len() + combos.len() > MAX_STAGES {
+        let at = matrix.map_or(key.mark, |m| m.mark);
+        diags.error_help(
+            at,
+            &path.key("matrix"),
+            format!(
+                "the pipeline expands to {} stages with this matrix; at most {MAX_STAGES} are supported",
+                out.len() + combos.len()
+            ),
+            "a pipeline of this size is better split into several files sharing one cache",
+        );
+        return false;
+    }
     // Pipeline-wide sections first, the stage's own settings over them.
     let mut params = params.clone();
     if matches!(params.value, Value::Map(_)) {
@@ -225,20 +254,32 @@ fn stage_group(
         }
     }
     let params_path = path.key(kind.name());
-    for combo in combos {
-        let vars: Vars = combo.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let resolved = interpolate(&params, &vars, &params_path, diags);
-        let Some(task) = kind.check(&resolved, &params_path, diags) else { continue };
-        let shown: Vec<(String, String)> =
-            combo.iter().map(|(k, v)| (k.clone(), v.scalar_text().unwrap_or_default())).collect();
-        let name = if shown.is_empty() {
-            key.name.clone()
-        } else {
-            let inner: Vec<String> = shown.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("{}[{}]", key.name, inner.join(","))
-        };
-        out.push(Stage { name, group: key.name.clone(), vars: shown, kind, task, mark: key.mark });
+    // Each instance is checked on its own (in parallel: a large matrix is most of the
+    // load time); their problems are merged in matrix order, so reports are stable.
+    use rayon::prelude::*;
+    let checked: Vec<(Option<Stage>, Diagnostics)> = combos
+        .into_par_iter()
+        .map(|combo| {
+            let mut d = Diagnostics::default();
+            let vars: Vars = combo.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let resolved = interpolate(&params, &vars, &params_path, &mut d);
+            let Some(task) = kind.check(&resolved, &params_path, &mut d) else { return (None, d) };
+            let shown: Vec<(String, String)> =
+                combo.iter().map(|(k, v)| (k.clone(), v.scalar_text().unwrap_or_default())).collect();
+            let name = if shown.is_empty() {
+                key.name.clone()
+            } else {
+                let inner: Vec<String> = shown.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{}[{}]", key.name, inner.join(","))
+            };
+            (Some(Stage { name, group: key.name.clone(), vars: shown, kind, task, mark: key.mark }), d)
+        })
+        .collect();
+    for (stage, d) in checked {
+        diags.items.extend(d.items);
+        out.extend(stage);
     }
+    true
 }
 
 /// Every combination of the matrix's values, the last variable varying fastest.
@@ -289,7 +330,12 @@ fn expand_matrix(
                 continue;
             }
         };
+        let mut seen = HashSet::new();
         for (i, item) in values.iter().enumerate() {
+            if !seen.insert(item.to_json().to_string()) {
+                diags.error(item.mark, &vpath.index(i), "this value is repeated");
+                ok = false;
+            }
             if item.scalar_text().is_none() {
                 diags.error(
                     item.mark,
@@ -298,10 +344,15 @@ fn expand_matrix(
                 );
                 ok = false;
             }
-            if values[..i].iter().any(|prev| prev.to_json() == item.to_json()) {
-                diags.error(item.mark, &vpath.index(i), "this value is repeated");
-                ok = false;
-            }
+        }
+        if combos.len().saturating_mul(values.len()) > MAX_STAGES {
+            diags.error_help(
+                v.mark,
+                &vpath,
+                format!("this matrix makes more than {MAX_STAGES} stages"),
+                "a pipeline of this size is better split into several files sharing one cache",
+            );
+            return None;
         }
         combos = combos
             .into_iter()

@@ -18,11 +18,28 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Parse one YAML document. An empty document is an empty mapping.
+/// The most nodes a file may expand to, aliases counted at their full size: far above
+/// any real pipeline, far below what a "billion laughs" file of nested aliases would
+/// take in memory.
+pub const MAX_NODES: usize = 100_000;
+
+/// The deepest nesting of lists and mappings a file may have.
+pub const MAX_DEPTH: usize = 64;
+
+/// Parse one YAML document. An empty document is an empty mapping; a second document
+/// in the same text is an error (it would otherwise be ignored).
 pub fn parse(text: &str, origin: Origin) -> Result<Node, SyntaxError> {
-    let mut builder = Builder { origin, stack: Vec::new(), anchors: HashMap::new(), root: None, error: None };
+    let mut builder = Builder {
+        origin,
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        root: None,
+        error: None,
+        nodes: 0,
+        documents: 0,
+    };
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, false) {
+    if let Err(e) = parser.load(&mut builder, true) {
         let m = e.marker();
         return Err(SyntaxError { mark: mark(origin, m), message: e.info().to_string() });
     }
@@ -55,9 +72,13 @@ enum Frame {
 struct Builder {
     origin: Origin,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes, with how many nodes each counts for.
+    anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
     error: Option<SyntaxError>,
+    /// Nodes built so far, aliases counted at their full size.
+    nodes: usize,
+    documents: usize,
 }
 
 impl Builder {
@@ -67,10 +88,27 @@ impl Builder {
         }
     }
 
+    /// Count `n` more nodes; false (with the error recorded) past the limit.
+    fn count(&mut self, n: usize, at: Mark) -> bool {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            self.fail(
+                at,
+                format!("the file expands to more than {MAX_NODES} values (aliases counted in full); a pipeline needs far fewer"),
+            );
+            return false;
+        }
+        true
+    }
+
     /// Hand a finished node to whatever contains it.
     fn push(&mut self, node: Node, anchor: usize) {
+        if self.error.is_some() {
+            return;
+        }
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = size_of(&node);
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
@@ -101,14 +139,28 @@ impl Builder {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, m: Marker) {
         let at = mark(self.origin, &m);
+        if self.error.is_some() {
+            return;
+        }
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
-                let value = if style == TScalarStyle::Plain { plain_scalar(text) } else { Value::Str(text) };
-                self.push(Node::new(value, at), anchor);
+                if self.count(1, at) {
+                    let value = if style == TScalarStyle::Plain { plain_scalar(text) } else { Value::Str(text) };
+                    self.push(Node::new(value, at), anchor);
+                }
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq { items: Vec::new(), mark: at, anchor }),
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                self.fail(at, format!("lists and mappings nested more than {MAX_DEPTH} deep"));
+            }
+            Event::SequenceStart(anchor, _) => {
+                if self.count(1, at) {
+                    self.stack.push(Frame::Seq { items: Vec::new(), mark: at, anchor })
+                }
+            }
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map { entries: Vec::new(), pending: None, mark: at, anchor })
+                if self.count(1, at) {
+                    self.stack.push(Frame::Map { entries: Vec::new(), pending: None, mark: at, anchor })
+                }
             }
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Seq { items, mark, anchor }) => self.push(Node::new(Value::Seq(items), mark), anchor),
@@ -123,12 +175,32 @@ impl MarkedEventReceiver for Builder {
                 }
                 None => {}
             },
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(node) => self.push(Node { mark: at, ..node }, 0),
+            Event::Alias(id) => match self.anchors.get(&id).map(|(_, size)| *size) {
+                Some(size) => {
+                    if self.count(size, at) {
+                        let node = self.anchors[&id].0.clone();
+                        self.push(Node { mark: at, ..node }, 0)
+                    }
+                }
                 None => self.fail(at, "alias to an unknown anchor".into()),
             },
-            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd => {}
+            Event::DocumentStart => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    self.fail(at, "a second YAML document (after `---`): a pipeline file holds exactly one".into());
+                }
+            }
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }
+    }
+}
+
+/// How many nodes `node` holds, itself included.
+fn size_of(node: &Node) -> usize {
+    1 + match &node.value {
+        Value::Seq(items) => items.iter().map(size_of).sum(),
+        Value::Map(entries) => entries.iter().map(|(_, v)| size_of(v)).sum(),
+        _ => 0,
     }
 }
 

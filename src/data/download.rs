@@ -195,6 +195,8 @@ pub fn fetch(
     let text = serde_json::to_string_pretty(&sources).expect("JSON values serialize") + "\n";
     fs::write(&record, text).map_err(io_at(&record))?;
     let done = part.keep();
+    // A temporary folder is private; a download is for everyone sharing the cache.
+    crate::durable::set_mode(&done, 0o777).map_err(io_at(&done))?;
     fs::rename(&done, &dest).map_err(io_at(&dest))?;
     File::open(downloads).and_then(|d| d.sync_all()).map_err(io_at(downloads))?;
     Ok(dest)

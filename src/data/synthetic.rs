@@ -50,12 +50,19 @@ impl Default for SyntheticParams {
     }
 }
 
+/// The largest synthetic dataset, in bytes of pixels.
+const MAX_BYTES: usize = 4 << 30;
+
 impl SyntheticParams {
     pub fn check(&self) -> Result<(), DataError> {
         let bad = |field, value: String, rule| Err(DataError::BadParam { field, value, rule });
         let [c, h, w] = self.image;
-        if !(1..=u16::MAX as usize).contains(&self.classes) {
-            return bad("classes", self.classes.to_string(), "must be between 1 and 65535");
+        if !(4..=u16::MAX as usize).contains(&self.classes) {
+            return bad(
+                "classes",
+                self.classes.to_string(),
+                "must be between 4 and 65535 (halves A and B need at least 2 classes each)",
+            );
         }
         if !(1..=self.classes).contains(&self.groups) {
             return bad("groups", self.groups.to_string(), "must be between 1 and classes");
@@ -68,6 +75,15 @@ impl SyntheticParams {
         }
         if self.per_class == 0 {
             return bad("per_class", "0".into(), "must be at least 1");
+        }
+        let images = self.classes.saturating_mul(self.per_class.saturating_add(self.test_per_class));
+        let bytes = images.saturating_mul(c * h * w);
+        if bytes > MAX_BYTES {
+            return bad(
+                "per_class",
+                self.per_class.to_string(),
+                "makes a dataset of more than 4 GiB of pixels; use fewer images per class or smaller images",
+            );
         }
         if !(self.noise.is_finite() && self.noise >= 0.0) {
             return bad("noise", self.noise.to_string(), "must be a finite number >= 0");

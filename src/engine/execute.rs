@@ -1,6 +1,6 @@
-//! Computing one stage: take its lock, check again, give the task its inputs in a
-//! scratch folder, run it, store its outputs, publish the manifest. Runs on a worker
-//! thread.
+//! Computing one stage: take its lock, check again, give the task its inputs (each
+//! object verified) in a scratch folder, run it, store its outputs, publish the
+//! manifest. Runs wherever the executor runs it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,43 +8,20 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Pipeline;
 use crate::engine::cancel::CANCEL;
-use crate::engine::plan::Produced;
+use crate::engine::executor::{Executed, Job};
 use crate::graph::Source;
-use crate::key::StageKey;
 use crate::kind::{RunContext, StageFailure};
-use crate::store::{MANIFEST_FORMAT, Manifest, Output, Store, StoreError};
+use crate::store::{Lookup, MANIFEST_FORMAT, Manifest, Output, Store, StoreError};
 
-pub enum Executed {
-    /// Computed here.
-    Ran(Manifest),
-    /// Another process computed it while we waited for the lock.
-    Cached(Manifest),
-}
-
-/// What a worker needs besides the pipeline: the stage's key and its inputs' outputs.
-pub struct Job<'a> {
-    pub stage: usize,
-    pub key: StageKey,
-    pub threads: usize,
-    pub force: bool,
-    /// The outputs of every stage this one reads (by stage index).
-    pub upstream: BTreeMap<usize, &'a Produced>,
-}
-
-pub fn execute(
-    store: &Store,
-    p: &Pipeline,
-    job: &Job<'_>,
-    progress: &(dyn Fn(String) + Sync),
-) -> Result<Executed, StageFailure> {
+pub fn execute(store: &Store, p: &Pipeline, job: &Job) -> Result<Executed, StageFailure> {
     let stage = &p.stages[job.stage];
     let digest = job.key.digest();
-    let cache_err = |e: StoreError| StageFailure::new(e.to_string());
+    let cache_err = <StageFailure as From<StoreError>>::from;
     // Two processes that need the same key: one computes, the other waits here and
     // then finds the entry.
     let _lock = store.lock(&digest).map_err(cache_err)?;
     if !job.force
-        && let Some(m) = store.entry(&digest).map_err(cache_err)?
+        && let Lookup::Hit(m) = store.lookup(&digest).map_err(cache_err)?
     {
         return Ok(Executed::Cached(m));
     }
@@ -52,9 +29,9 @@ pub fn execute(
     let out_dir = scratch.path().join("out");
     let log_path = scratch.path().join("log");
     let in_dir = scratch.path().join("in");
-    std::fs::create_dir_all(&out_dir).map_err(|e| StageFailure::new(format!("cannot create scratch folder: {e}")))?;
-    std::fs::write(&log_path, b"").map_err(|e| StageFailure::new(format!("cannot create log: {e}")))?;
-    let inputs = gather_inputs(store, p, job, &in_dir).map_err(cache_err)?;
+    std::fs::create_dir_all(&out_dir).map_err(|e| StageFailure::caused("cannot create the scratch folder", e))?;
+    std::fs::write(&log_path, b"").map_err(|e| StageFailure::caused("cannot create the stage log", e))?;
+    let inputs = gather_inputs(store, p, job, &in_dir)?;
     let resume_dir = store.resume_dir(&digest);
     let downloads = store.sub("downloads");
     let started = Instant::now();
@@ -67,7 +44,7 @@ pub fn execute(
         inputs: &inputs,
         resume_dir: &resume_dir,
         downloads: &downloads,
-        progress,
+        progress: &*job.progress,
         cancel: &CANCEL,
     };
     stage.task.run(&ctx)?;
@@ -79,7 +56,7 @@ pub fn execute(
     }
     let mut outputs = BTreeMap::new();
     let mut names: Vec<String> = crate::digest::walk(&out_dir)
-        .map_err(|e| StageFailure::new(format!("cannot list outputs: {e}")))?
+        .map_err(|e| StageFailure::caused("cannot list the outputs", e))?
         .into_iter()
         .map(|rel| rel.split('/').next().unwrap_or_default().to_string())
         .collect();
@@ -105,35 +82,40 @@ pub fn execute(
     };
     // Outputs first, manifest last: until this rename the entry does not exist.
     store.publish(&manifest).map_err(cache_err)?;
-    let _ = crate::kinds::cmd::remove_path(&resume_dir);
+    let _ = crate::durable::remove_path(&resume_dir);
     Ok(Executed::Ran(manifest))
 }
 
 /// Each input by role, as a path: workspace inputs where they are, stage outputs linked
 /// from the cache into `in_dir` (one folder per role; a whole stage as a folder of its
-/// outputs).
+/// outputs). An object that fails verification fails this stage as a damaged input of
+/// the stage that produced it, which the scheduler then computes again.
 fn gather_inputs(
     store: &Store,
     p: &Pipeline,
-    job: &Job<'_>,
+    job: &Job,
     in_dir: &std::path::Path,
-) -> Result<BTreeMap<String, PathBuf>, StoreError> {
+) -> Result<BTreeMap<String, PathBuf>, StageFailure> {
     let mut out = BTreeMap::new();
     for input in &p.dag.inputs[job.stage] {
         let path = match &input.source {
             Source::Output(_, path) | Source::Workspace(path) => p.workspace.join(path),
             Source::Stage { stage, output } => {
                 let dest = in_dir.join(&input.role);
-                let produced = job.upstream[stage];
-                match output {
-                    Some(o) => store.link(&produced[o], &dest)?,
-                    None => {
-                        std::fs::create_dir_all(&dest)
-                            .map_err(|source| StoreError::Io { path: dest.clone(), source })?;
-                        for (name, content) in produced {
-                            store.link(content, &dest.join(name))?;
-                        }
+                let produced = &job.upstream[stage];
+                let linked = match output {
+                    Some(o) => store.link(&produced[o], &dest),
+                    None => std::fs::create_dir_all(&dest)
+                        .map_err(|source| StoreError::Io { path: dest.clone(), source })
+                        .and_then(|()| produced.iter().try_for_each(|(name, c)| store.link(c, &dest.join(name)))),
+                };
+                match linked {
+                    Ok(()) => {}
+                    Err(e) if e.is_damage() => {
+                        let what = format!("input `{}` from stage `{}`: {e}", input.role, p.stages[*stage].name);
+                        return Err(StageFailure::damaged_input(*stage, what));
                     }
+                    Err(e) => return Err(StageFailure::caused(format!("cannot link input `{}`", input.role), e)),
                 }
                 dest
             }

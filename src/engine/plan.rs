@@ -1,11 +1,22 @@
-//! Computing a stage's key from its parameters and the content of its inputs.
+//! The plan: for each selected stage, whether the cache has it (fresh), must compute it
+//! and why (stale, damaged), or cannot know yet because an input must be computed
+//! first (waiting). `run`, `status`, `--dry-run`, `show` and `gc` all read this; none
+//! walks the graph on its own.
+//!
+//! One pass over the stages in topological order: a stage's key is made of its
+//! parameters and its inputs' output digests, which the pass already knows for every
+//! fresh input. The cost is one key and one manifest lookup per stage, linear in
+//! stages and edges.
 
 use std::collections::BTreeMap;
+
+use serde::Serialize;
 
 use crate::config::Pipeline;
 use crate::digest::{Content, StatCache};
 use crate::graph::Source;
-use crate::key::StageKey;
+use crate::key::{Change, StageKey, diff};
+use crate::store::{Lookup, Manifest, Records, Store, StoreError};
 
 /// The outputs of a finished stage, by output name.
 pub type Produced = BTreeMap<String, Content>;
@@ -14,12 +25,232 @@ pub type Produced = BTreeMap<String, Content>;
 pub enum KeyError {
     #[error("dependency `{0}` does not exist, and no stage writes it")]
     Missing(String),
-    #[error("cannot read dependency `{path}`: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("cannot read dependency `{path}`")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("input stage `{0}` has not produced its outputs")]
     NotProduced(String),
     #[error("stage `{stage}` did not produce its output `{output}`")]
     NoOutput { stage: String, output: String },
+}
+
+/// A stage or group name on the command line that the pipeline does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("no stage named `{name}` in {file}{}", hint.as_ref().map(|h| format!("; did you mean `{h}`?")).unwrap_or_default())]
+pub struct UnknownStage {
+    pub name: String,
+    pub file: String,
+    pub hint: Option<String>,
+}
+
+/// Why a stage must be computed.
+#[derive(Debug, Clone)]
+pub enum StaleReason {
+    /// No record of this stage name for this pipeline file, and no entry.
+    NeverRun,
+    /// Same key as last time, but the entry is not in this cache.
+    EntryGone,
+    /// `--force`.
+    Forced,
+    /// The key changed since this pipeline last computed the stage: these fields.
+    Changed(Vec<Change>),
+    /// The key changed in a way no single field shows.
+    KeyChanged,
+    /// The key cannot be computed (a dependency file is missing or unreadable).
+    Input(String),
+}
+
+impl std::fmt::Display for StaleReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StaleReason::NeverRun => f.write_str("never run"),
+            StaleReason::EntryGone => f.write_str("its cache entry is gone (removed, or another cache)"),
+            StaleReason::Forced => f.write_str("forced"),
+            StaleReason::Changed(changes) => {
+                let lines: Vec<String> = changes.iter().map(Change::to_string).collect();
+                f.write_str(&lines.join("\n"))
+            }
+            StaleReason::KeyChanged => f.write_str("key changed"),
+            StaleReason::Input(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Where one stage stands.
+#[derive(Debug, Clone)]
+pub enum StageState {
+    /// In the cache with these inputs.
+    Fresh { manifest: Box<Manifest> },
+    /// Must be computed.
+    Stale { reasons: Vec<StaleReason> },
+    /// Its entry exists but some of its bytes failed verification or are gone: it is
+    /// computed again.
+    Damaged { problems: Vec<String> },
+    /// An input (by stage index) must be computed first; its output decides this
+    /// stage's key.
+    Waiting { on: Vec<usize> },
+}
+
+impl StageState {
+    pub fn word(&self) -> &'static str {
+        match self {
+            StageState::Fresh { .. } => "fresh",
+            StageState::Stale { .. } => "stale",
+            StageState::Damaged { .. } => "damaged",
+            StageState::Waiting { .. } => "waiting",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub state: StageState,
+    /// The key, where the inputs are known.
+    pub key: Option<StageKey>,
+    pub digest: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    /// By stage index; `None` for stages not selected.
+    pub stages: Vec<Option<Planned>>,
+}
+
+impl Plan {
+    /// Selected stages in file order.
+    pub fn selected(&self) -> impl Iterator<Item = (usize, &Planned)> {
+        self.stages.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
+    }
+
+    pub fn count(&self, word: &str) -> usize {
+        self.selected().filter(|(_, s)| s.state.word() == word).count()
+    }
+}
+
+/// Which stages a command is about, and which it recomputes regardless.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub selected: Vec<bool>,
+    pub forced: Vec<bool>,
+}
+
+impl Selection {
+    /// The named targets and everything they need (all stages when none is named);
+    /// `force` names stages or groups to recompute even when cached.
+    pub fn new(p: &Pipeline, targets: &[String], force: &[String]) -> Result<Selection, UnknownStage> {
+        let index = NameIndex::new(p);
+        let mut selected = vec![targets.is_empty(); p.stages.len()];
+        let mut stack = Vec::new();
+        for t in targets {
+            stack.extend(index.find(p, t)?);
+        }
+        while let Some(i) = stack.pop() {
+            if !selected[i] {
+                selected[i] = true;
+                stack.extend(p.dag.upstream[i].iter().copied());
+            }
+        }
+        let mut forced = vec![false; p.stages.len()];
+        for name in force {
+            for i in index.find(p, name)? {
+                forced[i] = true;
+            }
+        }
+        Ok(Selection { selected, forced })
+    }
+}
+
+/// Stage and group names to indices, built once per command.
+struct NameIndex {
+    by_name: std::collections::HashMap<String, Vec<usize>>,
+}
+
+impl NameIndex {
+    fn new(p: &Pipeline) -> NameIndex {
+        let mut by_name: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
+        for (i, s) in p.stages.iter().enumerate() {
+            by_name.entry(s.name.replace(' ', "")).or_default().push(i);
+            if s.group != s.name {
+                by_name.entry(s.group.clone()).or_default().push(i);
+            }
+        }
+        NameIndex { by_name }
+    }
+
+    /// A stage (`base[half=A]`, spaces ignored) or a matrix group (`base`).
+    fn find(&self, p: &Pipeline, name: &str) -> Result<Vec<usize>, UnknownStage> {
+        match self.by_name.get(&name.replace(' ', "")) {
+            Some(found) => Ok(found.clone()),
+            None => {
+                let names = p.stages.iter().map(|s| s.name.as_str()).chain(p.stages.iter().map(|s| s.group.as_str()));
+                Err(UnknownStage {
+                    name: name.to_string(),
+                    file: p.file.display().to_string(),
+                    hint: crate::config::suggest::nearest(name, names).map(str::to_string),
+                })
+            }
+        }
+    }
+}
+
+/// Plan the selected stages against the cache. Reads manifests and workspace file
+/// digests (through `stat`); writes nothing.
+pub fn plan(
+    p: &Pipeline,
+    store: &Store,
+    sel: &Selection,
+    stat: &mut StatCache,
+    records: &Records,
+) -> Result<Plan, StoreError> {
+    let n = p.stages.len();
+    let mut outputs: Vec<Option<Produced>> = vec![None; n];
+    let mut stages: Vec<Option<Planned>> = vec![None; n];
+    for &i in &p.dag.order {
+        if !sel.selected[i] {
+            continue;
+        }
+        let on: Vec<usize> = p.dag.upstream[i].iter().copied().filter(|u| outputs[*u].is_none()).collect();
+        if !on.is_empty() {
+            stages[i] = Some(Planned { state: StageState::Waiting { on }, key: None, digest: None });
+            continue;
+        }
+        let key = match stage_key(p, i, &outputs, stat) {
+            Ok(k) => k,
+            Err(e) => {
+                let reasons = vec![StaleReason::Input(crate::causes::chain_text(&e))];
+                stages[i] = Some(Planned { state: StageState::Stale { reasons }, key: None, digest: None });
+                continue;
+            }
+        };
+        let digest = key.digest();
+        let state = match store.lookup(&digest)? {
+            Lookup::Hit(m) => {
+                outputs[i] = Some(produced_of(&m));
+                if sel.forced[i] {
+                    StageState::Stale { reasons: vec![StaleReason::Forced] }
+                } else {
+                    StageState::Fresh { manifest: Box::new(m) }
+                }
+            }
+            Lookup::Damaged { problems } => StageState::Damaged { problems },
+            Lookup::Miss => {
+                let reasons = match records.stages.get(&p.stages[i].name) {
+                    None => vec![StaleReason::NeverRun],
+                    Some(r) if r.key == digest => vec![StaleReason::EntryGone],
+                    Some(r) => match diff(&r.key_struct, &key) {
+                        d if d.is_empty() => vec![StaleReason::KeyChanged],
+                        d => vec![StaleReason::Changed(d)],
+                    },
+                };
+                StageState::Stale { reasons }
+            }
+        };
+        stages[i] = Some(Planned { state, key: Some(key), digest: Some(digest) });
+    }
+    Ok(Plan { stages })
 }
 
 /// The key of stage `i`; every stage it depends on must have finished (`produced`).
@@ -74,35 +305,51 @@ pub fn all_outputs_digest(outs: &Produced) -> String {
     h.finalize().to_hex().to_string()
 }
 
-/// The stages to consider: the named targets and everything they need, or all.
-/// A name may be a stage (`base[half=A]`) or a matrix group (`base`).
-pub fn select(p: &Pipeline, targets: &[String]) -> Result<Vec<bool>, String> {
-    if targets.is_empty() {
-        return Ok(vec![true; p.stages.len()]);
+pub fn produced_of(m: &Manifest) -> Produced {
+    m.outputs.iter().map(|(k, o)| (k.clone(), o.content.clone())).collect()
+}
+
+/// The file in the cache's `stat/` that remembers this workspace's file digests.
+pub fn workspace_id(p: &Pipeline) -> String {
+    let id = blake3::hash(p.workspace.to_string_lossy().as_bytes()).to_hex();
+    format!("{}.json", &id[..16])
+}
+
+/// The plan of a pipeline as `status` and friends need it: loads the stat cache and
+/// the records, plans, and saves the stat cache (the only thing it may write).
+pub fn plan_pipeline(p: &Pipeline, store: &Store, sel: &Selection) -> Result<Plan, StoreError> {
+    let mut stat = StatCache::load(store.sub("stat").join(workspace_id(p)));
+    let records = Records::load(&store.sub("records"), &p.file);
+    let plan = plan(p, store, sel, &mut stat, &records)?;
+    let _ = stat.save();
+    Ok(plan)
+}
+
+/// The JSON form of one planned stage, for `status --json`.
+#[derive(Debug, Serialize)]
+pub struct StageStatus {
+    pub name: String,
+    pub state: &'static str,
+    pub reasons: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl Plan {
+    /// One line per reason (a changed key gives one per field).
+    pub fn statuses(&self, p: &Pipeline) -> Vec<StageStatus> {
+        self.selected()
+            .map(|(i, s)| {
+                let reasons: Vec<String> = match &s.state {
+                    StageState::Fresh { .. } => Vec::new(),
+                    StageState::Stale { reasons } => {
+                        reasons.iter().flat_map(|r| r.to_string().lines().map(str::to_string).collect::<Vec<_>>()).collect()
+                    }
+                    StageState::Damaged { problems } => problems.clone(),
+                    StageState::Waiting { on } => on.iter().map(|u| format!("waits for {}", p.stages[*u].name)).collect(),
+                };
+                StageStatus { name: p.stages[i].name.clone(), state: s.state.word(), reasons, key: s.digest.clone() }
+            })
+            .collect()
     }
-    let mut keep = vec![false; p.stages.len()];
-    let mut stack = Vec::new();
-    for t in targets {
-        let found: Vec<usize> = p
-            .stages
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.name == *t || s.group == *t || s.name.replace(' ', "") == t.replace(' ', ""))
-            .map(|(i, _)| i)
-            .collect();
-        if found.is_empty() {
-            let names = p.stages.iter().map(|s| s.name.as_str()).chain(p.stages.iter().map(|s| s.group.as_str()));
-            let hint =
-                crate::config::suggest::nearest(t, names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-            return Err(format!("no stage named `{t}` in {}{hint}", p.file.display()));
-        }
-        stack.extend(found);
-    }
-    while let Some(i) = stack.pop() {
-        if !keep[i] {
-            keep[i] = true;
-            stack.extend(p.dag.upstream[i].iter().copied());
-        }
-    }
-    Ok(keep)
 }

@@ -1,13 +1,16 @@
-//! `pipe run`: walk the graph, take every stage whose key is in the cache, and compute
-//! the rest on worker threads within a core budget.
+//! `pipe run`: plan, take every fresh stage from the cache, and hand the rest to an
+//! executor as their inputs become ready, within a core budget.
 //!
-//! The main thread owns all bookkeeping (keys, the stat cache, records); workers only
-//! execute. A stage's key needs its inputs' output digests, so keys are computed as
-//! stages become ready, never ahead. That is also what gives early cutoff: a stage that
-//! reran and produced the same bytes leaves its dependents' keys unchanged.
+//! The scheduler owns all bookkeeping (keys, the stat cache, records); executors only
+//! compute. A stage's key needs its inputs' output digests, so the key of a stage that
+//! waited is computed when its inputs are done, never ahead. That is also what gives
+//! early cutoff: a stage that reran and produced the same bytes leaves its dependents'
+//! keys unchanged, and they are taken from the cache.
+//!
+//! Every stage becomes ready once (when its last input is done) and is settled once,
+//! so a run costs O(stages + edges) besides the work itself.
 
-use std::collections::BTreeMap;
-use std::sync::mpsc;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -15,12 +18,14 @@ use serde::Serialize;
 use crate::config::Pipeline;
 use crate::digest::StatCache;
 use crate::engine::cancel::cancelled;
-use crate::engine::execute::{Executed, Job, execute};
-use crate::engine::plan::{Produced, select, stage_key};
+use crate::engine::executor::{Executed, Executor, Finished, Job};
+use crate::engine::local::Local;
+use crate::engine::plan::{
+    Planned, Produced, Selection, StageState, UnknownStage, plan, produced_of, stage_key, workspace_id,
+};
 use crate::engine::progress::Progress;
-use crate::key::StageKey;
-use crate::kind::StageFailure;
-use crate::store::{Manifest, Record, Records, Store, StoreError};
+use crate::kind::{FailureClass, StageFailure};
+use crate::store::{Lookup, Manifest, Record, Records, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -36,8 +41,11 @@ pub struct StageResult {
     pub name: String,
     pub outcome: Outcome,
     pub seconds: f64,
+    /// The failure and its causes, outermost first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub error: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub failure: Option<FailureClass>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tail: Vec<String>,
     /// The stage's cache key, when it was computed.
@@ -84,183 +92,119 @@ pub struct RunOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}")]
-    Target(String),
+    #[error(transparent)]
+    Target(#[from] UnknownStage),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// How often a stage whose output failed verification is computed again in one run
+/// before its readers give up (a disk that keeps damaging what is written to it).
+const REPAIRS: u32 = 2;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
-    Pending,
+    /// Waiting for this many inputs.
+    Blocked(usize),
+    Queued,
     Running,
     Done,
     Failed,
 }
 
+/// Run the pipeline on this machine's cores.
 pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunSummary, RunError> {
+    std::thread::scope(|scope| {
+        let mut local = Local::new(scope, p, store);
+        run_with(p, store, opts, &mut local)
+    })
+}
+
+/// Run the pipeline with stages computed by `executor`.
+pub fn run_with(
+    p: &Pipeline,
+    store: &Store,
+    opts: &RunOptions,
+    executor: &mut dyn Executor,
+) -> Result<RunSummary, RunError> {
     let started = Instant::now();
-    let selected = select(p, &opts.targets).map_err(RunError::Target)?;
-    let forced = select_forced(p, &opts.force)?;
+    let sel = Selection::new(p, &opts.targets, &opts.force)?;
     let mut stat = StatCache::load(store.sub("stat").join(workspace_id(p)));
     let mut records = Records::load(&store.sub("records"), &p.file);
+    let planned = plan(p, store, &sel, &mut stat, &records)?;
     let n = p.stages.len();
-    let mut state = vec![State::Pending; n];
-    // The outputs of each finished stage: what its dependents' keys are made of.
-    let mut outputs: Vec<Option<Produced>> = vec![None; n];
-    let mut results: Vec<Option<StageResult>> = vec![None; n];
-    let total = selected.iter().filter(|s| **s).count();
-    let mut progress = Progress::new(total, opts.json);
+    let total = sel.selected.iter().filter(|s| **s).count();
+    let mut s = Scheduler {
+        p,
+        store,
+        planned: planned.stages,
+        forced: sel.forced.clone(),
+        state: vec![State::Done; n],
+        outputs: vec![None; n],
+        reran: vec![false; n],
+        settled: vec![false; n],
+        results: vec![None; n],
+        queued: BTreeSet::new(),
+        order_pos: vec![0; n],
+        repairs: vec![0; n],
+        rewait: BTreeMap::new(),
+        ready: Vec::new(),
+        progress: Progress::new(total, opts.json),
+        stat: &mut stat,
+        records: &mut records,
+    };
+    for (pos, &i) in p.dag.order.iter().enumerate() {
+        s.order_pos[i] = pos;
+        if sel.selected[i] {
+            s.state[i] = State::Blocked(p.dag.upstream[i].len());
+        }
+    }
+    // Topological order, reversed on the stack so the first stage is taken first.
+    s.ready = p.dag.order.iter().rev().copied().filter(|i| s.state[*i] == State::Blocked(0)).collect();
+    s.settle_ready()?;
     let jobs = opts.jobs.max(1);
     let mut free = jobs;
-    let (tx, rx) = mpsc::channel::<(usize, usize, StageKey, f64, Result<Executed, StageFailure>)>();
     let mut running = 0usize;
-
-    std::thread::scope(|scope| -> Result<(), RunError> {
-        loop {
-            // Settle everything that needs no work: cache hits, and stages whose inputs
-            // failed. Repeat until nothing changes; collect the misses.
-            let mut misses: Vec<(usize, StageKey)> = Vec::new();
-            let mut changed = true;
-            while changed {
-                changed = false;
-                for &i in &p.dag.order {
-                    if !selected[i] || state[i] != State::Pending || results[i].is_some() {
-                        continue;
-                    }
-                    let ups = &p.dag.upstream[i];
-                    if ups.iter().any(|u| state[*u] == State::Failed) {
-                        state[i] = State::Failed;
-                        results[i] = Some(skipped(&p.stages[i].name));
-                        progress.finished(i, &p.stages[i].name, "skipped", None);
-                        changed = true;
-                        continue;
-                    }
-                    if !ups.iter().all(|u| state[*u] == State::Done) {
-                        continue;
-                    }
-                    if misses.iter().any(|(m, _)| *m == i) {
-                        continue;
-                    }
-                    let key = match stage_key(p, i, &outputs, &mut stat) {
-                        Ok(k) => k,
-                        Err(e) => {
-                            state[i] = State::Failed;
-                            results[i] = Some(failed(&p.stages[i].name, e.to_string(), Vec::new(), 0.0, None));
-                            progress.finished(i, &p.stages[i].name, "failed", None);
-                            changed = true;
-                            continue;
-                        }
-                    };
-                    let digest = key.digest();
-                    let hit = if forced[i] { None } else { store.entry(&digest)? };
-                    match hit {
-                        Some(m) => {
-                            restore_workspace(store, p, &m, &mut stat)?;
-                            records.set(&p.stages[i].name, Record { key: digest.clone(), key_struct: key });
-                            state[i] = State::Done;
-                            outputs[i] = Some(produced_of(&m));
-                            results[i] = Some(StageResult {
-                                name: p.stages[i].name.clone(),
-                                outcome: Outcome::Cached,
-                                seconds: 0.0,
-                                error: None,
-                                tail: Vec::new(),
-                                key: Some(digest),
-                            });
-                            progress.finished(i, &p.stages[i].name, "cached", None);
-                            changed = true;
-                        }
-                        None => misses.push((i, key)),
-                    }
-                }
-            }
-            // Start misses while cores are free, dividing the free cores among them.
-            let mut waiting = misses.len();
-            for (i, key) in misses {
-                if cancelled() || free == 0 {
-                    break;
-                }
-                let want = p.stages[i].task.max_threads().max(1);
-                let threads = want.min(free.div_ceil(waiting).max(1)).min(free);
-                waiting -= 1;
-                free -= threads;
-                running += 1;
-                state[i] = State::Running;
-                progress.started(i, &p.stages[i].name, threads);
-                let upstream: BTreeMap<usize, Produced> =
-                    p.dag.upstream[i].iter().filter_map(|u| outputs[*u].clone().map(|o| (*u, o))).collect();
-                let tx = tx.clone();
-                let force = forced[i];
-                let bar = progress.reporter(i);
-                scope.spawn(move || {
-                    let t0 = Instant::now();
-                    let job = Job {
-                        stage: i,
-                        key: key.clone(),
-                        threads,
-                        force,
-                        upstream: upstream.iter().map(|(k, v)| (*k, v)).collect(),
-                    };
-                    let report = move |msg: String| bar(msg);
-                    let r = execute(store, p, &job, &report);
-                    let _ = tx.send((i, threads, key, t0.elapsed().as_secs_f64(), r));
-                });
-            }
-            if running == 0 {
-                break;
-            }
-            let (i, threads, key, seconds, result) = rx.recv().expect("workers send before they end");
-            running -= 1;
-            free += threads;
-            let name = &p.stages[i].name;
-            match result {
-                Ok(exec) => {
-                    let (m, outcome, verb) = match exec {
-                        Executed::Ran(m) => (m, Outcome::Ran, "ran"),
-                        Executed::Cached(m) => (m, Outcome::Cached, "cached"),
-                    };
-                    records.set(name, Record { key: m.key.clone(), key_struct: key });
-                    if outcome == Outcome::Ran {
-                        for out in m.outputs.iter().filter(|(_, o)| o.workspace) {
-                            let abs = p.workspace.join(out.0);
-                            if let Ok(meta) = std::fs::metadata(&abs)
-                                && !out.1.content.dir
-                            {
-                                stat.remember(&abs, &meta, &out.1.content.digest);
-                            }
-                        }
-                    } else {
-                        restore_workspace(store, p, &m, &mut stat)?;
-                    }
-                    results[i] = Some(StageResult {
-                        name: name.clone(),
-                        outcome,
-                        seconds,
-                        error: None,
-                        tail: Vec::new(),
-                        key: Some(m.key.clone()),
-                    });
-                    state[i] = State::Done;
-                    outputs[i] = Some(produced_of(&m));
-                    progress.finished(i, name, verb, Some(seconds));
-                }
-                Err(f) => {
-                    state[i] = State::Failed;
-                    let digest = key.digest();
-                    progress.finished(i, name, "failed", Some(seconds));
-                    results[i] = Some(failed(name, f.message, f.tail, seconds, Some(digest)));
-                }
-            }
+    let mut cancelled_all = false;
+    loop {
+        // Start queued stages while cores are free, dividing the free cores among them.
+        while free > 0 && !cancelled() {
+            let Some((pos, i)) = s.queued.pop_first() else { break };
+            let _ = pos;
+            let waiting = s.queued.len() + 1;
+            let want = p.stages[i].task.max_threads().max(1);
+            let threads = want.min(free.div_ceil(waiting).max(1)).min(free);
+            free -= threads;
+            running += 1;
+            s.state[i] = State::Running;
+            s.progress.started(i, &p.stages[i].name, threads);
+            let key = s.planned[i].as_ref().and_then(|x| x.key.clone()).expect("a queued stage has its key");
+            let upstream: BTreeMap<usize, Produced> =
+                p.dag.upstream[i].iter().filter_map(|u| s.outputs[*u].clone().map(|o| (*u, o))).collect();
+            let progress = s.progress.reporter(i);
+            executor.start(Job { stage: i, key, threads, force: s.forced[i], upstream, progress });
         }
-        Ok(())
-    })?;
-    progress.done();
+        if cancelled() && !cancelled_all {
+            executor.cancel_all();
+            cancelled_all = true;
+        }
+        if running == 0 {
+            break;
+        }
+        let finished = executor.wait();
+        running -= 1;
+        free += finished.threads;
+        s.finished(finished)?;
+        s.settle_ready()?;
+    }
+    s.progress.done();
+    let results = std::mem::take(&mut s.results);
+    drop(s);
     let _ = stat.save();
     let _ = records.save(&p.file);
     let interrupted = cancelled();
     let stages = (0..n)
-        .filter(|i| selected[*i])
+        .filter(|i| sel.selected[*i])
         .map(|i| results[i].clone().unwrap_or_else(|| skipped(&p.stages[i].name)))
         .collect();
     Ok(RunSummary {
@@ -271,30 +215,215 @@ pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunSummary,
     })
 }
 
-fn select_forced(p: &Pipeline, names: &[String]) -> Result<Vec<bool>, RunError> {
-    let mut forced = vec![false; p.stages.len()];
-    for name in names {
-        let found: Vec<usize> =
-            p.stages.iter().enumerate().filter(|(_, s)| s.name == *name || s.group == *name).map(|(i, _)| i).collect();
-        if found.is_empty() {
-            // Reuse the message (with its suggestion) of target selection.
-            select(p, std::slice::from_ref(name)).map_err(RunError::Target)?;
+struct Scheduler<'a> {
+    p: &'a Pipeline,
+    store: &'a Store,
+    planned: Vec<Option<Planned>>,
+    forced: Vec<bool>,
+    state: Vec<State>,
+    /// The outputs of each finished stage: what its dependents' keys are made of.
+    outputs: Vec<Option<Produced>>,
+    /// Computed in this run (so its dependents' planned keys may be out of date).
+    reran: Vec<bool>,
+    /// Done at least once in this run: its dependents were told.
+    settled: Vec<bool>,
+    results: Vec<Option<StageResult>>,
+    /// Stages waiting for cores, by topological position.
+    queued: BTreeSet<(usize, usize)>,
+    order_pos: Vec<usize>,
+    /// How often each stage was computed again because a reader found its output
+    /// damaged.
+    repairs: Vec<u32>,
+    /// Stages waiting for a stage that is being computed again (its output was
+    /// damaged): they are ready again when it is done.
+    rewait: BTreeMap<usize, Vec<usize>>,
+    /// Stages whose inputs are all done, to settle.
+    ready: Vec<usize>,
+    progress: Progress,
+    stat: &'a mut StatCache,
+    records: &'a mut Records,
+}
+
+impl Scheduler<'_> {
+    /// Settle every ready stage: from the cache when its entry is there, otherwise
+    /// queue it for an executor. Settling may make more stages ready.
+    fn settle_ready(&mut self) -> Result<(), RunError> {
+        while let Some(i) = self.ready.pop() {
+            if self.state[i] != State::Blocked(0) {
+                continue;
+            }
+            let ups_reran = self.p.dag.upstream[i].iter().any(|u| self.reran[*u]);
+            let planned = self.planned[i].take();
+            let planned_fresh = match planned {
+                Some(Planned { state: StageState::Fresh { manifest }, key, digest }) if !ups_reran => {
+                    self.planned[i] = Some(Planned { state: StageState::Stale { reasons: Vec::new() }, key, digest });
+                    Some(*manifest)
+                }
+                other => {
+                    self.planned[i] = other;
+                    None
+                }
+            };
+            let hit = match planned_fresh {
+                Some(m) if !self.forced[i] => Some(m),
+                _ => {
+                    let key = match stage_key(self.p, i, &self.outputs, self.stat) {
+                        Ok(k) => k,
+                        Err(e) => {
+                            self.fail(i, StageFailure::from(e), 0.0, None);
+                            continue;
+                        }
+                    };
+                    let digest = key.digest();
+                    let hit = match self.forced[i] {
+                        true => None,
+                        false => match self.store.lookup(&digest)? {
+                            Lookup::Hit(m) => Some(m),
+                            Lookup::Miss | Lookup::Damaged { .. } => None,
+                        },
+                    };
+                    self.planned[i] = Some(Planned {
+                        state: StageState::Stale { reasons: Vec::new() },
+                        key: Some(key),
+                        digest: Some(digest),
+                    });
+                    hit
+                }
+            };
+            match hit {
+                Some(m) => match restore_workspace(self.store, self.p, &m, self.stat) {
+                    Ok(()) => self.done(i, m, Outcome::Cached, 0.0),
+                    // A workspace output whose stored bytes are damaged: compute it.
+                    Err(e) if e.is_damage() => self.queue(i, true),
+                    Err(e) => return Err(e.into()),
+                },
+                None => self.queue(i, self.forced[i]),
+            }
         }
-        for i in found {
-            forced[i] = true;
+        Ok(())
+    }
+
+    fn queue(&mut self, i: usize, force: bool) {
+        self.forced[i] = force;
+        self.state[i] = State::Queued;
+        self.queued.insert((self.order_pos[i], i));
+    }
+
+    /// Stage `i` is done with manifest `m`: record it, and tell the stages that read it.
+    fn done(&mut self, i: usize, m: Manifest, outcome: Outcome, seconds: f64) {
+        let name = &self.p.stages[i].name;
+        let key_struct = m.key_struct.clone();
+        self.records.set(name, Record { key: m.key.clone(), key_struct });
+        self.outputs[i] = Some(produced_of(&m));
+        self.state[i] = State::Done;
+        let verb = if outcome == Outcome::Ran { "ran" } else { "cached" };
+        self.progress.finished(i, name, verb, (outcome == Outcome::Ran).then_some(seconds));
+        self.results[i] = Some(StageResult {
+            name: name.clone(),
+            outcome,
+            seconds,
+            error: Vec::new(),
+            failure: None,
+            tail: Vec::new(),
+            key: Some(m.key.clone()),
+        });
+        if std::mem::replace(&mut self.settled[i], true) {
+            // Computed again after a reader found its output damaged: only those
+            // readers wait for it.
+            for d in self.rewait.remove(&i).unwrap_or_default() {
+                self.state[d] = State::Blocked(0);
+                self.ready.push(d);
+            }
+            return;
+        }
+        for &d in self.p.dag.downstream[i].iter().rev() {
+            if let State::Blocked(k) = self.state[d] {
+                self.state[d] = State::Blocked(k - 1);
+                if k == 1 {
+                    self.ready.push(d);
+                }
+            }
         }
     }
-    Ok(forced)
-}
 
-/// The file in the cache's `stat/` that remembers this workspace's file digests.
-pub fn workspace_id(p: &Pipeline) -> String {
-    let id = blake3::hash(p.workspace.to_string_lossy().as_bytes()).to_hex();
-    format!("{}.json", &id[..16])
-}
+    fn finished(&mut self, f: Finished) -> Result<(), RunError> {
+        let i = f.stage;
+        match f.result {
+            Ok(Executed::Ran(m)) => {
+                for out in m.outputs.iter().filter(|(_, o)| o.workspace) {
+                    let abs = self.p.workspace.join(out.0);
+                    if let Ok(meta) = std::fs::metadata(&abs)
+                        && !out.1.content.dir
+                    {
+                        self.stat.remember(&abs, &meta, &out.1.content.digest);
+                    }
+                }
+                self.reran[i] = true;
+                self.done(i, m, Outcome::Ran, f.seconds);
+            }
+            Ok(Executed::Cached(m)) => match restore_workspace(self.store, self.p, &m, self.stat) {
+                Ok(()) => self.done(i, m, Outcome::Cached, f.seconds),
+                Err(e) if e.is_damage() => self.queue(i, true),
+                Err(e) => return Err(e.into()),
+            },
+            Err(failure) => match failure.class {
+                FailureClass::DamagedInput { stage: u } => self.repair(i, u, failure, f.seconds, f.key.digest()),
+                _ => self.fail(i, failure, f.seconds, Some(f.key.digest())),
+            },
+        }
+        Ok(())
+    }
 
-pub fn produced_of(m: &Manifest) -> Produced {
-    m.outputs.iter().map(|(k, o)| (k.clone(), o.content.clone())).collect()
+    /// Stage `i` found the output of stage `u` damaged: compute `u` again (once or
+    /// twice per run), and run `i` when it is done.
+    fn repair(&mut self, i: usize, u: usize, failure: StageFailure, seconds: f64, key: String) {
+        let again = match self.state[u] {
+            State::Queued | State::Running => true,
+            State::Done if self.repairs[u] < REPAIRS => {
+                self.repairs[u] += 1;
+                self.progress.line(&format!("damaged {} (computing it again): {}", self.p.stages[u].name, failure.message()));
+                self.queue(u, true);
+                true
+            }
+            _ => false,
+        };
+        if again {
+            self.state[i] = State::Blocked(1);
+            self.rewait.entry(u).or_default().push(i);
+            self.progress.finished(i, &self.p.stages[i].name, "waiting", None);
+        } else {
+            self.fail(i, failure, seconds, Some(key));
+        }
+    }
+
+    /// Stage `i` failed: so, without running, does everything that needs it.
+    fn fail(&mut self, i: usize, failure: StageFailure, seconds: f64, key: Option<String>) {
+        let name = self.p.stages[i].name.clone();
+        self.state[i] = State::Failed;
+        self.progress.finished(i, &name, "failed", Some(seconds));
+        self.results[i] = Some(StageResult {
+            name,
+            outcome: Outcome::Failed,
+            seconds,
+            error: failure.chain(),
+            failure: Some(failure.class),
+            tail: failure.tail.clone(),
+            key,
+        });
+        let mut stack: Vec<usize> = self.p.dag.downstream[i].clone();
+        stack.extend(self.rewait.remove(&i).unwrap_or_default());
+        while let Some(d) = stack.pop() {
+            if !matches!(self.state[d], State::Blocked(_) | State::Queued) {
+                continue;
+            }
+            self.queued.remove(&(self.order_pos[d], d));
+            self.state[d] = State::Failed;
+            self.progress.finished(d, &self.p.stages[d].name, "skipped", None);
+            self.results[d] = Some(skipped(&self.p.stages[d].name));
+            stack.extend(self.p.dag.downstream[d].iter().copied());
+            stack.extend(self.rewait.remove(&d).unwrap_or_default());
+        }
+    }
 }
 
 /// Put a cached stage's workspace outputs back where they belong, unless the workspace
@@ -315,12 +444,81 @@ fn skipped(name: &str) -> StageResult {
         name: name.to_string(),
         outcome: Outcome::Skipped,
         seconds: 0.0,
-        error: None,
+        error: Vec::new(),
+        failure: None,
         tail: Vec::new(),
         key: None,
     }
 }
 
-fn failed(name: &str, message: String, tail: Vec<String>, seconds: f64, key: Option<String>) -> StageResult {
-    StageResult { name: name.to_string(), outcome: Outcome::Failed, seconds, error: Some(message), tail, key }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::{Input, RunContext, Task};
+
+    /// A task with a bug: it panics, on its own thread or inside its thread pool.
+    #[derive(Debug)]
+    struct Buggy {
+        in_pool: bool,
+    }
+
+    impl Task for Buggy {
+        fn params(&self) -> serde_json::Value {
+            serde_json::json!({"buggy": self.in_pool})
+        }
+
+        fn inputs(&self) -> Vec<Input> {
+            Vec::new()
+        }
+
+        fn max_threads(&self) -> usize {
+            2
+        }
+
+        fn run(&self, _: &RunContext<'_>) -> Result<(), StageFailure> {
+            if self.in_pool {
+                let pool = crate::kinds::pool(2)?;
+                let v: Vec<usize> = Vec::new();
+                pool.install(|| rayon::join(|| v[3], || 0));
+            }
+            let big: Option<u32> = None;
+            big.expect("the value was checked at load time");
+            Ok(())
+        }
+    }
+
+    fn pipeline(dir: &std::path::Path) -> Pipeline {
+        let text = "stages:\n  a:\n    cmd: {run: 'echo a > a.txt', outs: [a.txt]}\n  \
+                    b:\n    cmd: {run: 'cat a.txt > b.txt', deps: [a.txt], outs: [b.txt]}\n  \
+                    c:\n    cmd: {run: 'echo c > c.txt', outs: [c.txt]}\n";
+        crate::config::parse(&dir.join("p.yaml"), text.as_bytes(), &[]).unwrap()
+    }
+
+    #[test]
+    fn a_panicking_stage_fails_alone_with_where_it_panicked() {
+        for in_pool in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut p = pipeline(dir.path());
+            p.stages[0].task = Box::new(Buggy { in_pool });
+            let store = Store::open(&dir.path().join("cache")).unwrap();
+            let opts = RunOptions { targets: Vec::new(), jobs: 2, force: Vec::new(), json: true };
+            let summary = run(&p, &store, &opts).unwrap();
+            let outcome = |n: &str| summary.stages.iter().find(|s| s.name == n).unwrap().clone();
+            let a = outcome("a");
+            assert_eq!(a.outcome, Outcome::Failed);
+            assert_eq!(a.failure, Some(FailureClass::Panic));
+            let why = &a.error[0];
+            if in_pool {
+                assert!(why.contains("index out of bounds") && why.contains("src/engine/run.rs:"), "{why}");
+            } else {
+                assert!(why.contains("the value was checked at load time") && why.contains("src/engine/run.rs:"), "{why}");
+            }
+            assert_eq!(outcome("b").outcome, Outcome::Skipped);
+            assert_eq!(outcome("c").outcome, Outcome::Ran, "the other branch goes on");
+            assert!(!dir.path().join("b.txt").exists());
+            // The cache holds nothing of the failed stage, and no scratch is left.
+            let entries = crate::digest::walk(&store.sub("entries")).unwrap();
+            assert_eq!(entries.len(), 1, "{entries:?}");
+        }
+    }
 }

@@ -15,7 +15,6 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -124,14 +123,15 @@ impl Task for CmdTask {
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
         for out in &self.outs {
             let p = ctx.workspace.join(out);
-            remove_path(&p).map_err(|e| StageFailure::new(format!("cannot remove old output `{out}`: {e}")))?;
+            crate::durable::remove_path(&p)
+                .map_err(|e| StageFailure::caused(format!("cannot remove old output `{out}`"), e))?;
             if let Some(parent) = p.parent() {
                 fs::create_dir_all(parent)
-                    .map_err(|e| StageFailure::new(format!("cannot create folder for `{out}`: {e}")))?;
+                    .map_err(|e| StageFailure::caused(format!("cannot create folder for `{out}`"), e))?;
             }
         }
-        let log = fs::File::create(ctx.log_path).map_err(|e| StageFailure::new(format!("cannot create log: {e}")))?;
-        let log2 = log.try_clone().map_err(|e| StageFailure::new(format!("cannot create log: {e}")))?;
+        let log = fs::File::create(ctx.log_path).map_err(|e| StageFailure::caused("cannot create the stage log", e))?;
+        let log2 = log.try_clone().map_err(|e| StageFailure::caused("cannot create the stage log", e))?;
         let mut command = Command::new("sh");
         command
             .arg("-c")
@@ -154,7 +154,7 @@ impl Task for CmdTask {
                 Ok(())
             });
         }
-        let mut child = command.spawn().map_err(|e| StageFailure::new(format!("cannot start `sh`: {e}")))?;
+        let mut child = command.spawn().map_err(|e| StageFailure::caused("cannot start `sh`", e))?;
         let pid = child.id() as i32;
         let mut nap = Duration::from_micros(200);
         let mut cancelled_at: Option<Instant> = None;
@@ -162,7 +162,7 @@ impl Task for CmdTask {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) => {}
-                Err(e) => return Err(StageFailure::new(format!("cannot wait for the command: {e}"))),
+                Err(e) => return Err(StageFailure::caused("cannot wait for the command", e)),
             }
             if ctx.cancel.load(Ordering::Relaxed) {
                 match cancelled_at {
@@ -181,32 +181,23 @@ impl Task for CmdTask {
             nap = (nap * 2).min(Duration::from_millis(20));
         };
         if cancelled_at.is_some() {
-            return Err(StageFailure::new("interrupted"));
+            return Err(StageFailure::interrupted());
         }
         if !status.success() {
             let why = match status.code() {
                 Some(c) => format!("command exited with status {c}"),
                 None => "command was killed by a signal".to_string(),
             };
-            return Err(StageFailure { message: why, tail: log_tail(ctx.log_path, 20) });
+            return Err(StageFailure::with_tail(why, log_tail(ctx.log_path, 20)));
         }
         for out in &self.outs {
             if fs::symlink_metadata(ctx.workspace.join(out)).is_err() {
-                return Err(StageFailure {
-                    message: format!("the command succeeded but did not write its declared output `{out}`"),
-                    tail: log_tail(ctx.log_path, 20),
-                });
+                return Err(StageFailure::with_tail(
+                    format!("the command succeeded but did not write its declared output `{out}`"),
+                    log_tail(ctx.log_path, 20),
+                ));
             }
         }
         Ok(())
-    }
-}
-
-pub fn remove_path(p: &Path) -> std::io::Result<()> {
-    match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(p),
-        Ok(_) => fs::remove_file(p),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
     }
 }

@@ -61,7 +61,13 @@ impl Kind for DatasetKind {
                 seed: m.uint("seed", d.seed, diags),
             };
             if let Err(e) = p.check() {
-                diags.error(params.mark, path, e.to_string());
+                let field = match &e {
+                    crate::data::DataError::BadParam { field, .. } => Some(*field),
+                    _ => None,
+                };
+                let at = field.and_then(|f| params.get(f)).map_or(params.mark, |n| n.mark);
+                let at_path = field.map_or_else(|| path.clone(), |f| path.key(f));
+                diags.error(at, &at_path, e.to_string());
             }
             DatasetTask::Synthetic(p)
         } else {
@@ -235,19 +241,18 @@ impl Task for DatasetTask {
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
         let pool = super::pool(ctx.threads)?;
         let ds: Dataset = pool.install(|| match self {
-            DatasetTask::Synthetic(p) => synthetic(p).map_err(|e| StageFailure::new(e.to_string())),
+            DatasetTask::Synthetic(p) => synthetic(p).map_err(StageFailure::from),
             DatasetTask::Files { path, opts } => {
                 let abs = ctx.inputs.get(path).cloned().unwrap_or_else(|| ctx.workspace.join(path));
-                load(&abs, opts).map_err(|e| StageFailure::new(e.to_string()))
+                load(&abs, opts).map_err(StageFailure::from)
             }
             DatasetTask::Download { remotes, within, opts } => {
-                let dir = fetch(remotes, ctx.downloads, ctx.progress, ctx.cancel)
-                    .map_err(|e| StageFailure::new(e.to_string()))?;
-                load(&dir.join(within), opts).map_err(|e| StageFailure::new(e.to_string()))
+                let dir = fetch(remotes, ctx.downloads, ctx.progress, ctx.cancel)?;
+                load(&dir.join(within), opts).map_err(StageFailure::from)
             }
         })?;
-        ds.check().map_err(|e| StageFailure::new(e.to_string()))?;
-        ds.write(&ctx.out_dir.join("dataset")).map_err(|e| StageFailure::new(e.to_string()))?;
+        ds.check()?;
+        ds.write(&ctx.out_dir.join("dataset"))?;
         let test = ds.test.as_ref().map_or(0, |t| t.labels.len());
         (ctx.progress)(format!("{} + {} images", ds.train.labels.len(), test));
         Ok(())

@@ -76,8 +76,8 @@ impl Task for EvaluateTask {
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
         let net_dir = super::input_dir(ctx, "network", "network")?;
-        let (cfg, params) = load_checkpoint(&net_dir).map_err(|e| StageFailure::new(e.to_string()))?;
-        let half = Half::read(&super::input_dir(ctx, "data", "")?).map_err(|e| StageFailure::new(e.to_string()))?;
+        let (cfg, params) = load_checkpoint(&net_dir)?;
+        let half = Half::read(&super::input_dir(ctx, "data", "")?)?;
         if half.classes.len() != cfg.classes || half.shape != cfg.input {
             return Err(StageFailure::new(format!(
                 "the network classifies {} classes of {:?} images; the data has {} classes of {:?}",
@@ -90,8 +90,7 @@ impl Task for EvaluateTask {
         let part = if self.part == "test" { &half.test } else { &half.train };
         let images = Images { pixels: &part.pixels, labels: &part.labels, shape: half.shape };
         let pool = super::pool(ctx.threads)?;
-        let metrics =
-            pool.install(|| evaluate(&cfg, &params, &images)).map_err(|e| StageFailure::new(e.to_string()))?;
+        let metrics = pool.install(|| evaluate(&cfg, &params, &images))?;
         (ctx.progress)(format!("top-1 {:.1}%", metrics.top1 * 100.0));
         super::write_json(&ctx.out_dir.join("metrics.json"), &json!(metrics))
     }

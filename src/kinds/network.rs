@@ -79,6 +79,14 @@ pub fn read_network(m: &mut MapReader<'_>, diags: &mut Diagnostics) -> Option<La
 const LAYER_HELP: &str = "layers read `conv OUT KERNEL [stride=S] [pad=P] [pool[=SIZE/STRIDE]] [lrn]` or \
                           `fc OUT [dropout[=P]]`";
 
+/// The most epochs a stage may train: far past any schedule in the paper, well short of
+/// a typo that would run for months.
+pub const MAX_EPOCHS: usize = 100_000;
+/// The largest batch.
+pub const MAX_BATCH: usize = 1 << 16;
+/// The widest padding for random crops.
+pub const MAX_CROP_PAD: usize = 64;
+
 /// The `training` settings; `seed` is the stage's own.
 pub fn read_training(m: &mut MapReader<'_>, seed: u64, diags: &mut Diagnostics) -> TrainConfig {
     let defaults = || TrainConfig {
@@ -109,16 +117,20 @@ pub fn read_training(m: &mut MapReader<'_>, seed: u64, diags: &mut Diagnostics) 
                 flip: a.boolean("flip", false, diags),
             })
             .unwrap_or(d.augment);
+        if augment.crop_pad > MAX_CROP_PAD {
+            let at = t.node().get("augment").map_or(t.node().mark, |n| n.mark);
+            diags.error(at, &t.path("augment").key("crop_pad"), format!("crop_pad must be at most {MAX_CROP_PAD}"));
+        }
         let device = match t.choice("device", &["cpu", "cuda"], "cpu", diags) {
             "cuda" => Backend::Cuda,
             _ => Backend::Cpu,
         };
-        let path = t.path("epochs");
-        if epochs == 0 {
-            diags.error(t.node().mark, &path, "epochs must be at least 1");
+        let at = |t: &MapReader<'_>, key: &str| t.node().get(key).map_or(t.node().mark, |n| n.mark);
+        if !(1..=MAX_EPOCHS).contains(&epochs) {
+            diags.error(at(t, "epochs"), &t.path("epochs"), format!("epochs must be between 1 and {MAX_EPOCHS}"));
         }
-        if batch == 0 {
-            diags.error(t.node().mark, &t.path("batch"), "batch must be at least 1");
+        if !(1..=MAX_BATCH).contains(&batch) {
+            diags.error(at(t, "batch"), &t.path("batch"), format!("batch must be between 1 and {MAX_BATCH}"));
         }
         if lr < 0.0 || !(0.0..1.0).contains(&momentum) || weight_decay < 0.0 {
             diags.error(t.node().mark, &t.path("lr"), "lr and weight_decay must be >= 0, momentum in [0, 1)");

@@ -46,6 +46,10 @@ impl Kind for ReportKind {
                 return None;
             }
         };
+        if items.is_empty() {
+            diags.error(of_node.mark, &path.key("of"), "a report needs at least one stage that trains networks");
+            return None;
+        }
         let mut of = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
             match &item.value {
@@ -89,7 +93,7 @@ impl Task for ReportTask {
             records.push(record(stage, dir)?);
         }
         let report = build(&records);
-        write_all(&report, ctx.out_dir).map_err(|e| StageFailure::new(describe(&e)))?;
+        write_all(&report, ctx.out_dir)?;
         Ok(())
     }
 }
@@ -121,16 +125,10 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<(), crate::report::Repor
     report.write_png(&dir.join("figure.png"))?;
     let mut j = serde_json::to_string_pretty(report).expect("a report is plain data");
     j.push('\n');
-    std::fs::write(dir.join("report.json"), j)
+    crate::durable::write_bytes(&dir.join("report.json"), j.as_bytes(), false)
         .map_err(|source| crate::report::ReportError::Io { path: dir.join("report.json"), source })?;
-    std::fs::write(dir.join(SUMMARY), summary(report))
+    crate::durable::write_bytes(&dir.join(SUMMARY), summary(report).as_bytes(), false)
         .map_err(|source| crate::report::ReportError::Io { path: dir.join(SUMMARY), source })
-}
-
-/// A writer's error with its cause (which file, and what the system said).
-pub fn describe(e: &crate::report::ReportError) -> String {
-    let cause = std::error::Error::source(e).map(|c| format!(": {c}")).unwrap_or_default();
-    format!("{e}{cause}")
 }
 
 /// The table and the findings, as printed after a run.

@@ -93,9 +93,8 @@ impl Task for SplitTask {
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
         let dir = super::input_dir(ctx, "data", "dataset")?;
-        let ds = Dataset::read(&dir).map_err(|e| StageFailure::new(e.to_string()))?;
-        let (a, b) = split(&ds, &self.method, self.per_class, self.holdout, self.seed)
-            .map_err(|e| StageFailure::new(e.to_string()))?;
+        let ds = Dataset::read(&dir)?;
+        let (a, b) = split(&ds, &self.method, self.per_class, self.holdout, self.seed)?;
         let kind = match self.method {
             SplitMethod::Random { .. } => "random",
             SplitMethod::ByGroup { .. } => "by_group",
@@ -103,7 +102,7 @@ impl Task for SplitTask {
         };
         for half in [&a, &b] {
             let out = ctx.out_dir.join(&half.name);
-            half.write(&out).map_err(|e| StageFailure::new(e.to_string()))?;
+            half.write(&out)?;
             let info = json!({"half": half.name, "split": kind, "method": self.method, "seed": self.seed,
                 "classes": half.classes});
             super::write_json(&out.join("split.json"), &info)?;

@@ -195,24 +195,26 @@ impl Task for NetTask {
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
         let fail = |e: NnError| match e {
-            NnError::Cancelled => StageFailure::new("interrupted"),
-            other => StageFailure::new(other.to_string()),
+            NnError::Cancelled => StageFailure::interrupted(),
+            other => StageFailure::from(other),
         };
         let data_dir = super::input_dir(ctx, "data", "")?;
-        let half = Half::read(&data_dir).map_err(|e| StageFailure::new(e.to_string()))?;
+        let half = Half::read(&data_dir)?;
         let split: serde_json::Value = super::read_json(&data_dir.join("split.json"))?;
         let cfg = NetConfig { input: half.shape, layers: self.layers.0.clone(), classes: half.classes.len() };
         cfg.validate().map_err(|e| StageFailure::new(format!("network: {e}")))?;
+        check_memory(&cfg, self.tc.batch)?;
         let mut log = std::fs::OpenOptions::new()
             .append(true)
             .open(ctx.log_path)
-            .map_err(|e| StageFailure::new(format!("cannot open the stage log: {e}")))?;
+            .map_err(|e| StageFailure::caused("cannot open the stage log", e))?;
         let fresh = init(&cfg, self.tc.seed);
         let (params, base_info, transferred) = match &self.base {
             None => (fresh, None, None),
             Some(_) => {
                 let base_dir = super::input_dir(ctx, "base", "")?;
-                let (base_cfg, base_params) = load_checkpoint(&base_dir.join("network")).map_err(fail)?;
+                let (base_cfg, base_params) = load_checkpoint(&base_dir.join("network"))
+                    .map_err(|e| StageFailure::caused("cannot load the base network", e))?;
                 check_compatible(&base_cfg, &cfg, self.n, self.keep_classifier)?;
                 let (mut params, report) = transfer(&base_params, fresh, self.n).map_err(StageFailure::new)?;
                 if self.keep_classifier {
@@ -237,7 +239,7 @@ impl Task for NetTask {
         let test_images = Images { pixels: &half.test.pixels, labels: &half.test.labels, shape: half.shape };
         let epochs = tc.epochs;
         let progress = ctx.progress;
-        let mut log2 = log.try_clone().map_err(|e| StageFailure::new(format!("cannot open the stage log: {e}")))?;
+        let mut log2 = log.try_clone().map_err(|e| StageFailure::caused("cannot open the stage log", e))?;
         let mut hooks = TrainHooks {
             state_dir: Some(ctx.resume_dir.to_path_buf()),
             cancel: Some(ctx.cancel),
@@ -319,6 +321,23 @@ impl NetTask {
             "reinitialised": report.map(|r| r.reinitialised.clone()),
         })
     }
+}
+
+/// The most bytes a batch's activations may take (forward values and their gradients),
+/// checked before training allocates them: a failed allocation would abort the run.
+const MAX_BATCH_BYTES: usize = 16 << 30;
+
+fn check_memory(cfg: &NetConfig, batch: usize) -> Result<(), StageFailure> {
+    let per_image: usize = cfg.shapes().iter().map(|s| s.iter().product::<usize>()).sum();
+    let bytes = per_image.saturating_mul(batch).saturating_mul(2 * std::mem::size_of::<f32>());
+    if bytes > MAX_BATCH_BYTES {
+        return Err(StageFailure::new(format!(
+            "a batch of {batch} needs about {} GiB for its activations (at most {} GiB): use a smaller batch or network",
+            bytes >> 30,
+            MAX_BATCH_BYTES >> 30
+        )));
+    }
+    Ok(())
 }
 
 /// A base must match the new network in layers 1..n (and the classifier when kept).

@@ -20,7 +20,11 @@ pub fn save_checkpoint(dir: &Path, cfg: &NetConfig, params: &Params) -> Result<(
     check_params(cfg, params)?;
     std::fs::create_dir_all(dir).map_err(|e| NnError::io(dir, e))?;
     let tensors: HashMap<&str, Tensor> = params.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    write_atomic(&dir.join(MODEL_FILE), |tmp| candle_core::safetensors::save(&tensors, tmp).map_err(NnError::from))?;
+    let model_path = dir.join(MODEL_FILE);
+    write_atomic(&model_path, |tmp| {
+        candle_core::safetensors::save(&tensors, tmp)
+            .map_err(|source| NnError::WriteTensors { path: model_path.clone(), source })
+    })?;
     let mut json = serde_json::to_vec_pretty(cfg).expect("config serialises");
     json.push(b'\n');
     write_bytes_atomic(&dir.join(CONFIG_FILE), &json)
@@ -37,7 +41,10 @@ pub fn load_checkpoint(dir: &Path) -> Result<(NetConfig, Params), NnError> {
     if !model_path.exists() {
         return Err(NnError::io(&model_path, std::io::Error::from(std::io::ErrorKind::NotFound)));
     }
-    let params: Params = candle_core::safetensors::load(&model_path, &Device::Cpu)?.into_iter().collect();
+    let params: Params = candle_core::safetensors::load(&model_path, &Device::Cpu)
+        .map_err(|source| NnError::ReadTensors { path: model_path.clone(), source })?
+        .into_iter()
+        .collect();
     check_params(&cfg, &params)?;
     Ok((cfg, params))
 }

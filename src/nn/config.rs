@@ -25,6 +25,14 @@ pub fn layer_param(layer: usize, kind: &str) -> String {
 pub const CLASSIFIER_WEIGHT: &str = "classifier.weight";
 pub const CLASSIFIER_BIAS: &str = "classifier.bias";
 
+/// The most parameters a network may have: 500 million f32 weights are 2 GB, and
+/// training keeps their gradients and momentum beside them.
+pub const MAX_PARAMS: usize = 500_000_000;
+
+/// The most values one layer may compute per image; a batch holds this many per image
+/// for each layer, forward and backward.
+pub const MAX_ACTIVATIONS: usize = 1 << 24;
+
 impl NetConfig {
     /// L, the number of transferable layers; the cut n ranges over 0..=L.
     pub fn transferable(&self) -> usize {
@@ -48,9 +56,13 @@ impl NetConfig {
     /// Every parameter's name and shape, in network order. Layouts follow PyTorch:
     /// conv weight (out, in, k, k), fc weight (out, in), biases (out).
     pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        self.param_shapes_of(&self.shapes())
+    }
+
+    fn param_shapes_of(&self, shapes: &[[usize; 3]]) -> Vec<(String, Vec<usize>)> {
         let mut prev = self.input;
         let mut out = Vec::with_capacity(2 * self.layers.len() + 2);
-        for (i, (layer, shape)) in self.layers.iter().zip(self.shapes()).enumerate() {
+        for (i, (layer, shape)) in self.layers.iter().zip(shapes.iter().copied()).enumerate() {
             let weight = match *layer {
                 LayerSpec::Conv { out, kernel, .. } => vec![out, prev[0], kernel, kernel],
                 LayerSpec::Fc { out, .. } => vec![out, prev.iter().product()],
@@ -119,6 +131,21 @@ impl NetConfig {
                 problems.push(format!("layer {n}: zero outputs"));
             }
             shapes.push(shape);
+        }
+        if problems.is_empty() {
+            // Sizes are checked before anything is allocated: an allocation that fails
+            // aborts the process, and no stage may do that.
+            let params: usize =
+                self.param_shapes_of(&shapes).iter().map(|(_, s)| s.iter().fold(1usize, |a, d| a.saturating_mul(*d))).fold(0, usize::saturating_add);
+            if params > MAX_PARAMS {
+                problems.push(format!("the network has {params} parameters; at most {MAX_PARAMS} are supported"));
+            }
+            let widest = shapes.iter().chain([&self.input]).map(|s| s.iter().fold(1usize, |a, d| a.saturating_mul(*d))).max();
+            if let Some(w) = widest.filter(|w| *w > MAX_ACTIVATIONS) {
+                problems.push(format!(
+                    "a layer computes {w} values per image; at most {MAX_ACTIVATIONS} are supported"
+                ));
+            }
         }
         if problems.is_empty() { Ok(shapes) } else { Err(problems) }
     }

@@ -8,6 +8,20 @@ pub enum NnError {
     /// A tensor operation failed inside candle (shape bug, allocation, safetensors parse).
     #[error("tensor operation failed")]
     Candle(#[from] candle_core::Error),
+    /// A safetensors file that cannot be read (damaged header, truncated data).
+    #[error("cannot read tensors from {path}")]
+    ReadTensors {
+        path: PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
+    /// A safetensors file that cannot be written (full disk, read-only filesystem).
+    #[error("cannot write tensors to {path}")]
+    WriteTensors {
+        path: PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
     #[error("cannot access {path}")]
     Io {
         path: PathBuf,

@@ -90,21 +90,35 @@ impl LayerSpec {
     }
 }
 
-fn parse_count<'a>(tokens: &mut impl Iterator<Item = &'a str>, kind: &str, what: &str) -> Result<usize, String> {
+/// The most output channels or units a layer may have.
+pub const MAX_WIDTH: usize = 1 << 20;
+/// The largest kernel, stride, padding or pooling window.
+pub const MAX_WINDOW: usize = 1024;
+
+fn parse_count<'a>(
+    tokens: &mut impl Iterator<Item = &'a str>,
+    kind: &str,
+    what: &str,
+    max: usize,
+) -> Result<usize, String> {
     let token = tokens.next().ok_or_else(|| format!("`{kind}` needs {what}: expected a positive integer"))?;
-    positive(token, what)
+    positive(token, what, max)
 }
 
-fn positive(token: &str, what: &str) -> Result<usize, String> {
+fn positive(token: &str, what: &str, max: usize) -> Result<usize, String> {
     match token.parse::<usize>() {
+        Ok(n) if n > max => Err(format!("{what} {n} is too large: at most {max}")),
         Ok(n) if n > 0 => Ok(n),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => {
+            Err(format!("{what} {token} is too large: at most {max}"))
+        }
         _ => Err(format!("bad {what} `{token}`: expected a positive integer")),
     }
 }
 
 fn parse_conv<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<LayerSpec, String> {
-    let out = parse_count(&mut tokens, "conv", "output channels")?;
-    let kernel = parse_count(&mut tokens, "conv", "kernel size")?;
+    let out = parse_count(&mut tokens, "conv", "output channels", MAX_WIDTH)?;
+    let kernel = parse_count(&mut tokens, "conv", "kernel size", MAX_WINDOW)?;
     let (mut stride, mut pad, mut pool, mut lrn) = (1, kernel / 2, None, false);
     for token in tokens {
         let (key, value) = match token.split_once('=') {
@@ -112,16 +126,20 @@ fn parse_conv<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<LayerSpec
             None => (token, None),
         };
         match (key, value) {
-            ("stride", Some(v)) => stride = positive(v, "stride")?,
+            ("stride", Some(v)) => stride = positive(v, "stride", MAX_WINDOW)?,
             ("pad", Some(v)) => {
-                pad = v.parse::<usize>().map_err(|_| format!("bad pad `{v}`: expected a non-negative integer"))?
+                pad = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|p| *p <= MAX_WINDOW)
+                    .ok_or_else(|| format!("bad pad `{v}`: expected an integer from 0 to {MAX_WINDOW}"))?
             }
             ("pool", None) => pool = Some(DEFAULT_POOL),
             ("pool", Some(v)) => {
                 let bad = || format!("bad pool `{v}`: expected SIZE/STRIDE, e.g. `pool=3/2`");
                 let (size, step) = v.split_once('/').ok_or_else(bad)?;
-                let size = size.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(bad)?;
-                let step = step.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(bad)?;
+                let size = size.parse::<usize>().ok().filter(|&n| n > 0 && n <= MAX_WINDOW).ok_or_else(bad)?;
+                let step = step.parse::<usize>().ok().filter(|&n| n > 0 && n <= MAX_WINDOW).ok_or_else(bad)?;
                 pool = Some((size, step));
             }
             ("lrn", None) => lrn = true,
@@ -136,7 +154,7 @@ fn parse_conv<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<LayerSpec
 }
 
 fn parse_fc<'a>(mut tokens: impl Iterator<Item = &'a str>) -> Result<LayerSpec, String> {
-    let out = parse_count(&mut tokens, "fc", "output units")?;
+    let out = parse_count(&mut tokens, "fc", "output units", MAX_WIDTH)?;
     let mut dropout = 0.0;
     for token in tokens {
         match token.split_once('=') {
@@ -221,7 +239,10 @@ mod tests {
             ("conv 0 3", "bad output channels `0`: expected a positive integer"),
             ("conv 8 x", "bad kernel size `x`: expected a positive integer"),
             ("conv 8 3 stride=0", "bad stride `0`: expected a positive integer"),
-            ("conv 8 3 pad=-1", "bad pad `-1`: expected a non-negative integer"),
+            ("conv 8 3 pad=-1", "bad pad `-1`: expected an integer from 0 to 1024"),
+            ("conv 8 4611686018427387904", "kernel size 4611686018427387904 is too large: at most 1024"),
+            ("fc 99999999999999999999999", "output units 99999999999999999999999 is too large: at most 1048576"),
+            ("fc 1000000000", "output units 1000000000 is too large: at most 1048576"),
             ("conv 8 3 pool=3", "bad pool `3`: expected SIZE/STRIDE, e.g. `pool=3/2`"),
             (
                 "conv 8 3 dropout",

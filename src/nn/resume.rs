@@ -89,7 +89,10 @@ pub(crate) fn save(
         let t = Tensor::from_slice(buf, buf.len(), &Device::Cpu)?;
         tensors.insert(format!("momentum.{name}"), t);
     }
-    write_atomic(&state_path(dir), |tmp| candle_core::safetensors::save(&tensors, tmp).map_err(NnError::from))
+    let path = state_path(dir);
+    write_atomic(&path, |tmp| {
+        candle_core::safetensors::save(&tensors, tmp).map_err(|source| NnError::WriteTensors { path: path.clone(), source })
+    })
 }
 
 /// The saved state if there is one and it was written for `key`; a state for another

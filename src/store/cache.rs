@@ -1,27 +1,78 @@
-//! The store: objects by content, manifests by key, per-key locks.
+//! The store: objects by content, manifests by key, per-key locks, and the check that
+//! every byte read back is the byte that was stored.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
-use super::atomic::write_atomic;
 use super::manifest::{MANIFEST_FORMAT, Manifest};
 use crate::digest::{Content, FileEntry, walk};
+use crate::durable;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cache {}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    /// An object's bytes no longer hash to its name: it was moved to `quarantine/`, and
+    /// every entry that names it counts as damaged until it is computed again.
+    #[error("cache object {digest} is damaged: its content no longer matches its digest (moved to {})", quarantined.display())]
+    Damaged { digest: String, quarantined: PathBuf },
+    /// An object an entry names is not in the cache (removed by hand, or quarantined
+    /// by another process).
+    #[error("cache object {digest} is missing from {}", path.display())]
+    Missing { digest: String, path: PathBuf },
 }
 
-fn io_at(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+impl StoreError {
+    /// Whether the problem is with the stored bytes (recompute) rather than the disk.
+    pub fn is_damage(&self) -> bool {
+        matches!(self, StoreError::Damaged { .. } | StoreError::Missing { .. })
+    }
+}
+
+pub(crate) fn io_at(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |source| StoreError::Io { path: path.to_path_buf(), source }
+}
+
+/// What the cache holds for one key.
+#[derive(Debug)]
+pub enum Lookup {
+    /// A complete entry: its manifest and every object it names.
+    Hit(Manifest),
+    /// Nothing was ever published under this key (or it was removed whole).
+    Miss,
+    /// A manifest exists but cannot be used: an object it names was quarantined or is
+    /// gone, or the manifest itself is unreadable. Computing the stage again repairs it.
+    Damaged { problems: Vec<String> },
 }
 
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// This process's folder under `tmp/`, made on first use and held under a lock, so
+    /// `pipe cache gc` can tell the scratch of a live process from a killed one's.
+    scratch_root: Arc<OnceLock<ProcessScratch>>,
+}
+
+#[derive(Debug)]
+struct ProcessScratch {
+    dir: tempfile::TempDir,
+    _lock: File,
+}
+
+impl Drop for ProcessScratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(lock_of(self.dir.path()));
+    }
+}
+
+/// The lock file that says a `tmp/` folder belongs to a live process.
+pub(crate) fn lock_of(dir: &Path) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    dir.with_file_name(name)
 }
 
 /// What `pipe cache verify` found.
@@ -40,7 +91,7 @@ impl Store {
             fs::create_dir_all(&p).map_err(io_at(&p))?;
         }
         let root = std::path::absolute(root).map_err(io_at(root))?;
-        Ok(Store { root })
+        Ok(Store { root, scratch_root: Arc::new(OnceLock::new()) })
     }
 
     pub fn root(&self) -> &Path {
@@ -59,28 +110,79 @@ impl Store {
         self.root.join("objects").join(&digest[..2]).join(&digest[2..])
     }
 
-    /// The entry for `key`, if it is complete: its manifest exists and so does every
-    /// object it names. Anything less is a miss.
+    fn quarantine_path(&self, digest: &str) -> PathBuf {
+        self.root.join("quarantine").join(digest)
+    }
+
+    /// The entry for `key` if it is complete: its manifest exists and so does every
+    /// object it names. Anything less is `None`.
     pub fn entry(&self, key: &str) -> Result<Option<Manifest>, StoreError> {
+        Ok(match self.lookup(key)? {
+            Lookup::Hit(m) => Some(m),
+            Lookup::Miss | Lookup::Damaged { .. } => None,
+        })
+    }
+
+    /// What the cache holds for `key`. Costs one read and one `stat` per object; no
+    /// object is hashed here (that happens when its bytes are read).
+    pub fn lookup(&self, key: &str) -> Result<Lookup, StoreError> {
         let path = self.entry_path(key);
         let bytes = match fs::read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Lookup::Miss),
             Err(e) => return Err(StoreError::Io { path, source: e }),
         };
-        let Ok(m) = serde_json::from_slice::<Manifest>(&bytes) else { return Ok(None) };
-        if m.format != MANIFEST_FORMAT || m.key != key {
-            return Ok(None);
+        let m = match serde_json::from_slice::<Manifest>(&bytes) {
+            Ok(m) => m,
+            Err(e) => return Ok(Lookup::Damaged { problems: vec![format!("its manifest is unreadable: {e}")] }),
+        };
+        if m.format != MANIFEST_FORMAT {
+            // Written by another version of pipe: not an entry this build can use.
+            return Ok(Lookup::Miss);
         }
-        let complete = m.outputs.values().flat_map(|o| &o.content.files).all(|f| self.object_path(&f.digest).exists());
-        Ok(complete.then_some(m))
+        if m.key != key {
+            return Ok(Lookup::Damaged { problems: vec!["its manifest names another key".into()] });
+        }
+        let mut problems = Vec::new();
+        for (name, o) in &m.outputs {
+            for f in &o.content.files {
+                if !self.object_path(&f.digest).exists() {
+                    let why = if self.quarantine_path(&f.digest).exists() {
+                        "failed verification and was quarantined"
+                    } else {
+                        "is missing"
+                    };
+                    let file = if f.path.is_empty() { name.clone() } else { format!("{name}/{}", f.path) };
+                    problems.push(format!("output {file} (object {}) {why}", &f.digest[..16]));
+                }
+            }
+        }
+        Ok(if problems.is_empty() { Lookup::Hit(m) } else { Lookup::Damaged { problems } })
     }
 
     /// Make `m` the entry for its key: written whole and synced, or not at all.
     pub fn publish(&self, m: &Manifest) -> Result<(), StoreError> {
         let path = self.entry_path(&m.key);
         let bytes = serde_json::to_vec_pretty(m).expect("a manifest is plain data");
-        write_atomic(&path, &bytes, true).map_err(io_at(&path))
+        durable::write_bytes(&path, &bytes, true).map_err(io_at(&path))
+    }
+
+    /// This process's own folder under `tmp/` (see `scratch_root`).
+    fn process_tmp(&self) -> Result<&Path, StoreError> {
+        if let Some(s) = self.scratch_root.get() {
+            return Ok(s.dir.path());
+        }
+        let tmp = self.root.join("tmp");
+        let make = || -> io::Result<ProcessScratch> {
+            // The lock first, the folder second: gc never sees the folder unlocked.
+            let name = format!("p{}-{:08x}", std::process::id(), rand_suffix());
+            let lock = durable::lock(&tmp.join(format!("{name}.lock")))?;
+            let dir = tempfile::Builder::new().prefix(&name).rand_bytes(0).tempdir_in(&tmp)?;
+            durable::set_mode(dir.path(), 0o777)?;
+            Ok(ProcessScratch { dir, _lock: lock })
+        };
+        let made = make().map_err(io_at(&tmp))?;
+        Ok(self.scratch_root.get_or_init(|| made).dir.path())
     }
 
     /// Copy a workspace file or folder into the objects, returning its content.
@@ -99,10 +201,10 @@ impl Store {
 
     /// Copy one file into the objects while hashing it; stored once per content.
     fn store_file(&self, src: &Path, rel: String) -> Result<FileEntry, StoreError> {
-        let tmp_dir = self.root.join("tmp");
+        let tmp_dir = self.process_tmp()?;
         let mut input = File::open(src).map_err(io_at(src))?;
         let executable = input.metadata().map_err(io_at(src))?.permissions().mode() & 0o111 != 0;
-        let mut tmp = tempfile::Builder::new().prefix("obj-").tempfile_in(&tmp_dir).map_err(io_at(&tmp_dir))?;
+        let mut tmp = tempfile::Builder::new().prefix("obj-").tempfile_in(tmp_dir).map_err(io_at(tmp_dir))?;
         let mut hasher = blake3::Hasher::new();
         let mut buf = vec![0u8; 1 << 16];
         let mut size = 0u64;
@@ -121,27 +223,82 @@ impl Store {
             tmp.as_file().sync_all().map_err(io_at(tmp.path()))?;
             let parent = dest.parent().expect("objects have a folder");
             fs::create_dir_all(parent).map_err(io_at(parent))?;
-            fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o444)).map_err(io_at(tmp.path()))?;
+            // Read-only for everyone the umask lets read it: a task given a hard link
+            // to an object cannot change the cache through it.
+            durable::set_mode(tmp.path(), 0o444).map_err(io_at(tmp.path()))?;
             tmp.persist(&dest).map_err(|e| StoreError::Io { path: dest.clone(), source: e.error })?;
         }
         Ok(FileEntry { path: rel, digest, size, executable })
     }
 
+    /// Hash the object `f` names and compare. A mismatch moves it to `quarantine/`
+    /// (where `pipe cache verify` and a person can still look at it) and is an error;
+    /// the entries naming it then look up as damaged.
+    pub fn verify_object(&self, f: &FileEntry) -> Result<(), StoreError> {
+        let path = self.object_path(&f.digest);
+        match crate::digest::hash_file(&path) {
+            Ok((d, size)) if d == f.digest && size == f.size => Ok(()),
+            Ok(_) => Err(self.quarantine(&f.digest)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(StoreError::Missing { digest: f.digest.clone(), path })
+            }
+            Err(e) => Err(StoreError::Io { path, source: e }),
+        }
+    }
+
+    /// Move a damaged object out of `objects/`; the error to report for it.
+    fn quarantine(&self, digest: &str) -> StoreError {
+        let from = self.object_path(digest);
+        let to = self.quarantine_path(digest);
+        let moved = to.parent().map_or(Ok(()), fs::create_dir_all).and_then(|()| fs::rename(&from, &to));
+        match moved {
+            // Another reader may have moved it first: the object is out either way.
+            Ok(()) => StoreError::Damaged { digest: digest.to_string(), quarantined: to },
+            Err(_) if !from.exists() => StoreError::Damaged { digest: digest.to_string(), quarantined: to },
+            Err(source) => StoreError::Io { path: from, source },
+        }
+    }
+
+    /// The bytes of a stored single file, verified.
+    pub fn read(&self, content: &Content) -> Result<Vec<u8>, StoreError> {
+        let f = content.files.first().ok_or_else(|| StoreError::Missing {
+            digest: content.digest.clone(),
+            path: self.object_path(&content.digest),
+        })?;
+        let path = self.object_path(&f.digest);
+        let bytes = fs::read(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => StoreError::Missing { digest: f.digest.clone(), path: path.clone() },
+            _ => StoreError::Io { path: path.clone(), source: e },
+        })?;
+        if blake3::hash(&bytes).to_hex().as_str() != f.digest {
+            return Err(self.quarantine(&f.digest));
+        }
+        Ok(bytes)
+    }
+
     /// Put stored content at `dest` in the workspace, replacing what is there. Each
-    /// file appears whole (written beside, then renamed).
+    /// file appears whole (written beside, then renamed), and is verified on the way.
     pub fn restore(&self, content: &Content, dest: &Path) -> Result<(), StoreError> {
-        crate::kinds::cmd::remove_path(dest).map_err(io_at(dest))?;
+        for f in &content.files {
+            self.verify_object(f)?;
+        }
+        durable::remove_path(dest).map_err(io_at(dest))?;
         for f in &content.files {
             let target = if content.dir { dest.join(&f.path) } else { dest.to_path_buf() };
             let parent = target.parent().expect("workspace paths have a folder");
             fs::create_dir_all(parent).map_err(io_at(parent))?;
             let src = self.object_path(&f.digest);
             let mut input = File::open(&src).map_err(io_at(&src))?;
-            let mut tmp = tempfile::Builder::new().prefix(".pipe-").tempfile_in(parent).map_err(io_at(parent))?;
-            io::copy(&mut input, &mut tmp).map_err(io_at(&target))?;
-            let mode = if f.executable { 0o755 } else { 0o644 };
-            fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode)).map_err(io_at(&target))?;
-            tmp.persist(&target).map_err(|e| StoreError::Io { path: target.clone(), source: e.error })?;
+            let mode = if f.executable { 0o777 } else { 0o666 };
+            durable::replace_with(
+                &target,
+                "pipe",
+                false,
+                |tmp| File::create(tmp).and_then(|mut out| io::copy(&mut input, &mut out)).map(drop),
+                |_, e| e,
+            )
+            .and_then(|()| durable::set_mode(&target, mode))
+            .map_err(io_at(&target))?;
         }
         if content.dir && content.files.is_empty() {
             fs::create_dir_all(dest).map_err(io_at(dest))?;
@@ -151,9 +308,11 @@ impl Store {
 
     /// Make stored content readable at `dest` without copying: each file is a hard
     /// link to its object (read-only, so a task cannot damage the cache), or a copy
-    /// where links are not possible.
+    /// where links are not possible. Every object is verified first: a task never reads
+    /// bytes that are not the ones its key was computed from.
     pub fn link(&self, content: &Content, dest: &Path) -> Result<(), StoreError> {
         for f in &content.files {
+            self.verify_object(f)?;
             let target = if content.dir { dest.join(&f.path) } else { dest.to_path_buf() };
             let parent = target.parent().expect("link targets have a folder");
             fs::create_dir_all(parent).map_err(io_at(parent))?;
@@ -168,13 +327,21 @@ impl Store {
         Ok(())
     }
 
+    fn lock_path(&self, key: &str) -> PathBuf {
+        self.root.join("locks").join(format!("{key}.lock"))
+    }
+
     /// Block until this process is the only one computing `key`. The lock goes with
     /// the returned file, and with the process if it dies.
     pub fn lock(&self, key: &str) -> Result<File, StoreError> {
-        let path = self.root.join("locks").join(format!("{key}.lock"));
-        let f = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_at(&path))?;
-        f.lock().map_err(io_at(&path))?;
-        Ok(f)
+        let path = self.lock_path(key);
+        durable::lock(&path).map_err(io_at(&path))
+    }
+
+    /// The lock of `key` if no other process holds it now.
+    pub fn try_lock(&self, key: &str) -> Result<Option<File>, StoreError> {
+        let path = self.lock_path(key);
+        durable::try_lock(&path).map_err(io_at(&path))
     }
 
     /// The folder where a stage keeps state to resume from after a killed run.
@@ -182,10 +349,11 @@ impl Store {
         self.root.join("resume").join(key)
     }
 
-    /// A fresh folder for a task's outputs, removed when dropped.
+    /// A fresh folder for a task's outputs, removed when dropped (and by `pipe cache
+    /// gc` if the process is killed first).
     pub fn scratch(&self) -> Result<tempfile::TempDir, StoreError> {
-        let tmp = self.root.join("tmp");
-        tempfile::Builder::new().prefix("stage-").tempdir_in(&tmp).map_err(io_at(&tmp))
+        let tmp = self.process_tmp()?;
+        tempfile::Builder::new().prefix("stage-").tempdir_in(tmp).map_err(io_at(tmp))
     }
 
     /// Every manifest in the cache (unreadable ones are reported by `verify`).
@@ -203,7 +371,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Re-hash every object that an entry names and check every manifest.
+    /// Re-hash every object that an entry names and check every manifest. Read-only:
+    /// nothing is quarantined here, so a person can look at what is damaged.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
         let mut report = VerifyReport::default();
         let mut checked = std::collections::HashSet::new();
@@ -232,6 +401,14 @@ impl Store {
                             obj.display(),
                             m.stage
                         )),
+                        Err(e) if e.kind() == io::ErrorKind::NotFound && self.quarantine_path(&f.digest).exists() => {
+                            report.problems.push(format!(
+                                "{} ({name} of stage {}): failed verification when read and was quarantined; \
+                                 `pipe run` computes it again",
+                                obj.display(),
+                                m.stage
+                            ))
+                        }
                         Err(e) => report.problems.push(format!("{} ({name} of stage {}): {e}", obj.display(), m.stage)),
                     }
                 }
@@ -239,4 +416,12 @@ impl Store {
         }
         Ok(report)
     }
+}
+
+/// A few random bits for names under `tmp/` (the pid alone repeats across machines
+/// sharing one cache).
+fn rand_suffix() -> u32 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let h = blake3::hash(format!("{t}-{:?}", std::thread::current().id()).as_bytes());
+    u32::from_le_bytes(h.as_bytes()[..4].try_into().expect("4 bytes"))
 }

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::atomic::write_atomic;
 use crate::key::StageKey;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +58,6 @@ impl Records {
         on_disk.pipeline = pipeline.to_string_lossy().into_owned();
         on_disk.stages.extend(std::mem::take(&mut self.changed));
         let bytes = serde_json::to_vec_pretty(&on_disk).map_err(std::io::Error::other)?;
-        write_atomic(&self.file, &bytes, false)
+        crate::durable::write_bytes(&self.file, &bytes, false)
     }
 }

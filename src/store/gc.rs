@@ -1,0 +1,162 @@
+//! Garbage collection: remove what no named pipeline reaches, and what killed
+//! processes left behind, never what a live process holds.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use super::cache::{Lookup, Store, StoreError, io_at, lock_of};
+use crate::digest::walk;
+use crate::durable;
+
+/// What the named pipelines reach, as computed by the plan.
+#[derive(Debug, Default)]
+pub struct Keep {
+    /// Keys of entries to keep (the fresh stages').
+    pub entries: BTreeSet<String>,
+    /// Keys of stages that must still run: their resume state is kept.
+    pub resume: BTreeSet<String>,
+    /// Folder names under `downloads/` still named by a dataset stage.
+    pub downloads: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct GcReport {
+    pub entries: usize,
+    pub objects: usize,
+    pub downloads: usize,
+    /// Scratch folders of killed processes, resume states and quarantined objects.
+    pub leftovers: usize,
+    pub bytes: u64,
+    pub kept: usize,
+}
+
+/// Items under `tmp/` that are not a process's locked folder (written by an older
+/// version, or a file) go once they are this old.
+const STRAY_AGE: Duration = Duration::from_secs(3600);
+
+impl Store {
+    /// Remove every entry not in `keep`, every object no kept entry names, resume
+    /// folders of finished or unreached stages, downloads no pipeline names, and the
+    /// scratch of processes that died. With `dry_run`, count only.
+    pub fn gc(&self, keep: &Keep, dry_run: bool) -> Result<GcReport, StoreError> {
+        let mut r = GcReport { kept: keep.entries.len(), ..GcReport::default() };
+        let remove = |path: &Path, r: &mut GcReport| -> Result<(), StoreError> {
+            r.bytes += tree_bytes(path);
+            if !dry_run {
+                durable::remove_path(path).map_err(io_at(path))?;
+            }
+            Ok(())
+        };
+        let mut keep_objects = HashSet::new();
+        for (path, m) in self.manifests()? {
+            match m {
+                Some(m) if keep.entries.contains(&m.key) => {
+                    let files = m.outputs.values().flat_map(|o| &o.content.files);
+                    keep_objects.extend(files.chain(m.log.iter().flat_map(|l| &l.files)).map(|f| f.digest.clone()));
+                }
+                _ => {
+                    r.entries += 1;
+                    if !dry_run {
+                        fs::remove_file(&path).map_err(io_at(&path))?;
+                    }
+                }
+            }
+        }
+        let objects = self.sub("objects");
+        for rel in walk(&objects).map_err(io_at(&objects))? {
+            if !keep_objects.contains(&rel.replace('/', "")) {
+                r.objects += 1;
+                remove(&objects.join(&rel), &mut r)?;
+            }
+        }
+        // A resume folder is kept while its stage still has to run and may be in use;
+        // one whose entry was published since, or that no pipeline reaches, goes
+        // unless a process computing that key holds its lock right now.
+        for d in children(&self.sub("resume")) {
+            let key = name_of(&d);
+            let finished = matches!(self.lookup(&key)?, Lookup::Hit(_));
+            if keep.resume.contains(&key) && !finished {
+                continue;
+            }
+            if let Some(_held) = self.try_lock(&key)? {
+                r.leftovers += 1;
+                remove(&d, &mut r)?;
+            }
+        }
+        for d in children(&self.sub("quarantine")) {
+            r.leftovers += 1;
+            remove(&d, &mut r)?;
+        }
+        // Scratch: each process works in `tmp/NAME/` while it holds `tmp/NAME.lock`.
+        for d in children(&self.sub("tmp")) {
+            let name = name_of(&d);
+            if name.ends_with(".lock") {
+                if !d.with_extension("").exists() && old(&d) {
+                    let _ = fs::remove_file(&d);
+                }
+                continue;
+            }
+            let lock = lock_of(&d);
+            if lock.exists() {
+                if let Some(_held) = durable::try_lock(&lock).map_err(io_at(&lock))? {
+                    r.leftovers += 1;
+                    remove(&d, &mut r)?;
+                    if !dry_run {
+                        let _ = fs::remove_file(&lock);
+                    }
+                }
+            } else if old(&d) {
+                r.leftovers += 1;
+                remove(&d, &mut r)?;
+            }
+        }
+        // Downloads still named stay (a changed dataset stage would otherwise fetch
+        // them again); others go, as do unfinished `.part-*` folders nobody is filling.
+        for d in children(&self.sub("downloads")) {
+            let name = name_of(&d);
+            if name.ends_with(".lock") || keep.downloads.contains(&name) {
+                continue;
+            }
+            if let Some(id) = name.strip_prefix(".part-").and_then(|rest| rest.split('-').next()) {
+                let lock = self.sub("downloads").join(format!(".{id}.lock"));
+                if durable::try_lock(&lock).map_err(io_at(&lock))?.is_none() {
+                    continue;
+                }
+            }
+            r.downloads += 1;
+            remove(&d, &mut r)?;
+        }
+        Ok(r)
+    }
+}
+
+fn children(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = fs::read_dir(dir).map(|it| it.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn name_of(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn old(p: &Path) -> bool {
+    fs::symlink_metadata(p)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .is_some_and(|age| age > STRAY_AGE)
+}
+
+/// Bytes of the files under `path` (a file's own size; 0 when it does not exist).
+pub fn tree_bytes(path: &Path) -> u64 {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            walk(path).unwrap_or_default().iter().filter_map(|rel| fs::metadata(path.join(rel)).ok()).map(|m| m.len()).sum()
+        }
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}
