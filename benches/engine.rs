@@ -93,4 +93,43 @@ fn main() {
              rerun after one change {rerun:.0} ms"
         );
     }
+    scale();
+}
+
+/// The plan's cost as pipelines grow: it must stay linear in stages. `status` of the
+/// paper's pipeline at 2,800 to 100,000 stages (reading, validating, planning and
+/// printing it; an empty cache, so the data stage is stale and everything else waits);
+/// then `status` and a no-op `run` of a fully cached pipeline of 1,000 and 10,000
+/// stages (a key and a manifest read per stage).
+fn scale() {
+    let transfer = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/transfer.yaml");
+    let transfer = transfer.to_str().unwrap();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    for seeds in [100, 1000, 3571] {
+        let set = format!("seeds={seeds}");
+        let (ms, line) = pipe_out(dir.path(), &["status", transfer, "--set", &set]);
+        let ms = median(std::iter::once(ms).chain((0..2).map(|_| pipe(dir.path(), &["status", transfer, "--set", &set]))).collect());
+        let stages: f64 = line.split(' ').next().unwrap().parse().unwrap();
+        println!("plan/transfer.yaml {line}: status {ms:.0} ms ({:.1} ms per 1,000 stages)", ms / stages * 1000.0);
+    }
+    for n in [1_000usize, 10_000] {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        // Two stages per item: a producer and a consumer of its file, so half the keys
+        // hash a workspace file and half read another stage's output digest.
+        let text = format!(
+            "stages:\n  a:\n    matrix: {{i: [{list}]}}\n    cmd: {{run: \"echo ${{i}} > a${{i}}\", outs: [\"a${{i}}\"]}}\n  \
+             b:\n    matrix: {{i: [{list}]}}\n    cmd: {{run: \"cat a${{i}} > b${{i}}\", deps: [\"a${{i}}\"], outs: [\"b${{i}}\"]}}\n",
+            list = (0..n / 2).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+        );
+        std::fs::write(dir.path().join("p.yaml"), &text).unwrap();
+        let cold = pipe(dir.path(), &["run", "p.yaml"]);
+        let noop = median((0..3).map(|_| pipe(dir.path(), &["run", "p.yaml"])).collect());
+        let status = median((0..3).map(|_| pipe(dir.path(), &["status", "p.yaml"])).collect());
+        println!(
+            "plan/{n} cached stages: no-op run {noop:.0} ms ({:.1} ms per 1,000), status {status:.0} ms ({:.1} ms per 1,000); cold {:.0} s",
+            noop / n as f64 * 1000.0,
+            status / n as f64 * 1000.0,
+            cold / 1000.0
+        );
+    }
 }

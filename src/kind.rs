@@ -207,6 +207,12 @@ impl fmt::Display for StageFailure {
     }
 }
 
+/// A kind's parameter struct as the key's `params`: the struct is the single place a
+/// parameter lives, so none can affect a stage's output and be missing from its key.
+pub fn params_json<T: serde::Serialize>(params: &T) -> serde_json::Value {
+    serde_json::to_value(params).expect("parameters are plain data")
+}
+
 /// Every stage kind this build knows.
 pub fn registry() -> &'static [&'static dyn Kind] {
     use crate::kinds::*;

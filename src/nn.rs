@@ -34,13 +34,13 @@
 //!
 //! # Speed
 //!
-//! Stock candle convolutions are slow on CPU (see docs/PERF-NOTES.md), so the layer
+//! Stock candle convolutions are slow on CPU (see [`kernels`] for the numbers), so the layer
 //! operations in `ops.rs` run on custom kernels: convolution as GEMMs with bias, ReLU
 //! and max-pool fused in, and gradients computed only for what is trained (not for the
 //! images nor for a frozen layer's output). Images are converted from u8 one batch at
 //! a time, the optimizer updates parameters in place, and frozen layers build no
 //! autograd graph; with layers frozen and no augmentation, their outputs are computed once
-//! per run (`features.rs`). `examples/bench_train.rs` measures it (and `examples/train_torch.py`
+//! per run (`features.rs`). `cargo bench --bench train` measures it (and `benches/train_torch.py`
 //! the same network in PyTorch).
 
 mod atomic;

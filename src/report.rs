@@ -3,7 +3,7 @@
 //!
 //! [`build`] turns one [`RunRecord`] per trained network into a [`Report`], purely:
 //! the long table (one [`Row`] per split, treatment and n), the paper's table per
-//! split, the [`Noise`] (spread over seeds) and the six [`Finding`]s of PAPER.md, each
+//! split, the [`Noise`] (spread over seeds) and the six [`Finding`]s of the paper (its section 4), each
 //! judged against that noise. Writers are the only IO: CSV, Parquet and Markdown for
 //! the table, SVG and PNG for the paper's Figure 2, and `Serialize` for `--json`.
 //!
@@ -33,6 +33,7 @@ mod record;
 mod row;
 mod stats;
 mod table_text;
+mod treatment;
 #[cfg(test)]
 mod test_records;
 
@@ -43,3 +44,4 @@ pub use finding::{Finding, Verdict};
 pub use noise::Noise;
 pub use record::RunRecord;
 pub use row::Row;
+pub use treatment::{BadTreatment, Treatment};

@@ -23,5 +23,5 @@ mod records;
 
 pub use cache::{Lookup, Store, StoreError, VerifyReport};
 pub use gc::{GcReport, Keep, tree_bytes};
-pub use manifest::{MANIFEST_FORMAT, Manifest, Output};
+pub use manifest::{MANIFEST_FORMAT, Manifest, Output, Verified};
 pub use records::{Record, Records};

@@ -240,7 +240,23 @@ fn stage_group(
         );
         return false;
     }
-    // Pipeline-wide sections first, the stage's own settings over them.
+    let params = with_sections(params, kind, sections);
+    let params_path = path.key(kind.name());
+    // Each instance is checked on its own (in parallel: a large matrix is most of the
+    // load time); their problems are merged in matrix order, so reports are stable.
+    use rayon::prelude::*;
+    let checked: Vec<(Option<Stage>, Diagnostics)> =
+        combos.into_par_iter().map(|combo| instance(key, kind, &params, &params_path, &combo)).collect();
+    for (stage, d) in checked {
+        diags.items.extend(d.items);
+        out.extend(stage);
+    }
+    true
+}
+
+/// A stage's parameters over the pipeline-wide sections its kind reads (`network`,
+/// `training`, `env`): the sections first, the stage's own settings over them.
+fn with_sections(params: &Node, kind: &'static dyn Kind, sections: &BTreeMap<&str, &Node>) -> Node {
     let mut params = params.clone();
     if matches!(params.value, Value::Map(_)) {
         for section in kind.sections() {
@@ -253,33 +269,30 @@ fn stage_group(
             }
         }
     }
-    let params_path = path.key(kind.name());
-    // Each instance is checked on its own (in parallel: a large matrix is most of the
-    // load time); their problems are merged in matrix order, so reports are stable.
-    use rayon::prelude::*;
-    let checked: Vec<(Option<Stage>, Diagnostics)> = combos
-        .into_par_iter()
-        .map(|combo| {
-            let mut d = Diagnostics::default();
-            let vars: Vars = combo.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            let resolved = interpolate(&params, &vars, &params_path, &mut d);
-            let Some(task) = kind.check(&resolved, &params_path, &mut d) else { return (None, d) };
-            let shown: Vec<(String, String)> =
-                combo.iter().map(|(k, v)| (k.clone(), v.scalar_text().unwrap_or_default())).collect();
-            let name = if shown.is_empty() {
-                key.name.clone()
-            } else {
-                let inner: Vec<String> = shown.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                format!("{}[{}]", key.name, inner.join(","))
-            };
-            (Some(Stage { name, group: key.name.clone(), vars: shown, kind, task, mark: key.mark }), d)
-        })
-        .collect();
-    for (stage, d) in checked {
-        diags.items.extend(d.items);
-        out.extend(stage);
-    }
-    true
+    params
+}
+
+/// One instance of a stage group: its matrix values put in, checked by its kind.
+fn instance(
+    key: &Key,
+    kind: &'static dyn Kind,
+    params: &Node,
+    params_path: &KeyPath,
+    combo: &[(String, Node)],
+) -> (Option<Stage>, Diagnostics) {
+    let mut d = Diagnostics::default();
+    let vars: Vars = combo.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let resolved = interpolate(params, &vars, params_path, &mut d);
+    let Some(task) = kind.check(&resolved, params_path, &mut d) else { return (None, d) };
+    let shown: Vec<(String, String)> =
+        combo.iter().map(|(k, v)| (k.clone(), v.scalar_text().unwrap_or_default())).collect();
+    let name = if shown.is_empty() {
+        key.name.clone()
+    } else {
+        let inner: Vec<String> = shown.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{}[{}]", key.name, inner.join(","))
+    };
+    (Some(Stage { name, group: key.name.clone(), vars: shown, kind, task, mark: key.mark }), d)
 }
 
 /// Every combination of the matrix's values, the last variable varying fastest.

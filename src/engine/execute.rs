@@ -11,7 +11,7 @@ use crate::engine::cancel::CANCEL;
 use crate::engine::executor::{Executed, Job};
 use crate::graph::Source;
 use crate::kind::{RunContext, StageFailure};
-use crate::store::{Lookup, MANIFEST_FORMAT, Manifest, Output, Store, StoreError};
+use crate::store::{Lookup, MANIFEST_FORMAT, Manifest, Output, Store, StoreError, Verified};
 
 pub fn execute(store: &Store, p: &Pipeline, job: &Job) -> Result<Executed, StageFailure> {
     let stage = &p.stages[job.stage];
@@ -31,7 +31,9 @@ pub fn execute(store: &Store, p: &Pipeline, job: &Job) -> Result<Executed, Stage
     let in_dir = scratch.path().join("in");
     std::fs::create_dir_all(&out_dir).map_err(|e| StageFailure::caused("cannot create the scratch folder", e))?;
     std::fs::write(&log_path, b"").map_err(|e| StageFailure::caused("cannot create the stage log", e))?;
-    let inputs = gather_inputs(store, p, job, &in_dir)?;
+    let verify_started = Instant::now();
+    let (inputs, verified_bytes) = gather_inputs(store, p, job, &in_dir)?;
+    let inputs_verified = Verified { bytes: verified_bytes, seconds: verify_started.elapsed().as_secs_f64() };
     let resume_dir = store.resume_dir(&digest);
     let downloads = store.sub("downloads");
     let started = Instant::now();
@@ -79,6 +81,7 @@ pub fn execute(store: &Store, p: &Pipeline, job: &Job) -> Result<Executed, Stage
         log,
         seconds,
         created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        inputs_verified: Some(inputs_verified),
     };
     // Outputs first, manifest last: until this rename the entry does not exist.
     store.publish(&manifest).map_err(cache_err)?;
@@ -89,20 +92,26 @@ pub fn execute(store: &Store, p: &Pipeline, job: &Job) -> Result<Executed, Stage
 /// Each input by role, as a path: workspace inputs where they are, stage outputs linked
 /// from the cache into `in_dir` (one folder per role; a whole stage as a folder of its
 /// outputs). An object that fails verification fails this stage as a damaged input of
-/// the stage that produced it, which the scheduler then computes again.
+/// the stage that produced it, which the scheduler then computes again. Also returns
+/// how many bytes were verified.
 fn gather_inputs(
     store: &Store,
     p: &Pipeline,
     job: &Job,
     in_dir: &std::path::Path,
-) -> Result<BTreeMap<String, PathBuf>, StageFailure> {
+) -> Result<(BTreeMap<String, PathBuf>, u64), StageFailure> {
     let mut out = BTreeMap::new();
+    let mut bytes = 0u64;
     for input in &p.dag.inputs[job.stage] {
         let path = match &input.source {
             Source::Output(_, path) | Source::Workspace(path) => p.workspace.join(path),
             Source::Stage { stage, output } => {
                 let dest = in_dir.join(&input.role);
                 let produced = &job.upstream[stage];
+                bytes += match output {
+                    Some(o) => produced[o].size,
+                    None => produced.values().map(|c| c.size).sum(),
+                };
                 let linked = match output {
                     Some(o) => store.link(&produced[o], &dest),
                     None => std::fs::create_dir_all(&dest)
@@ -122,5 +131,5 @@ fn gather_inputs(
         };
         out.insert(input.role.clone(), path);
     }
-    Ok(out)
+    Ok((out, bytes))
 }

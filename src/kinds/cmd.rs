@@ -55,7 +55,7 @@ impl Kind for Cmd {
                 diags.error(params.mark, &path.key("outs"), format!("`{out}` is both a dependency and an output"));
             }
         }
-        Some(Box::new(CmdTask { run: run?, deps, outs, env: env.unwrap_or_default() }))
+        Some(Box::new(CmdTask { params: CmdParams { run: run?, outs, env: env.unwrap_or_default() }, deps }))
     }
 }
 
@@ -99,17 +99,25 @@ fn env_map(node: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<BTree
     Some(env)
 }
 
-#[derive(Debug)]
-struct CmdTask {
+/// What a command's output depends on besides its inputs' content: the command, what
+/// it writes and its environment. The paths of `deps` are not here: their content is
+/// in the key as inputs.
+#[derive(Debug, serde::Serialize)]
+struct CmdParams {
     run: String,
-    deps: Vec<String>,
     outs: Vec<String>,
     env: BTreeMap<String, String>,
 }
 
+#[derive(Debug)]
+struct CmdTask {
+    params: CmdParams,
+    deps: Vec<String>,
+}
+
 impl Task for CmdTask {
     fn params(&self) -> serde_json::Value {
-        serde_json::json!({"run": self.run, "outs": self.outs, "env": self.env})
+        crate::kind::params_json(&self.params)
     }
 
     fn inputs(&self) -> Vec<Input> {
@@ -117,11 +125,11 @@ impl Task for CmdTask {
     }
 
     fn workspace_outputs(&self) -> Vec<String> {
-        self.outs.clone()
+        self.params.outs.clone()
     }
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
-        for out in &self.outs {
+        for out in &self.params.outs {
             let p = ctx.workspace.join(out);
             crate::durable::remove_path(&p)
                 .map_err(|e| StageFailure::caused(format!("cannot remove old output `{out}`"), e))?;
@@ -135,9 +143,9 @@ impl Task for CmdTask {
         let mut command = Command::new("sh");
         command
             .arg("-c")
-            .arg(&self.run)
+            .arg(&self.params.run)
             .current_dir(ctx.workspace)
-            .envs(&self.env)
+            .envs(&self.params.env)
             .env("PIPE_STAGE", ctx.stage)
             .env("PIPE_THREADS", ctx.threads.to_string())
             .stdin(Stdio::null())
@@ -190,7 +198,7 @@ impl Task for CmdTask {
             };
             return Err(StageFailure::with_tail(why, log_tail(ctx.log_path, 20)));
         }
-        for out in &self.outs {
+        for out in &self.params.outs {
             if fs::symlink_metadata(ctx.workspace.join(out)).is_err() {
                 return Err(StageFailure::with_tail(
                     format!("the command succeeded but did not write its declared output `{out}`"),

@@ -21,7 +21,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
 
 use crate::config::diagnostic::Diagnostics;
 use crate::config::node::{KeyPath, Node, Value};
@@ -196,24 +195,56 @@ enum DatasetTask {
     },
 }
 
+/// What a dataset's bytes depend on besides the content of the files it reads.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum DatasetParams<'a> {
+    Synthetic { source: &'static str, synthetic: &'a SyntheticParams },
+    /// The folder's content is an input; its path is not part of the key, so the same
+    /// data found elsewhere is the same dataset.
+    Files { source: Option<Format>, channels: Option<usize>, class_names: &'a Option<Vec<String>>, groups: &'a Option<BTreeMap<String, Vec<String>>> },
+    /// The checksums define the content; URLs are only where to find it.
+    Download {
+        source: Option<Format>,
+        channels: Option<usize>,
+        class_names: &'a Option<Vec<String>>,
+        groups: &'a Option<BTreeMap<String, Vec<String>>>,
+        download: Vec<DownloadParams<'a>>,
+        within: &'a str,
+    },
+}
+
+#[derive(serde::Serialize)]
+struct DownloadParams<'a> {
+    file: String,
+    checksum: &'a Checksum,
+}
+
+impl DatasetTask {
+    fn key_params(&self) -> DatasetParams<'_> {
+        match self {
+            DatasetTask::Synthetic(p) => DatasetParams::Synthetic { source: "synthetic", synthetic: p },
+            DatasetTask::Files { opts, .. } => DatasetParams::Files {
+                source: opts.format,
+                channels: opts.channels,
+                class_names: &opts.class_names,
+                groups: &opts.groups,
+            },
+            DatasetTask::Download { remotes, within, opts } => DatasetParams::Download {
+                source: opts.format,
+                channels: opts.channels,
+                class_names: &opts.class_names,
+                groups: &opts.groups,
+                download: remotes.iter().map(|r| DownloadParams { file: r.file_name(), checksum: &r.checksum }).collect(),
+                within,
+            },
+        }
+    }
+}
+
 impl Task for DatasetTask {
     fn params(&self) -> serde_json::Value {
-        match self {
-            DatasetTask::Synthetic(p) => json!({"source": "synthetic", "synthetic": p}),
-            // The folder's content is an input; its path is not part of the key, so the
-            // same data found elsewhere is the same dataset.
-            DatasetTask::Files { opts, .. } => json!({
-                "source": opts.format, "channels": opts.channels,
-                "class_names": opts.class_names, "groups": opts.groups,
-            }),
-            // The checksums define the content; URLs are only where to find it.
-            DatasetTask::Download { remotes, within, opts } => json!({
-                "source": opts.format, "channels": opts.channels,
-                "class_names": opts.class_names, "groups": opts.groups,
-                "download": remotes.iter().map(|r| json!({"file": r.file_name(), "checksum": r.checksum})).collect::<Vec<_>>(),
-                "within": within,
-            }),
-        }
+        crate::kind::params_json(&self.key_params())
     }
 
     fn inputs(&self) -> Vec<Input> {

@@ -36,22 +36,38 @@ impl Kind for EvaluateKind {
         let nmark = m.get("network").map_or(params.mark, |n| n.mark);
         let data = m.required_string("data", diags);
         let dmark = m.get("data").map_or(params.mark, |n| n.mark);
-        let part = m.choice("part", &["test", "train"], "test", diags);
+        let part = match m.choice("part", &["test", "train"], "test", diags) {
+            "train" => Part::Train,
+            _ => Part::Test,
+        };
         m.finish(diags);
-        Some(Box::new(EvaluateTask { network: (network?, nmark), data: (data?, dmark), part }))
+        Some(Box::new(EvaluateTask { network: (network?, nmark), data: (data?, dmark), params: EvalParams { part } }))
     }
+}
+
+/// Which part of the half is evaluated: all an evaluation depends on besides its inputs.
+#[derive(Debug, serde::Serialize)]
+struct EvalParams {
+    part: Part,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Part {
+    Test,
+    Train,
 }
 
 #[derive(Debug)]
 struct EvaluateTask {
     network: (String, Mark),
     data: (String, Mark),
-    part: &'static str,
+    params: EvalParams,
 }
 
 impl Task for EvaluateTask {
     fn params(&self) -> serde_json::Value {
-        json!({"part": self.part})
+        crate::kind::params_json(&self.params)
     }
 
     fn inputs(&self) -> Vec<Input> {
@@ -87,7 +103,10 @@ impl Task for EvaluateTask {
                 half.shape
             )));
         }
-        let part = if self.part == "test" { &half.test } else { &half.train };
+        let part = match self.params.part {
+            Part::Test => &half.test,
+            Part::Train => &half.train,
+        };
         let images = Images { pixels: &part.pixels, labels: &part.labels, shape: half.shape };
         let pool = super::pool(ctx.threads)?;
         let metrics = pool.install(|| evaluate(&cfg, &params, &images))?;

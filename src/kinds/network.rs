@@ -16,25 +16,22 @@
 //!   augment: {crop_pad: 0, flip: false}
 //! ```
 
-use serde_json::json;
+use serde::Serialize;
 
 use crate::config::diagnostic::Diagnostics;
 use crate::config::node::Value;
 use crate::config::reader::MapReader;
 use crate::nn::{Augment, Backend, LayerSpec, Schedule, TrainConfig};
 
-/// The layers of the network, without its input shape and classes (those come from
-/// the data it is trained on).
-#[derive(Debug, Clone)]
-pub struct Layers(pub Vec<LayerSpec>);
-
-impl Layers {
-    pub fn to_json(&self) -> serde_json::Value {
-        json!(self.0.iter().map(LayerSpec::to_text).collect::<Vec<_>>())
-    }
+/// The `network` settings as they enter a stage's key: the layers, without the input
+/// shape and classes (those come from the data it is trained on). A layer is keyed by
+/// its canonical text (`conv 8 3 pool`), so equal layers written differently are equal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkParams {
+    pub layers: Vec<LayerSpec>,
 }
 
-pub fn read_network(m: &mut MapReader<'_>, diags: &mut Diagnostics) -> Option<Layers> {
+pub fn read_network(m: &mut MapReader<'_>, diags: &mut Diagnostics) -> Option<NetworkParams> {
     let node = m.require("network", diags)?;
     let path = m.path("network");
     let mut inner = MapReader::new(node, path.clone(), diags)?;
@@ -73,7 +70,7 @@ pub fn read_network(m: &mut MapReader<'_>, diags: &mut Diagnostics) -> Option<La
             }
         }
     }
-    ok.then_some(Layers(layers))
+    ok.then_some(NetworkParams { layers })
 }
 
 const LAYER_HELP: &str = "layers read `conv OUT KERNEL [stride=S] [pad=P] [pool[=SIZE/STRIDE]] [lrn]` or \
@@ -145,22 +142,101 @@ pub fn read_training(m: &mut MapReader<'_>, seed: u64, diags: &mut Diagnostics) 
     m.map("training", diags, read).unwrap_or_else(defaults)
 }
 
-/// The training settings as they enter the key (every default filled in).
-pub fn training_json(t: &TrainConfig) -> serde_json::Value {
-    let schedule = match t.schedule {
-        Schedule::Constant => json!("constant"),
-        Schedule::Cosine => json!("cosine"),
-        Schedule::Step { every, gamma } => json!({"step": {"every": every, "gamma": gamma}}),
-    };
-    let mut v = json!({
-        "epochs": t.epochs, "batch": t.batch, "lr": t.lr, "momentum": t.momentum,
-        "weight_decay": t.weight_decay, "schedule": schedule,
-        "augment": {"crop_pad": t.augment.crop_pad, "flip": t.augment.flip},
-    });
-    // A GPU's bytes are not the CPU's: a GPU run is its own cache entry. CPU runs keep
-    // the key they always had.
-    if !t.device.is_cpu() {
-        v["device"] = json!(t.device.name());
+/// The `training` settings as they enter a stage's key: every default filled in, one
+/// field per setting that changes the trained bytes. Training runs from this struct
+/// ([`TrainingParams::config`]), so no setting can change a result without being in the
+/// key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainingParams {
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub schedule: ScheduleParams,
+    pub augment: AugmentParams,
+    /// A GPU's bytes are not the CPU's: a GPU run is its own cache entry. CPU runs keep
+    /// the key they always had (no `device` field).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<Backend>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleParams {
+    Constant,
+    Cosine,
+    Step { every: usize, gamma: f64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AugmentParams {
+    pub crop_pad: usize,
+    pub flip: bool,
+}
+
+impl TrainingParams {
+    /// The key's form of validated settings.
+    pub fn of(t: &TrainConfig) -> TrainingParams {
+        TrainingParams {
+            epochs: t.epochs,
+            batch: t.batch,
+            lr: t.lr,
+            momentum: t.momentum,
+            weight_decay: t.weight_decay,
+            schedule: match t.schedule {
+                Schedule::Constant => ScheduleParams::Constant,
+                Schedule::Cosine => ScheduleParams::Cosine,
+                Schedule::Step { every, gamma } => ScheduleParams::Step { every, gamma },
+            },
+            augment: AugmentParams { crop_pad: t.augment.crop_pad, flip: t.augment.flip },
+            device: (!t.device.is_cpu()).then_some(t.device),
+        }
     }
-    v
+
+    /// The training configuration these settings describe, for a network of `seed`.
+    pub fn config(&self, seed: u64) -> TrainConfig {
+        TrainConfig {
+            epochs: self.epochs,
+            batch: self.batch,
+            lr: self.lr,
+            momentum: self.momentum,
+            weight_decay: self.weight_decay,
+            schedule: match self.schedule {
+                ScheduleParams::Constant => Schedule::Constant,
+                ScheduleParams::Cosine => Schedule::Cosine,
+                ScheduleParams::Step { every, gamma } => Schedule::Step { every, gamma },
+            },
+            augment: Augment { crop_pad: self.augment.crop_pad, flip: self.augment.flip },
+            seed,
+            frozen: 0,
+            device: self.device.unwrap_or(Backend::Cpu),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_and_their_key_form_are_the_same_thing() {
+        for schedule in [Schedule::Constant, Schedule::Cosine, Schedule::Step { every: 3, gamma: 0.5 }] {
+            for device in [Backend::Cpu, Backend::Cuda] {
+                let tc = TrainConfig {
+                    epochs: 7,
+                    batch: 16,
+                    lr: 0.03,
+                    momentum: 0.8,
+                    weight_decay: 1e-4,
+                    schedule: schedule.clone(),
+                    augment: Augment { crop_pad: 2, flip: true },
+                    seed: 5,
+                    frozen: 0,
+                    device,
+                };
+                assert_eq!(TrainingParams::of(&tc).config(5), tc);
+            }
+        }
+    }
 }

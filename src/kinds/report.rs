@@ -13,12 +13,13 @@
 
 use std::path::Path;
 
-use serde_json::json;
 
 use crate::config::diagnostic::Diagnostics;
 use crate::config::node::{KeyPath, Node, Value};
 use crate::config::reader::MapReader;
 use crate::kind::{Input, Kind, RunContext, StageFailure, Task};
+use super::train::NetInfo;
+use crate::nn::Metrics;
 use crate::report::{Report, RunRecord, build};
 
 pub struct ReportKind;
@@ -66,11 +67,16 @@ struct ReportTask {
     of: Vec<(String, crate::config::node::Mark)>,
 }
 
+#[derive(serde::Serialize)]
+struct ReportParams {}
+
 pub const SUMMARY: &str = "summary.txt";
 
 impl Task for ReportTask {
+    /// A report has no parameters: it depends only on its inputs' content (and the
+    /// kind's version, bumped when the findings' rules change).
     fn params(&self) -> serde_json::Value {
-        json!({})
+        crate::kind::params_json(&ReportParams {})
     }
 
     fn inputs(&self) -> Vec<Input> {
@@ -98,22 +104,22 @@ impl Task for ReportTask {
     }
 }
 
-/// One network's result, from the `info.json` and `metrics.json` of its stage.
+/// One network's result, from the `info.json` and `metrics.json` of its stage, read as
+/// their types.
 pub fn record(stage: &str, dir: &Path) -> Result<RunRecord, StageFailure> {
-    let info = super::read_json(&dir.join("info.json"))?;
-    let metrics = super::read_json(&dir.join("metrics.json"))?;
-    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    let info: NetInfo = super::read_typed(&dir.join("info.json"))?;
+    let metrics: Metrics = super::read_typed(&dir.join("metrics.json"))?;
     Ok(RunRecord {
         stage: stage.to_string(),
-        treatment: text(&info["treatment"]).unwrap_or_default(),
-        n: info["n"].as_u64().map(|n| n as usize),
-        split: text(&info["split"]).unwrap_or_else(|| "random".into()),
-        split_seed: info["split_seed"].as_u64().unwrap_or(0),
-        seed: info["seed"].as_u64().unwrap_or(0),
-        base_half: text(&info["base_half"]),
-        target_half: text(&info["target_half"]).unwrap_or_default(),
-        top1: metrics["top1"].as_f64().unwrap_or(f64::NAN),
-        loss: metrics["loss"].as_f64().unwrap_or(f64::NAN),
+        treatment: info.treatment,
+        n: info.n,
+        split: info.split,
+        split_seed: info.split_seed,
+        seed: info.seed,
+        base_half: info.base_half,
+        target_half: info.target_half,
+        top1: metrics.top1,
+        loss: metrics.loss,
     })
 }
 

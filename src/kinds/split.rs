@@ -64,23 +64,29 @@ impl Kind for SplitKind {
             }
         };
         m.finish(diags);
-        Some(Box::new(SplitTask { data: data?, mark, method, per_class, holdout, seed }))
+        Some(Box::new(SplitTask { data: data?, mark, params: SplitParams { method, per_class, holdout, seed } }))
     }
 }
 
-#[derive(Debug)]
-struct SplitTask {
-    data: String,
-    mark: crate::config::node::Mark,
+/// Everything a split's halves depend on besides the dataset's content.
+#[derive(Debug, serde::Serialize)]
+struct SplitParams {
     method: SplitMethod,
     per_class: Option<usize>,
     holdout: f64,
     seed: u64,
 }
 
+#[derive(Debug)]
+struct SplitTask {
+    data: String,
+    mark: crate::config::node::Mark,
+    params: SplitParams,
+}
+
 impl Task for SplitTask {
     fn params(&self) -> serde_json::Value {
-        json!({"method": self.method, "per_class": self.per_class, "holdout": self.holdout, "seed": self.seed})
+        crate::kind::params_json(&self.params)
     }
 
     fn inputs(&self) -> Vec<Input> {
@@ -94,8 +100,8 @@ impl Task for SplitTask {
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
         let dir = super::input_dir(ctx, "data", "dataset")?;
         let ds = Dataset::read(&dir)?;
-        let (a, b) = split(&ds, &self.method, self.per_class, self.holdout, self.seed)?;
-        let kind = match self.method {
+        let (a, b) = split(&ds, &self.params.method, self.params.per_class, self.params.holdout, self.params.seed)?;
+        let kind = match self.params.method {
             SplitMethod::Random { .. } => "random",
             SplitMethod::ByGroup { .. } => "by_group",
             SplitMethod::Classes { .. } => "classes",
@@ -103,7 +109,7 @@ impl Task for SplitTask {
         for half in [&a, &b] {
             let out = ctx.out_dir.join(&half.name);
             half.write(&out)?;
-            let info = json!({"half": half.name, "split": kind, "method": self.method, "seed": self.seed,
+            let info = json!({"half": half.name, "split": kind, "method": self.params.method, "seed": self.params.seed,
                 "classes": half.classes});
             super::write_json(&out.join("split.json"), &info)?;
         }

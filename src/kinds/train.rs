@@ -27,14 +27,15 @@ use std::io::Write as _;
 
 use serde_json::json;
 
-use super::network::{Layers, read_network, read_training, training_json};
+use super::network::{NetworkParams, TrainingParams, read_network, read_training};
 use crate::config::diagnostic::Diagnostics;
 use crate::config::node::{KeyPath, Mark, Node, Value};
 use crate::config::reader::MapReader;
 use crate::data::Half;
+use crate::report::Treatment;
 use crate::kind::{Input, Kind, RunContext, StageFailure, Task};
 use crate::nn::{
-    CLASSIFIER_BIAS, CLASSIFIER_WEIGHT, Images, NetConfig, NnError, TrainConfig, TrainHooks, evaluate, init,
+    CLASSIFIER_BIAS, CLASSIFIER_WEIGHT, Images, NetConfig, NnError, TrainHooks, evaluate, init,
     load_checkpoint, save_checkpoint, train, transfer,
 };
 
@@ -66,11 +67,7 @@ impl Kind for TrainKind {
             target: (data?, mark),
             target_key: "data",
             base: None,
-            n: 0,
-            fine_tune: true,
-            keep_classifier: false,
-            layers: layers?,
-            tc,
+            params: NetParams { network: layers?, training: TrainingParams::of(&tc), seed, transfer: None },
         }))
     }
 }
@@ -109,12 +106,12 @@ impl Kind for TransferKind {
         let tc = read_training(&mut m, seed, diags);
         m.finish(diags);
         let layers = layers?;
-        if n > layers.0.len() {
+        if n > layers.layers.len() {
             let at = params.get("n").map_or(params.mark, |x| x.mark);
             diags.error(
                 at,
                 &path.key("n"),
-                format!("n = {n}, but the network has {} transferable layers", layers.0.len()),
+                format!("n = {n}, but the network has {} transferable layers", layers.layers.len()),
             );
         }
         if base.is_none() && fine_tune {
@@ -126,17 +123,48 @@ impl Kind for TransferKind {
                 "use a `train` stage for that, or `fine_tune: false`",
             );
         }
+        // `n: 0` with no base is a network trained from scratch, keyed as one.
+        let transfer = (base.is_some() || n > 0).then(|| TransferParams {
+            n,
+            fine_tune,
+            classifier: if classifier == "keep" { Classifier::Keep } else { Classifier::Reinit },
+            random_base: base.is_none(),
+        });
         Some(Box::new(NetTask {
             target: (target?, mark),
             target_key: "target",
             base,
-            n,
-            fine_tune,
-            keep_classifier: classifier == "keep",
-            layers,
-            tc,
+            params: NetParams { network: layers, training: TrainingParams::of(&tc), seed, transfer },
         }))
     }
+}
+
+/// Everything a network's bytes depend on besides its data and its base: the key's
+/// `params`, and the only place the task reads its settings from.
+#[derive(Debug, serde::Serialize)]
+struct NetParams {
+    network: NetworkParams,
+    training: TrainingParams,
+    seed: u64,
+    /// For a transfer (and the random baseline): the cut and what happens above it.
+    #[serde(flatten)]
+    transfer: Option<TransferParams>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct TransferParams {
+    n: usize,
+    fine_tune: bool,
+    classifier: Classifier,
+    /// No base: layers 1..n stay at their random initialisation.
+    random_base: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Classifier {
+    Reinit,
+    Keep,
 }
 
 #[derive(Debug)]
@@ -147,29 +175,32 @@ struct NetTask {
     target_key: &'static str,
     /// `None` for a base network and for the random baseline.
     base: Option<(String, Mark)>,
-    n: usize,
-    fine_tune: bool,
-    keep_classifier: bool,
-    layers: Layers,
-    tc: TrainConfig,
+    params: NetParams,
 }
 
 impl NetTask {
     fn is_transfer(&self) -> bool {
-        self.base.is_some() || self.n > 0
+        self.params.transfer.is_some()
+    }
+
+    /// The cut: layers 1..n come from the base (or stay random); 0 for a base.
+    fn n(&self) -> usize {
+        self.params.transfer.as_ref().map_or(0, |t| t.n)
+    }
+
+    /// Whether layers 1..n learn; a base network learns everywhere.
+    fn fine_tune(&self) -> bool {
+        self.params.transfer.as_ref().is_none_or(|t| t.fine_tune)
+    }
+
+    fn keep_classifier(&self) -> bool {
+        self.params.transfer.as_ref().is_some_and(|t| t.classifier == Classifier::Keep)
     }
 }
 
 impl Task for NetTask {
     fn params(&self) -> serde_json::Value {
-        let mut p = json!({"network": {"layers": self.layers.to_json()}, "training": training_json(&self.tc), "seed": self.tc.seed});
-        if self.is_transfer() {
-            p["n"] = json!(self.n);
-            p["fine_tune"] = json!(self.fine_tune);
-            p["classifier"] = json!(if self.keep_classifier { "keep" } else { "reinit" });
-            p["random_base"] = json!(self.base.is_none());
-        }
-        p
+        crate::kind::params_json(&self.params)
     }
 
     fn inputs(&self) -> Vec<Input> {
@@ -200,24 +231,25 @@ impl Task for NetTask {
         };
         let data_dir = super::input_dir(ctx, "data", "")?;
         let half = Half::read(&data_dir)?;
-        let split: serde_json::Value = super::read_json(&data_dir.join("split.json"))?;
-        let cfg = NetConfig { input: half.shape, layers: self.layers.0.clone(), classes: half.classes.len() };
+        let split: SplitInfo = super::read_typed(&data_dir.join("split.json"))?;
+        let cfg = NetConfig { input: half.shape, layers: self.params.network.layers.clone(), classes: half.classes.len() };
+        let mut tc = self.params.training.config(self.params.seed);
         cfg.validate().map_err(|e| StageFailure::new(format!("network: {e}")))?;
-        check_memory(&cfg, self.tc.batch)?;
+        check_memory(&cfg, tc.batch)?;
         let mut log = std::fs::OpenOptions::new()
             .append(true)
             .open(ctx.log_path)
             .map_err(|e| StageFailure::caused("cannot open the stage log", e))?;
-        let fresh = init(&cfg, self.tc.seed);
+        let fresh = init(&cfg, tc.seed);
         let (params, base_info, transferred) = match &self.base {
             None => (fresh, None, None),
             Some(_) => {
                 let base_dir = super::input_dir(ctx, "base", "")?;
                 let (base_cfg, base_params) = load_checkpoint(&base_dir.join("network"))
                     .map_err(|e| StageFailure::caused("cannot load the base network", e))?;
-                check_compatible(&base_cfg, &cfg, self.n, self.keep_classifier)?;
-                let (mut params, report) = transfer(&base_params, fresh, self.n).map_err(StageFailure::new)?;
-                if self.keep_classifier {
+                check_compatible(&base_cfg, &cfg, self.n(), self.keep_classifier())?;
+                let (mut params, report) = transfer(&base_params, fresh, self.n()).map_err(StageFailure::new)?;
+                if self.keep_classifier() {
                     for name in [CLASSIFIER_WEIGHT, CLASSIFIER_BIAS] {
                         params.insert(name.to_string(), base_params[name].clone());
                     }
@@ -229,12 +261,11 @@ impl Task for NetTask {
                     report.copied.join(", "),
                     report.reinitialised.len()
                 );
-                let info: serde_json::Value = super::read_json(&base_dir.join("info.json"))?;
+                let info: NetInfo = super::read_typed(&base_dir.join("info.json"))?;
                 (params, Some(info), Some(report))
             }
         };
-        let mut tc = self.tc.clone();
-        tc.frozen = if self.fine_tune { 0 } else { self.n };
+        tc.frozen = if self.fine_tune() { 0 } else { self.n() };
         let train_images = Images { pixels: &half.train.pixels, labels: &half.train.labels, shape: half.shape };
         let test_images = Images { pixels: &half.test.pixels, labels: &half.test.labels, shape: half.shape };
         let epochs = tc.epochs;
@@ -276,8 +307,45 @@ impl Task for NetTask {
         super::write_json(&ctx.out_dir.join("log.json"), &epochs_json)?;
         super::write_json(&ctx.out_dir.join("metrics.json"), &json!(metrics))?;
         let info = self.info(&half, &split, base_info.as_ref(), transferred.as_ref());
-        super::write_json(&ctx.out_dir.join("info.json"), &info)
+        super::write_json(&ctx.out_dir.join("info.json"), &json!(info))
     }
+}
+
+/// A trained network's `info.json`: what it is in the paper's vocabulary, what it was
+/// trained on and, for a transfer, what was copied. The report reads it back as this
+/// type. Written as a JSON object with sorted keys (the bytes are part of every
+/// dependent's key, so the layout never changes without a kind version).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetInfo {
+    pub role: Role,
+    pub treatment: Treatment,
+    /// The cut; `None` for a base network.
+    pub n: Option<usize>,
+    pub fine_tune: bool,
+    /// The half the base was trained on; `None` for a base and the random baseline.
+    pub base_half: Option<String>,
+    pub target_half: String,
+    /// How the halves were split (`random`, `by_group`, `classes`) and with which seed.
+    pub split: String,
+    pub split_seed: u64,
+    pub seed: u64,
+    pub copied: Option<Vec<String>>,
+    pub reinitialised: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Base,
+    Transfer,
+}
+
+/// The part of a half's `split.json` a network's info repeats.
+#[derive(Debug, serde::Deserialize)]
+struct SplitInfo {
+    split: String,
+    seed: u64,
 }
 
 impl NetTask {
@@ -285,41 +353,37 @@ impl NetTask {
     fn info(
         &self,
         half: &Half,
-        split: &serde_json::Value,
-        base: Option<&serde_json::Value>,
+        split: &SplitInfo,
+        base: Option<&NetInfo>,
         report: Option<&crate::nn::TransferReport>,
-    ) -> serde_json::Value {
+    ) -> NetInfo {
         let target = half.name.clone();
+        let fine_tuned = self.fine_tune();
         let (treatment, base_half) = match (self.is_transfer(), base) {
-            (false, _) => (format!("base{target}"), None),
-            (true, None) => ("random".to_string(), None),
+            (false, _) => (Treatment::Base { half: target.clone() }, None),
+            (true, None) => (Treatment::Random, None),
             (true, Some(b)) => {
-                let from = b["target_half"].as_str().unwrap_or("?").to_string();
-                let t = if b["role"] == "base" {
-                    format!("{from}n{target}{}", if self.fine_tune { "+" } else { "" })
-                } else {
-                    format!(
-                        "{} then {}",
-                        b["treatment"].as_str().unwrap_or("?"),
-                        if self.fine_tune { "fine-tuned" } else { "frozen" }
-                    )
+                let from = b.target_half.clone();
+                let t = match b.role {
+                    Role::Base => Treatment::Transfer { from: from.clone(), to: target.clone(), fine_tuned },
+                    Role::Transfer => Treatment::Continued { first: Box::new(b.treatment.clone()), fine_tuned },
                 };
                 (t, Some(from))
             }
         };
-        json!({
-            "role": if self.is_transfer() { "transfer" } else { "base" },
-            "treatment": treatment,
-            "n": if self.is_transfer() { json!(self.n) } else { json!(null) },
-            "fine_tune": self.fine_tune,
-            "base_half": base_half,
-            "target_half": target,
-            "split": split["split"],
-            "split_seed": split["seed"],
-            "seed": self.tc.seed,
-            "copied": report.map(|r| r.copied.clone()),
-            "reinitialised": report.map(|r| r.reinitialised.clone()),
-        })
+        NetInfo {
+            role: if self.is_transfer() { Role::Transfer } else { Role::Base },
+            treatment,
+            n: self.is_transfer().then_some(self.n()),
+            fine_tune: self.fine_tune(),
+            base_half,
+            target_half: target,
+            split: split.split.clone(),
+            split_seed: split.seed,
+            seed: self.params.seed,
+            copied: report.map(|r| r.copied.clone()),
+            reinitialised: report.map(|r| r.reinitialised.clone()),
+        }
     }
 }
 

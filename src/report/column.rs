@@ -6,6 +6,8 @@
 
 use serde::Serialize;
 
+use super::treatment::Treatment;
+
 /// A column of the paper's table. The derived order is the order of the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -31,31 +33,18 @@ impl Column {
     pub const TABLE: [Column; 6] =
         [Column::Base, Column::Selffer, Column::SelfferTuned, Column::Transfer, Column::TransferTuned, Column::Random];
 
-    /// Classifies a treatment string of a run whose target half is `target`.
-    ///
-    /// Uses the target half rather than `base_half`, so a record without `base_half`
-    /// still classifies: `{S}n{T}` is parsed from the right, where T is known.
-    pub fn classify(treatment: &str, target: &str) -> Column {
-        if treatment == "random" {
-            return Column::Random;
-        }
-        if treatment.strip_prefix("base") == Some(target) {
-            return Column::Base;
-        }
-        let (core, tuned) = match treatment.strip_suffix('+') {
-            Some(core) => (core, true),
-            None => (treatment, false),
-        };
-        let source = core.strip_suffix(target).and_then(|rest| rest.strip_suffix('n'));
-        match source {
-            Some(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
-                match (s == target, tuned) {
-                    (true, false) => Column::Selffer,
-                    (true, true) => Column::SelfferTuned,
-                    (false, false) => Column::Transfer,
-                    (false, true) => Column::TransferTuned,
-                }
-            }
+    /// The column of a treatment of a run whose target half is `target`: a selffer is
+    /// a transfer whose source is the target, whatever the halves are called.
+    pub fn classify(treatment: &Treatment, target: &str) -> Column {
+        match treatment {
+            Treatment::Random => Column::Random,
+            Treatment::Base { half } if half == target => Column::Base,
+            Treatment::Transfer { from, to, fine_tuned } if to == target => match (from == target, fine_tuned) {
+                (true, false) => Column::Selffer,
+                (true, true) => Column::SelfferTuned,
+                (false, false) => Column::Transfer,
+                (false, true) => Column::TransferTuned,
+            },
             _ => Column::Other,
         }
     }
@@ -92,10 +81,10 @@ mod tests {
             ("AnA+", "A", SelfferTuned),
             ("random", "B", Random),
             ("AnB then fine-tuned", "B", Other),
-            ("nB", "B", Other),
+            ("AnA", "B", Other),
         ];
         for (treatment, target, want) in cases {
-            assert_eq!(Column::classify(treatment, target), want, "{treatment} -> {target}");
+            assert_eq!(Column::classify(&treatment.parse().unwrap(), target), want, "{treatment} -> {target}");
         }
     }
 }

@@ -58,7 +58,7 @@ mod tests {
             run("random", "baseB", None, 0.625),
             seeded("random", "AnB", Some(1), 0, 0.5),
             seeded("random", "AnB", Some(1), 1, 0.75),
-            run("random", "AnB, odd", Some(1), 0.25),
+            run("random, odd", "AnB", Some(1), 0.25),
         ];
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("table.csv");
@@ -67,7 +67,7 @@ mod tests {
 split,treatment,n,mean_top1,std_top1,min_top1,max_top1,runs
 random,baseB,,0.625,0,0.625,0.625,1
 random,AnB,1,0.625,0.1767766952966369,0.5,0.75,2
-random,\"AnB, odd\",1,0.25,0,0.25,0.25,1
+\"random, odd\",AnB,1,0.25,0,0.25,0.25,1
 ";
         assert_eq!(std::fs::read_to_string(&path).unwrap(), want);
     }

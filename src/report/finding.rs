@@ -24,7 +24,7 @@ impl Verdict {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
-    /// 1..6, numbered as in PAPER.md.
+    /// 1..6, in the paper's order (see `findings.rs`).
     pub id: u8,
     pub name: &'static str,
     pub verdict: Verdict,

@@ -1,4 +1,4 @@
-//! Judges the paper's six findings (PAPER.md) on a run's panels.
+//! Judges the paper's six findings (Yosinski et al. 2014, section 4) on a run's panels.
 //!
 //! Every criterion compares cell means against `noise`, the spread over seeds (or the
 //! paper's 1 point when each cell ran once). Means of k runs are less noisy than one
@@ -41,7 +41,7 @@ impl<'a> Context<'a> {
     }
 }
 
-/// Evaluates the six findings, in the order of PAPER.md.
+/// Evaluates the six findings, in the paper's order.
 pub(crate) fn evaluate(panels: &[Panel], noise: f64) -> Vec<Finding> {
     // Panels come sorted with the similar split first.
     let cx = Context { panels, primary: panels.first(), noise };

@@ -3,14 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::treatment::Treatment;
+
 /// One trained network and its score on the target half's validation images.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     /// The stage that trained it, e.g. `transfer[seed=0,from=A,n=3,ft=true]`.
     pub stage: String,
-    /// `baseA`/`baseB`, `{S}n{T}` with a trailing `+` when fine-tuned, or `random`;
-    /// any other string is kept in the long table but ignored by table and findings.
-    pub treatment: String,
+    /// What the network is (baseB, AnB+, random, ...); the table and findings use the
+    /// treatments of the paper, the long table lists every one.
+    pub treatment: Treatment,
     /// The cut; `None` for base networks.
     pub n: Option<usize>,
     /// `random` (similar halves), `by_group` (dissimilar halves) or `classes`.

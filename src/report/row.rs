@@ -29,11 +29,11 @@ pub struct Row {
 /// name), so that every writer produces the same bytes for the same records.
 pub(crate) fn long_table(records: &[RunRecord]) -> Vec<Row> {
     /// (split, n, treatment) -> (the treatment's rank for sorting, top-1 of its runs).
-    type Groups<'a> = BTreeMap<(&'a str, Option<usize>, &'a str), (Column, Vec<f64>)>;
+    type Groups<'a> = BTreeMap<(&'a str, Option<usize>, String), (Column, Vec<f64>)>;
     let mut groups: Groups<'_> = BTreeMap::new();
     for r in records {
         let column = Column::classify(&r.treatment, &r.target_half);
-        let (rank, values) = groups.entry((&r.split, r.n, &r.treatment)).or_insert((column, Vec::new()));
+        let (rank, values) = groups.entry((&r.split, r.n, r.treatment.to_string())).or_insert((column, Vec::new()));
         // A name classifies differently only for malformed input (`baseA` targeting B).
         *rank = (*rank).min(column);
         values.push(r.top1);
@@ -44,7 +44,7 @@ pub(crate) fn long_table(records: &[RunRecord]) -> Vec<Row> {
             let s = Stats::of(&values).expect("every group holds at least one run");
             let row = Row {
                 split: split.to_owned(),
-                treatment: treatment.to_owned(),
+                treatment,
                 n,
                 mean_top1: s.mean,
                 std_top1: s.std,

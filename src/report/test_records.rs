@@ -15,7 +15,7 @@ pub(crate) fn seeded(split: &str, treatment: &str, n: Option<usize>, seed: u64, 
     };
     RunRecord {
         stage: format!("{treatment}[seed={seed},n={}]", n.map_or("-".to_owned(), |n| n.to_string())),
-        treatment: treatment.to_owned(),
+        treatment: treatment.parse().expect("a treatment"),
         n,
         split: split.to_owned(),
         split_seed: 0,
@@ -27,7 +27,7 @@ pub(crate) fn seeded(split: &str, treatment: &str, n: Option<usize>, seed: u64, 
     }
 }
 
-/// The paper's table (PAPER.md, random split, percent), n = 1..7.
+/// The paper's numbers behind its Figure 2 (random split, percent), n = 1..7.
 pub(crate) const PAPER_BASE: f64 = 62.51;
 pub(crate) const PAPER_BNB: [f64; 7] = [62.67, 62.35, 62.11, 60.48, 59.35, 61.88, 62.32];
 pub(crate) const PAPER_ANB: [f64; 7] = [62.82, 62.39, 61.89, 59.98, 57.80, 58.06, 54.25];

@@ -36,19 +36,36 @@ pub struct GcReport {
 /// version, or a file) go once they are this old.
 const STRAY_AGE: Duration = Duration::from_secs(3600);
 
+/// Removes (or, dry, only counts) what gc found.
+struct Sweep {
+    dry_run: bool,
+    report: GcReport,
+}
+
+impl Sweep {
+    fn remove(&mut self, path: &Path) -> Result<(), StoreError> {
+        self.report.bytes += tree_bytes(path);
+        if !self.dry_run {
+            durable::remove_path(path).map_err(io_at(path))?;
+        }
+        Ok(())
+    }
+}
+
 impl Store {
     /// Remove every entry not in `keep`, every object no kept entry names, resume
     /// folders of finished or unreached stages, downloads no pipeline names, and the
     /// scratch of processes that died. With `dry_run`, count only.
     pub fn gc(&self, keep: &Keep, dry_run: bool) -> Result<GcReport, StoreError> {
-        let mut r = GcReport { kept: keep.entries.len(), ..GcReport::default() };
-        let remove = |path: &Path, r: &mut GcReport| -> Result<(), StoreError> {
-            r.bytes += tree_bytes(path);
-            if !dry_run {
-                durable::remove_path(path).map_err(io_at(path))?;
-            }
-            Ok(())
-        };
+        let mut sweep = Sweep { dry_run, report: GcReport { kept: keep.entries.len(), ..GcReport::default() } };
+        self.sweep_entries_and_objects(keep, &mut sweep)?;
+        self.sweep_resume_and_quarantine(keep, &mut sweep)?;
+        self.sweep_scratch(&mut sweep)?;
+        self.sweep_downloads(keep, &mut sweep)?;
+        Ok(sweep.report)
+    }
+
+    fn sweep_entries_and_objects(&self, keep: &Keep, sweep: &mut Sweep) -> Result<(), StoreError> {
         let mut keep_objects = HashSet::new();
         for (path, m) in self.manifests()? {
             match m {
@@ -57,23 +74,26 @@ impl Store {
                     keep_objects.extend(files.chain(m.log.iter().flat_map(|l| &l.files)).map(|f| f.digest.clone()));
                 }
                 _ => {
-                    r.entries += 1;
-                    if !dry_run {
-                        fs::remove_file(&path).map_err(io_at(&path))?;
-                    }
+                    sweep.report.entries += 1;
+                    sweep.remove(&path)?;
                 }
             }
         }
         let objects = self.sub("objects");
         for rel in walk(&objects).map_err(io_at(&objects))? {
             if !keep_objects.contains(&rel.replace('/', "")) {
-                r.objects += 1;
-                remove(&objects.join(&rel), &mut r)?;
+                sweep.report.objects += 1;
+                sweep.remove(&objects.join(&rel))?;
             }
         }
-        // A resume folder is kept while its stage still has to run and may be in use;
-        // one whose entry was published since, or that no pipeline reaches, goes
-        // unless a process computing that key holds its lock right now.
+        Ok(())
+    }
+
+    /// A resume folder is kept while its stage still has to run; one whose entry was
+    /// published since, or that no pipeline reaches, goes unless a process computing
+    /// that key holds its lock right now. Quarantined objects go too: a stage that
+    /// needed them has been, or will be, computed again.
+    fn sweep_resume_and_quarantine(&self, keep: &Keep, sweep: &mut Sweep) -> Result<(), StoreError> {
         for d in children(&self.sub("resume")) {
             let key = name_of(&d);
             let finished = matches!(self.lookup(&key)?, Lookup::Hit(_));
@@ -81,19 +101,23 @@ impl Store {
                 continue;
             }
             if let Some(_held) = self.try_lock(&key)? {
-                r.leftovers += 1;
-                remove(&d, &mut r)?;
+                sweep.report.leftovers += 1;
+                sweep.remove(&d)?;
             }
         }
         for d in children(&self.sub("quarantine")) {
-            r.leftovers += 1;
-            remove(&d, &mut r)?;
+            sweep.report.leftovers += 1;
+            sweep.remove(&d)?;
         }
-        // Scratch: each process works in `tmp/NAME/` while it holds `tmp/NAME.lock`.
+        Ok(())
+    }
+
+    /// Each process works in `tmp/NAME/` while it holds `tmp/NAME.lock`; a folder whose
+    /// lock nobody holds belongs to a process that died.
+    fn sweep_scratch(&self, sweep: &mut Sweep) -> Result<(), StoreError> {
         for d in children(&self.sub("tmp")) {
-            let name = name_of(&d);
-            if name.ends_with(".lock") {
-                if !d.with_extension("").exists() && old(&d) {
+            if name_of(&d).ends_with(".lock") {
+                if !d.with_extension("").exists() && old(&d) && !sweep.dry_run {
                     let _ = fs::remove_file(&d);
                 }
                 continue;
@@ -101,19 +125,23 @@ impl Store {
             let lock = lock_of(&d);
             if lock.exists() {
                 if let Some(_held) = durable::try_lock(&lock).map_err(io_at(&lock))? {
-                    r.leftovers += 1;
-                    remove(&d, &mut r)?;
-                    if !dry_run {
+                    sweep.report.leftovers += 1;
+                    sweep.remove(&d)?;
+                    if !sweep.dry_run {
                         let _ = fs::remove_file(&lock);
                     }
                 }
             } else if old(&d) {
-                r.leftovers += 1;
-                remove(&d, &mut r)?;
+                sweep.report.leftovers += 1;
+                sweep.remove(&d)?;
             }
         }
-        // Downloads still named stay (a changed dataset stage would otherwise fetch
-        // them again); others go, as do unfinished `.part-*` folders nobody is filling.
+        Ok(())
+    }
+
+    /// Downloads still named stay (a changed dataset stage would otherwise fetch them
+    /// again); others go, as do unfinished `.part-*` folders nobody is filling.
+    fn sweep_downloads(&self, keep: &Keep, sweep: &mut Sweep) -> Result<(), StoreError> {
         for d in children(&self.sub("downloads")) {
             let name = name_of(&d);
             if name.ends_with(".lock") || keep.downloads.contains(&name) {
@@ -125,10 +153,10 @@ impl Store {
                     continue;
                 }
             }
-            r.downloads += 1;
-            remove(&d, &mut r)?;
+            sweep.report.downloads += 1;
+            sweep.remove(&d)?;
         }
-        Ok(r)
+        Ok(())
     }
 }
 

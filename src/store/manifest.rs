@@ -24,6 +24,16 @@ pub struct Manifest {
     pub log: Option<Content>,
     pub seconds: f64,
     pub created_unix: u64,
+    /// What checking the inputs' bytes against their digests cost before the task ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs_verified: Option<Verified>,
+}
+
+/// Input objects verified for one stage: how many bytes, in how long.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Verified {
+    pub bytes: u64,
+    pub seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
