@@ -84,8 +84,10 @@ fn dry_run(p: &Pipeline, store: &Store, a: &RunArgs) -> Result<(), Error> {
 /// After a run, the table and findings of every report stage that is now in the cache,
 /// and where its files are.
 fn print_reports(p: &Pipeline, file: &Path, store: &Store, summary: &RunSummary) -> Result<(), Error> {
+    let reports: std::collections::HashSet<&str> =
+        p.stages.iter().filter(|s| s.kind.name() == "report").map(|s| s.name.as_str()).collect();
     for r in &summary.stages {
-        let is_report = p.index_of(&r.name).is_some_and(|i| p.stages[i].kind.name() == "report");
+        let is_report = reports.contains(r.name.as_str());
         let (true, Some(key), Outcome::Ran | Outcome::Cached) = (is_report, &r.key, r.outcome) else { continue };
         let Some(m) = store.entry(key)? else { continue };
         let Some(o) = m.outputs.get(crate::kinds::report::SUMMARY) else { continue };

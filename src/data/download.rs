@@ -164,8 +164,7 @@ pub fn fetch(
     fs::create_dir_all(downloads).map_err(io_at(downloads))?;
     // Two runs that need the same files: one downloads, the other waits and finds them.
     let lock_path = downloads.join(format!(".{id}.lock"));
-    let lock = File::create(&lock_path).map_err(io_at(&lock_path))?;
-    lock_exclusive(&lock).map_err(io_at(&lock_path))?;
+    let _lock = crate::durable::lock(&lock_path).map_err(io_at(&lock_path))?;
     if dest.is_dir() {
         return Ok(dest);
     }
@@ -204,21 +203,6 @@ pub fn fetch(
 
 /// Written beside the files: where each came from and its checksum, for people.
 pub const SOURCES_FILE: &str = "SOURCES.json";
-
-fn lock_exclusive(file: &File) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    loop {
-        // SAFETY: flock on a descriptor this function borrows; no memory is involved.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
 /// Streams `remote` into `file`, hashing as it goes; returns the byte count once the
 /// checksum matches, and removes the file when it does not.
 fn fetch_one(
