@@ -91,6 +91,21 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_header_is_named_with_its_file_and_cause() {
+        let cfg = tiny_net();
+        let dir = tempfile::tempdir().unwrap();
+        save_checkpoint(dir.path(), &cfg, &init(&cfg, 5)).unwrap();
+        let model = dir.path().join(MODEL_FILE);
+        let mut bytes = std::fs::read(&model).unwrap();
+        bytes[8..16].copy_from_slice(b"{garbag!");
+        std::fs::write(&model, bytes).unwrap();
+        let e = load_checkpoint(dir.path()).unwrap_err();
+        let chain = crate::causes::chain(&e);
+        assert_eq!(chain[0], format!("cannot read tensors from {}", model.display()));
+        assert!(chain.len() >= 2, "the cause is kept: {chain:?}");
+    }
+
+    #[test]
     fn load_rejects_a_mismatched_model() {
         let cfg = tiny_net();
         let dir = tempfile::tempdir().unwrap();

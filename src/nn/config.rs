@@ -160,6 +160,17 @@ mod tests {
     }
 
     #[test]
+    fn sizes_that_would_not_fit_in_memory_are_refused_before_allocating() {
+        // 3x1024x1024 inputs into 1,048,576 units: 3.3e12 weights.
+        let e = cfg([3, 1024, 1024], &["fc 1048576"], 10).validate().unwrap_err();
+        assert!(e.contains("parameters; at most 500000000"), "{e}");
+        // 1,048,576 channels of 64x64: 4.3e9 values per image.
+        let e = cfg([1, 64, 64], &["conv 1048576 3"], 10).validate().unwrap_err();
+        assert!(e.contains("values per image; at most"), "{e}");
+        assert!(cfg([3, 32, 32], &["conv 64 3 pool", "fc 512"], 10).validate().is_ok());
+    }
+
+    #[test]
     fn alexnet_shapes_work_out() {
         let alex = cfg(
             [3, 227, 227],
