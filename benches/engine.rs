@@ -108,7 +108,9 @@ fn scale() {
     for seeds in [100, 1000, 3571] {
         let set = format!("seeds={seeds}");
         let (ms, line) = pipe_out(dir.path(), &["status", transfer, "--set", &set]);
-        let ms = median(std::iter::once(ms).chain((0..2).map(|_| pipe(dir.path(), &["status", transfer, "--set", &set]))).collect());
+        let ms = median(
+            std::iter::once(ms).chain((0..2).map(|_| pipe(dir.path(), &["status", transfer, "--set", &set]))).collect(),
+        );
         let stages: f64 = line.split(' ').next().unwrap().parse().unwrap();
         println!("plan/transfer.yaml {line}: status {ms:.0} ms ({:.1} ms per 1,000 stages)", ms / stages * 1000.0);
     }

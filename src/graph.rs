@@ -50,9 +50,16 @@ pub fn build(stages: &[Stage], declared: &[String], diags: &mut Diagnostics) -> 
     let mut outs: BTreeMap<String, usize> = BTreeMap::new();
     for (i, s) in stages.iter().enumerate() {
         for o in s.task.workspace_outputs() {
-            let clash = outs.get(&o).copied().filter(|other| *other != i).map(|other| (o.clone(), other)).or_else(|| {
-                ancestors(&o).find_map(|a| outs.get(a).filter(|other| **other != i).map(|other| (a.to_string(), *other)))
-            }).or_else(|| inside(&outs, &o).find(|(_, other)| *other != i).map(|(p, other)| (p.to_string(), other)));
+            let clash = outs
+                .get(&o)
+                .copied()
+                .filter(|other| *other != i)
+                .map(|other| (o.clone(), other))
+                .or_else(|| {
+                    ancestors(&o)
+                        .find_map(|a| outs.get(a).filter(|other| **other != i).map(|other| (a.to_string(), *other)))
+                })
+                .or_else(|| inside(&outs, &o).find(|(_, other)| *other != i).map(|(p, other)| (p.to_string(), other)));
             if let Some((theirs, other)) = clash {
                 let path = KeyPath::root().key("stages").key(&s.group);
                 diags.error(
@@ -80,7 +87,8 @@ pub fn build(stages: &[Stage], declared: &[String], diags: &mut Diagnostics) -> 
                         upstream[i].insert(s);
                     }
                     // Stages that write a folder holding it, or files inside it, run first.
-                    for s in ancestors(&p).filter_map(|a| outs.get(a).copied()).chain(inside(&outs, &p).map(|(_, s)| s)) {
+                    for s in ancestors(&p).filter_map(|a| outs.get(a).copied()).chain(inside(&outs, &p).map(|(_, s)| s))
+                    {
                         if s != i {
                             upstream[i].insert(s);
                         }
@@ -194,7 +202,7 @@ fn resolve(
         } else {
             instances.iter().take(1000).map(|i| stages[*i].name.as_str()).collect()
         };
-        let help = match crate::config::suggest::nearest(name, candidates.into_iter()) {
+        let help = match crate::config::suggest::nearest(name, candidates) {
             Some(s) => format!("did you mean `{s}`?"),
             None => format!("stages here: {}", group_names.join(", ")),
         };

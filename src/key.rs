@@ -79,15 +79,35 @@ fn canonical(v: &serde_json::Value, out: &mut String) {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
-    Format { old: u32, new: u32 },
-    Kind { old: String, new: String },
-    Version { kind: String, old: u32, new: u32 },
+    Format {
+        old: u32,
+        new: u32,
+    },
+    Kind {
+        old: String,
+        new: String,
+    },
+    Version {
+        kind: String,
+        old: u32,
+        new: u32,
+    },
     /// A parameter, by dotted path (`params.training.epochs`), as JSON text; `None`
     /// where it was or is unset.
-    Param { path: String, old: Option<String>, new: Option<String> },
-    InputChanged { name: String },
-    InputRemoved { name: String },
-    InputAdded { name: String },
+    Param {
+        path: String,
+        old: Option<String>,
+        new: Option<String>,
+    },
+    InputChanged {
+        name: String,
+    },
+    InputRemoved {
+        name: String,
+    },
+    InputAdded {
+        name: String,
+    },
 }
 
 impl std::fmt::Display for Change {

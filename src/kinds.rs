@@ -36,7 +36,8 @@ pub(crate) fn input_dir(ctx: &RunContext<'_>, role: &str, sub: &str) -> Result<P
 /// A JSON file read as `T`; a file that does not fit the type is an error naming it.
 pub(crate) fn read_typed<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StageFailure> {
     let bytes = std::fs::read(path).map_err(|e| StageFailure::caused(format!("cannot read {}", path.display()), e))?;
-    serde_json::from_slice(&bytes).map_err(|e| StageFailure::caused(format!("{} is not what it should be", path.display()), e))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| StageFailure::caused(format!("{} is not what it should be", path.display()), e))
 }
 
 /// Pretty JSON with a final newline; the same value gives the same bytes.
@@ -83,10 +84,14 @@ mod tests {
             };
             let p = crate::config::parse(Path::new(name), text.as_bytes(), &sets).unwrap();
             for s in &p.stages {
-                let key = crate::key::StageKey::new(s.kind.name(), s.kind.version(), s.task.params(), Default::default());
+                let key =
+                    crate::key::StageKey::new(s.kind.name(), s.kind.version(), s.task.params(), Default::default());
                 h.update(format!("{name} {} {}\n", s.name, key.digest()).as_bytes());
             }
         }
-        assert_eq!(h.finalize().to_hex().to_string(), "1016fa28281271222ba93ccedb14101fdfa0e392a738866b20eae58bbca4be7f");
+        assert_eq!(
+            h.finalize().to_hex().to_string(),
+            "1016fa28281271222ba93ccedb14101fdfa0e392a738866b20eae58bbca4be7f"
+        );
     }
 }

@@ -33,9 +33,9 @@ mod record;
 mod row;
 mod stats;
 mod table_text;
-mod treatment;
 #[cfg(test)]
 mod test_records;
+mod treatment;
 
 pub use build::{Report, build};
 pub use column::Column;

@@ -704,19 +704,17 @@ fn downloaded_datasets_are_fetched_once_and_checked() {
     insta::assert_snapshot!("download", stderr(&out));
 }
 
-/// Flip one bit of the stored object behind `stage`'s output `output`.
+/// Flip one bit of the stored object behind `stage`'s output `output` (its largest
+/// file, for a folder: the checkpoint, the dataset's pixels).
 fn damage(cache: &Path, stage: &str, output: &str) -> PathBuf {
-    let (_, _, digest) = output_digests(cache).into_iter().find(|(s, o, _)| s == stage && o == output).unwrap();
-    let m: Vec<serde_json::Value> = walk(&cache.join("entries"))
+    let entry: serde_json::Value = walk(&cache.join("entries"))
         .iter()
-        .map(|f| serde_json::from_slice(&fs::read(f).unwrap()).unwrap())
-        .collect();
-    let entry = m.iter().find(|m| m["stage"] == stage).unwrap();
+        .map(|f| serde_json::from_slice::<serde_json::Value>(&fs::read(f).unwrap()).unwrap())
+        .find(|m| m["stage"] == stage)
+        .unwrap();
     let files = entry["outputs"][output]["files"].as_array().unwrap();
-    // The largest file of the output (a folder's checkpoint or dataset), or the file.
     let f = files.iter().max_by_key(|f| f["size"].as_u64().unwrap()).unwrap();
     let d = f["digest"].as_str().unwrap();
-    let _ = digest;
     let path = cache.join("objects").join(&d[..2]).join(&d[2..]);
     let mut bytes = fs::read(&path).unwrap();
     let mid = bytes.len() / 2;
@@ -793,10 +791,13 @@ fn absurd_or_malformed_pipeline_files_are_refused_with_a_location() {
         ("one_class", with("classes: 6", "classes: 1")),
         ("second_document", format!("{SMALL}---\nname: other\n")),
         ("report_of_nothing", with("of: [base, transfer, random]", "of: []")),
-        ("absurd_sizes", with("epochs: 1, batch: 32", "epochs: 100000000000, batch: 32").replace(
-            "layers: [conv 8 3 pool, conv 16 3 pool, fc 32]",
-            "layers: [conv 8 4611686018427387904, fc 36028797018963968, fc 1000000000]",
-        )),
+        (
+            "absurd_sizes",
+            with("epochs: 1, batch: 32", "epochs: 100000000000, batch: 32").replace(
+                "layers: [conv 8 3 pool, conv 16 3 pool, fc 32]",
+                "layers: [conv 8 4611686018427387904, fc 36028797018963968, fc 1000000000]",
+            ),
+        ),
         ("huge_matrix", with("n: [1, 2, 3], ft: [false, true]", "n: [1, 2, 3], ft: [false, true], seed: seeds")),
     ];
     for (name, text) in &cases {

@@ -69,7 +69,8 @@ pub fn render(items: &[Diagnostic], src: &Sources<'_>) -> String {
             let pad = " ".repeat(num.len());
             let _ = writeln!(out, " {pad} |");
             // A binary file's bytes would move the terminal's cursor: show them as `�`.
-            let shown: String = line_text.chars().map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c }).collect();
+            let shown: String =
+                line_text.chars().map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c }).collect();
             let _ = writeln!(out, " {num} | {shown}");
             let _ = writeln!(out, " {pad} | {}^", " ".repeat(d.mark.col.saturating_sub(1)));
         }

@@ -29,15 +29,8 @@ pub const MAX_DEPTH: usize = 64;
 /// Parse one YAML document. An empty document is an empty mapping; a second document
 /// in the same text is an error (it would otherwise be ignored).
 pub fn parse(text: &str, origin: Origin) -> Result<Node, SyntaxError> {
-    let mut builder = Builder {
-        origin,
-        stack: Vec::new(),
-        anchors: HashMap::new(),
-        root: None,
-        error: None,
-        nodes: 0,
-        documents: 0,
-    };
+    let mut builder =
+        Builder { origin, stack: Vec::new(), anchors: HashMap::new(), root: None, error: None, nodes: 0, documents: 0 };
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, true) {
         let m = e.marker();

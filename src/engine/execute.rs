@@ -23,7 +23,7 @@ pub fn execute(store: &Store, p: &Pipeline, job: &Job) -> Result<Executed, Stage
     if !job.force
         && let Lookup::Hit(m) = store.lookup(&digest).map_err(cache_err)?
     {
-        return Ok(Executed::Cached(m));
+        return Ok(Executed::Cached(*m));
     }
     let scratch = store.scratch().map_err(cache_err)?;
     let out_dir = scratch.path().join("out");

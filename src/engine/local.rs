@@ -35,12 +35,13 @@ impl Executor for Local<'_, '_> {
         let (p, store) = (self.p, self.store);
         let (stage, threads, key) = (job.stage, job.threads, job.key.clone());
         let reply = Reply { tx: Some(self.tx.clone()), stage, threads, key: key.clone(), started: Instant::now() };
-        let spawned = std::thread::Builder::new().name(panics::thread_name(stage)).spawn_scoped(self.scope, move || {
-            let mut reply = reply;
-            let result = catch_unwind(AssertUnwindSafe(|| execute(store, p, &job)))
-                .unwrap_or_else(|payload| Err(panics::failure(stage, payload.as_ref())));
-            reply.send(result);
-        });
+        let spawned =
+            std::thread::Builder::new().name(panics::thread_name(stage)).spawn_scoped(self.scope, move || {
+                let mut reply = reply;
+                let result = catch_unwind(AssertUnwindSafe(|| execute(store, p, &job)))
+                    .unwrap_or_else(|payload| Err(panics::failure(stage, payload.as_ref())));
+                reply.send(result);
+            });
         // A thread that cannot start drops its closure, and with it the reply, which
         // then reports the failure.
         drop(spawned);

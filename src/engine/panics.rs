@@ -34,7 +34,9 @@ pub fn install_hook() {
                     let mut map = RECORDED.lock().unwrap_or_else(|e| e.into_inner());
                     // The first panic of a stage is the cause; later ones are echoes
                     // of it in other threads.
-                    map.get_or_insert_with(HashMap::new).entry(owner).or_insert((message, location.unwrap_or_default()));
+                    map.get_or_insert_with(HashMap::new)
+                        .entry(owner)
+                        .or_insert((message, location.unwrap_or_default()));
                 }
                 None => default(info),
             }
@@ -56,7 +58,9 @@ fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
 pub fn failure(i: usize, payload: &(dyn std::any::Any + Send)) -> StageFailure {
     let recorded = RECORDED.lock().unwrap_or_else(|e| e.into_inner()).as_mut().and_then(|m| m.remove(&thread_name(i)));
     match recorded {
-        Some((message, location)) => StageFailure::panicked(&message, Some(&location).filter(|l| !l.is_empty()).map(|l| l.as_str())),
+        Some((message, location)) => {
+            StageFailure::panicked(&message, Some(&location).filter(|l| !l.is_empty()).map(|l| l.as_str()))
+        }
         None => StageFailure::panicked(&payload_text(payload), None),
     }
 }

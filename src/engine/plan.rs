@@ -232,7 +232,7 @@ pub fn plan(
                 if sel.forced[i] {
                     StageState::Stale { reasons: vec![StaleReason::Forced] }
                 } else {
-                    StageState::Fresh { manifest: Box::new(m) }
+                    StageState::Fresh { manifest: m }
                 }
             }
             Lookup::Damaged { problems } => StageState::Damaged { problems },
@@ -342,11 +342,14 @@ impl Plan {
             .map(|(i, s)| {
                 let reasons: Vec<String> = match &s.state {
                     StageState::Fresh { .. } => Vec::new(),
-                    StageState::Stale { reasons } => {
-                        reasons.iter().flat_map(|r| r.to_string().lines().map(str::to_string).collect::<Vec<_>>()).collect()
-                    }
+                    StageState::Stale { reasons } => reasons
+                        .iter()
+                        .flat_map(|r| r.to_string().lines().map(str::to_string).collect::<Vec<_>>())
+                        .collect(),
                     StageState::Damaged { problems } => problems.clone(),
-                    StageState::Waiting { on } => on.iter().map(|u| format!("waits for {}", p.stages[*u].name)).collect(),
+                    StageState::Waiting { on } => {
+                        on.iter().map(|u| format!("waits for {}", p.stages[*u].name)).collect()
+                    }
                 };
                 StageStatus { name: p.stages[i].name.clone(), state: s.state.word(), reasons, key: s.digest.clone() }
             })

@@ -53,7 +53,8 @@ impl Progress {
         }
     }
 
-    /// A stage is done: `verb` is `ran`, `cached`, `failed` or `skipped`.
+    /// A stage is done: `verb` is `ran`, `cached`, `failed` or `skipped`; or it stopped
+    /// and waits again (`waiting`).
     pub fn finished(&mut self, i: usize, name: &str, verb: &str, seconds: Option<f64>) {
         if let Some(bar) = self.running.remove(&i) {
             bar.finish_and_clear();
@@ -61,7 +62,8 @@ impl Progress {
                 m.remove(&bar);
             }
         }
-        if let Some(o) = &self.overall {
+        // A stage waiting again (for an input being repaired) is not done yet.
+        if let Some(o) = self.overall.as_ref().filter(|_| verb != "waiting") {
             o.inc(1);
         }
         if verb != "cached" {

@@ -24,6 +24,7 @@ use crate::engine::plan::{
     Planned, Produced, Selection, StageState, UnknownStage, plan, produced_of, stage_key, workspace_id,
 };
 use crate::engine::progress::Progress;
+use crate::key::StageKey;
 use crate::kind::{FailureClass, StageFailure};
 use crate::store::{Lookup, Manifest, Record, Records, Store, StoreError};
 
@@ -134,10 +135,21 @@ pub fn run_with(
     let planned = plan(p, store, &sel, &mut stat, &records)?;
     let n = p.stages.len();
     let total = sel.selected.iter().filter(|s| **s).count();
+    let (mut keys, mut fresh) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for planned in planned.stages {
+        let (key, manifest) = match planned {
+            Some(Planned { state: StageState::Fresh { manifest }, key, .. }) => (key, Some(manifest)),
+            Some(Planned { key, .. }) => (key, None),
+            None => (None, None),
+        };
+        keys.push(key);
+        fresh.push(manifest);
+    }
     let mut s = Scheduler {
         p,
         store,
-        planned: planned.stages,
+        keys,
+        fresh,
         forced: sel.forced.clone(),
         state: vec![State::Done; n],
         outputs: vec![None; n],
@@ -169,8 +181,7 @@ pub fn run_with(
     loop {
         // Start queued stages while cores are free, dividing the free cores among them.
         while free > 0 && !cancelled() {
-            let Some((pos, i)) = s.queued.pop_first() else { break };
-            let _ = pos;
+            let Some((_, i)) = s.queued.pop_first() else { break };
             let waiting = s.queued.len() + 1;
             let want = p.stages[i].task.max_threads().max(1);
             let threads = want.min(free.div_ceil(waiting).max(1)).min(free);
@@ -178,7 +189,7 @@ pub fn run_with(
             running += 1;
             s.state[i] = State::Running;
             s.progress.started(i, &p.stages[i].name, threads);
-            let key = s.planned[i].as_ref().and_then(|x| x.key.clone()).expect("a queued stage has its key");
+            let key = s.keys[i].clone().expect("a queued stage has its key");
             let upstream: BTreeMap<usize, Produced> =
                 p.dag.upstream[i].iter().filter_map(|u| s.outputs[*u].clone().map(|o| (*u, o))).collect();
             let progress = s.progress.reporter(i);
@@ -218,7 +229,10 @@ pub fn run_with(
 struct Scheduler<'a> {
     p: &'a Pipeline,
     store: &'a Store,
-    planned: Vec<Option<Planned>>,
+    /// Each stage's key, once known (from the plan, or when its inputs are done).
+    keys: Vec<Option<StageKey>>,
+    /// The plan's manifest of each fresh stage, until it is settled.
+    fresh: Vec<Option<Box<Manifest>>>,
     forced: Vec<bool>,
     state: Vec<State>,
     /// The outputs of each finished stage: what its dependents' keys are made of.
@@ -252,21 +266,13 @@ impl Scheduler<'_> {
             if self.state[i] != State::Blocked(0) {
                 continue;
             }
+            // The plan's verdict holds while the stage's inputs are the ones it planned
+            // with: no input was computed in this run.
             let ups_reran = self.p.dag.upstream[i].iter().any(|u| self.reran[*u]);
-            let planned = self.planned[i].take();
-            let planned_fresh = match planned {
-                Some(Planned { state: StageState::Fresh { manifest }, key, digest }) if !ups_reran => {
-                    self.planned[i] = Some(Planned { state: StageState::Stale { reasons: Vec::new() }, key, digest });
-                    Some(*manifest)
-                }
-                other => {
-                    self.planned[i] = other;
-                    None
-                }
-            };
-            let hit = match planned_fresh {
-                Some(m) if !self.forced[i] => Some(m),
-                _ => {
+            let planned = self.fresh[i].take().filter(|_| !ups_reran && !self.forced[i]);
+            let hit = match planned {
+                Some(m) => Some(*m),
+                None => {
                     let key = match stage_key(self.p, i, &self.outputs, self.stat) {
                         Ok(k) => k,
                         Err(e) => {
@@ -274,20 +280,12 @@ impl Scheduler<'_> {
                             continue;
                         }
                     };
-                    let digest = key.digest();
-                    let hit = match self.forced[i] {
-                        true => None,
-                        false => match self.store.lookup(&digest)? {
-                            Lookup::Hit(m) => Some(m),
-                            Lookup::Miss | Lookup::Damaged { .. } => None,
-                        },
-                    };
-                    self.planned[i] = Some(Planned {
-                        state: StageState::Stale { reasons: Vec::new() },
-                        key: Some(key),
-                        digest: Some(digest),
-                    });
-                    hit
+                    let lookup = if self.forced[i] { Lookup::Miss } else { self.store.lookup(&key.digest())? };
+                    self.keys[i] = Some(key);
+                    match lookup {
+                        Lookup::Hit(m) => Some(*m),
+                        Lookup::Miss | Lookup::Damaged { .. } => None,
+                    }
                 }
             };
             match hit {
@@ -381,7 +379,11 @@ impl Scheduler<'_> {
             State::Queued | State::Running => true,
             State::Done if self.repairs[u] < REPAIRS => {
                 self.repairs[u] += 1;
-                self.progress.line(&format!("damaged {} (computing it again): {}", self.p.stages[u].name, failure.message()));
+                self.progress.line(&format!(
+                    "damaged {} (computing it again): {}",
+                    self.p.stages[u].name,
+                    failure.message()
+                ));
                 self.queue(u, true);
                 true
             }
@@ -481,7 +483,7 @@ mod tests {
                 let v: Vec<usize> = Vec::new();
                 pool.install(|| rayon::join(|| v[3], || 0));
             }
-            let big: Option<u32> = None;
+            let big: Option<u32> = std::hint::black_box(None);
             big.expect("the value was checked at load time");
             Ok(())
         }
@@ -511,7 +513,10 @@ mod tests {
             if in_pool {
                 assert!(why.contains("index out of bounds") && why.contains("src/engine/run.rs:"), "{why}");
             } else {
-                assert!(why.contains("the value was checked at load time") && why.contains("src/engine/run.rs:"), "{why}");
+                assert!(
+                    why.contains("the value was checked at load time") && why.contains("src/engine/run.rs:"),
+                    "{why}"
+                );
             }
             assert_eq!(outcome("b").outcome, Outcome::Skipped);
             assert_eq!(outcome("c").outcome, Outcome::Ran, "the other branch goes on");

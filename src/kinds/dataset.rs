@@ -21,7 +21,6 @@
 
 use std::collections::BTreeMap;
 
-
 use crate::config::diagnostic::Diagnostics;
 use crate::config::node::{KeyPath, Node, Value};
 use crate::config::reader::MapReader;
@@ -199,10 +198,18 @@ enum DatasetTask {
 #[derive(serde::Serialize)]
 #[serde(untagged)]
 enum DatasetParams<'a> {
-    Synthetic { source: &'static str, synthetic: &'a SyntheticParams },
+    Synthetic {
+        source: &'static str,
+        synthetic: &'a SyntheticParams,
+    },
     /// The folder's content is an input; its path is not part of the key, so the same
     /// data found elsewhere is the same dataset.
-    Files { source: Option<Format>, channels: Option<usize>, class_names: &'a Option<Vec<String>>, groups: &'a Option<BTreeMap<String, Vec<String>>> },
+    Files {
+        source: Option<Format>,
+        channels: Option<usize>,
+        class_names: &'a Option<Vec<String>>,
+        groups: &'a Option<BTreeMap<String, Vec<String>>>,
+    },
     /// The checksums define the content; URLs are only where to find it.
     Download {
         source: Option<Format>,
@@ -235,7 +242,10 @@ impl DatasetTask {
                 channels: opts.channels,
                 class_names: &opts.class_names,
                 groups: &opts.groups,
-                download: remotes.iter().map(|r| DownloadParams { file: r.file_name(), checksum: &r.checksum }).collect(),
+                download: remotes
+                    .iter()
+                    .map(|r| DownloadParams { file: r.file_name(), checksum: &r.checksum })
+                    .collect(),
                 within,
             },
         }

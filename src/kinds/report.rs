@@ -13,12 +13,11 @@
 
 use std::path::Path;
 
-
+use super::train::NetInfo;
 use crate::config::diagnostic::Diagnostics;
 use crate::config::node::{KeyPath, Node, Value};
 use crate::config::reader::MapReader;
 use crate::kind::{Input, Kind, RunContext, StageFailure, Task};
-use super::train::NetInfo;
 use crate::nn::Metrics;
 use crate::report::{Report, RunRecord, build};
 

@@ -32,12 +32,12 @@ use crate::config::diagnostic::Diagnostics;
 use crate::config::node::{KeyPath, Mark, Node, Value};
 use crate::config::reader::MapReader;
 use crate::data::Half;
-use crate::report::Treatment;
 use crate::kind::{Input, Kind, RunContext, StageFailure, Task};
 use crate::nn::{
-    CLASSIFIER_BIAS, CLASSIFIER_WEIGHT, Images, NetConfig, NnError, TrainHooks, evaluate, init,
-    load_checkpoint, save_checkpoint, train, transfer,
+    CLASSIFIER_BIAS, CLASSIFIER_WEIGHT, Images, NetConfig, NnError, TrainHooks, evaluate, init, load_checkpoint,
+    save_checkpoint, train, transfer,
 };
+use crate::report::Treatment;
 
 pub struct TrainKind;
 pub struct TransferKind;
@@ -232,7 +232,8 @@ impl Task for NetTask {
         let data_dir = super::input_dir(ctx, "data", "")?;
         let half = Half::read(&data_dir)?;
         let split: SplitInfo = super::read_typed(&data_dir.join("split.json"))?;
-        let cfg = NetConfig { input: half.shape, layers: self.params.network.layers.clone(), classes: half.classes.len() };
+        let cfg =
+            NetConfig { input: half.shape, layers: self.params.network.layers.clone(), classes: half.classes.len() };
         let mut tc = self.params.training.config(self.params.seed);
         cfg.validate().map_err(|e| StageFailure::new(format!("network: {e}")))?;
         check_memory(&cfg, tc.batch)?;

@@ -135,16 +135,19 @@ impl NetConfig {
         if problems.is_empty() {
             // Sizes are checked before anything is allocated: an allocation that fails
             // aborts the process, and no stage may do that.
-            let params: usize =
-                self.param_shapes_of(&shapes).iter().map(|(_, s)| s.iter().fold(1usize, |a, d| a.saturating_mul(*d))).fold(0, usize::saturating_add);
+            let params: usize = self
+                .param_shapes_of(&shapes)
+                .iter()
+                .map(|(_, s)| s.iter().fold(1usize, |a, d| a.saturating_mul(*d)))
+                .fold(0, usize::saturating_add);
             if params > MAX_PARAMS {
                 problems.push(format!("the network has {params} parameters; at most {MAX_PARAMS} are supported"));
             }
-            let widest = shapes.iter().chain([&self.input]).map(|s| s.iter().fold(1usize, |a, d| a.saturating_mul(*d))).max();
+            let widest =
+                shapes.iter().chain([&self.input]).map(|s| s.iter().fold(1usize, |a, d| a.saturating_mul(*d))).max();
             if let Some(w) = widest.filter(|w| *w > MAX_ACTIVATIONS) {
-                problems.push(format!(
-                    "a layer computes {w} values per image; at most {MAX_ACTIVATIONS} are supported"
-                ));
+                problems
+                    .push(format!("a layer computes {w} values per image; at most {MAX_ACTIVATIONS} are supported"));
             }
         }
         if problems.is_empty() { Ok(shapes) } else { Err(problems) }

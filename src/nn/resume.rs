@@ -91,7 +91,8 @@ pub(crate) fn save(
     }
     let path = state_path(dir);
     write_atomic(&path, |tmp| {
-        candle_core::safetensors::save(&tensors, tmp).map_err(|source| NnError::WriteTensors { path: path.clone(), source })
+        candle_core::safetensors::save(&tensors, tmp)
+            .map_err(|source| NnError::WriteTensors { path: path.clone(), source })
     })
 }
 

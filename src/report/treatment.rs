@@ -94,7 +94,9 @@ mod tests {
 
     #[test]
     fn text_round_trips_and_nonsense_is_refused() {
-        for text in ["baseB", "baseA", "AnB", "BnB+", "AnA", "random", "AnB then fine-tuned", "BnB+ then frozen then frozen"] {
+        for text in
+            ["baseB", "baseA", "AnB", "BnB+", "AnA", "random", "AnB then fine-tuned", "BnB+ then frozen then frozen"]
+        {
             let t: Treatment = text.parse().unwrap();
             assert_eq!(t.to_string(), text);
         }

@@ -40,7 +40,7 @@ pub(crate) fn io_at(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
 #[derive(Debug)]
 pub enum Lookup {
     /// A complete entry: its manifest and every object it names.
-    Hit(Manifest),
+    Hit(Box<Manifest>),
     /// Nothing was ever published under this key (or it was removed whole).
     Miss,
     /// A manifest exists but cannot be used: an object it names was quarantined or is
@@ -118,7 +118,7 @@ impl Store {
     /// object it names. Anything less is `None`.
     pub fn entry(&self, key: &str) -> Result<Option<Manifest>, StoreError> {
         Ok(match self.lookup(key)? {
-            Lookup::Hit(m) => Some(m),
+            Lookup::Hit(m) => Some(*m),
             Lookup::Miss | Lookup::Damaged { .. } => None,
         })
     }
@@ -157,7 +157,7 @@ impl Store {
                 }
             }
         }
-        Ok(if problems.is_empty() { Lookup::Hit(m) } else { Lookup::Damaged { problems } })
+        Ok(if problems.is_empty() { Lookup::Hit(Box::new(m)) } else { Lookup::Damaged { problems } })
     }
 
     /// Make `m` the entry for its key: written whole and synced, or not at all.

@@ -181,9 +181,12 @@ fn old(p: &Path) -> bool {
 /// Bytes of the files under `path` (a file's own size; 0 when it does not exist).
 pub fn tree_bytes(path: &Path) -> u64 {
     match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => {
-            walk(path).unwrap_or_default().iter().filter_map(|rel| fs::metadata(path.join(rel)).ok()).map(|m| m.len()).sum()
-        }
+        Ok(m) if m.is_dir() => walk(path)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|rel| fs::metadata(path.join(rel)).ok())
+            .map(|m| m.len())
+            .sum(),
         Ok(m) => m.len(),
         Err(_) => 0,
     }
