@@ -914,3 +914,60 @@ fn a_cache_shared_by_a_group_serves_another_user() {
 unsafe extern "C" {
     fn geteuid() -> u32;
 }
+
+/// Unmounts a test's filesystem when the test ends, however it ends.
+struct Mounted(PathBuf);
+
+impl Mounted {
+    /// A tmpfs of `size` at `dir`, or `None` (with the reason printed) where this
+    /// process may not mount.
+    fn tmpfs(dir: &Path, size: &str) -> Option<Mounted> {
+        fs::create_dir_all(dir).unwrap();
+        let out = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir).output();
+        match out {
+            Ok(o) if o.status.success() => Some(Mounted(dir.to_path_buf())),
+            Ok(o) => {
+                eprintln!("skipped: cannot mount a small filesystem here: {}", stderr(&o).trim());
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: no `mount` command: {e}");
+                None
+            }
+        }
+    }
+
+    fn remount(&self, opts: &str) {
+        let st = Command::new("mount").args(["-o", &format!("remount,{opts}")]).arg(&self.0).status().unwrap();
+        assert!(st.success());
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A cache on a full disk, then on a read-only one: the failing stage names the file
+/// and the system's reason, exits 4, and leaves nothing that looks computed.
+#[test]
+fn a_full_or_read_only_disk_fails_with_its_cause_and_exit_4() {
+    let s = Sandbox::new();
+    s.write("quick.yaml", &quick());
+    let Some(disk) = Mounted::tmpfs(&s.path().join("cache"), "96k") else { return };
+    let out = s.pipe(&["run", "quick.yaml", "data"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("error: stage `data` failed: cannot write"), "{err}");
+    assert!(err.contains("caused by: No space left on device"), "{err}");
+    assert!(walk(&s.path().join("cache/entries")).is_empty());
+
+    disk.remount("size=8m");
+    assert_eq!(ran(&s.run_json("quick.yaml", &["data"])), ["data"]);
+    disk.remount("ro");
+    let out = s.pipe(&["run", "quick.yaml", "split"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("Read-only file system"), "{err}");
+}
