@@ -971,3 +971,21 @@ fn a_full_or_read_only_disk_fails_with_its_cause_and_exit_4() {
     assert_eq!(out.status.code(), Some(4), "{err}");
     assert!(err.contains("Read-only file system"), "{err}");
 }
+
+/// Bases that learned nothing (a learning rate of 0): the report judges no finding and
+/// says why, instead of reading differences between untrained networks. (Bases that
+/// learn are judged: see the report's unit tests and transfer.yaml.)
+#[test]
+fn findings_on_bases_at_chance_are_not_measurable() {
+    let s = Sandbox::new();
+    s.write("quick.yaml", &quick());
+    let out = s.pipe(&["run", "quick.yaml", "--set", "training.lr=0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let verdicts: Vec<&str> =
+        text.lines().filter(|l| l.starts_with(|c: char| c.is_ascii_digit()) && l.contains(". ")).collect();
+    assert_eq!(verdicts.len(), 6, "{text}");
+    for v in &verdicts {
+        assert!(v.contains("not measurable") && v.contains("not clearly above chance level: 33.3% on 3"), "{v}");
+    }
+}

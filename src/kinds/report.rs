@@ -29,8 +29,9 @@ impl Kind for ReportKind {
     }
 
     /// 2: finding 1 is one-sided (BnB+ recovers base accuracy).
+    /// 3: bases at chance level make the findings not measurable.
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {
@@ -119,6 +120,8 @@ pub fn record(stage: &str, dir: &Path) -> Result<RunRecord, StageFailure> {
         target_half: info.target_half,
         top1: metrics.top1,
         loss: metrics.loss,
+        classes: Some(metrics.per_class_n.len()),
+        test_images: Some(metrics.n),
     })
 }
 

@@ -53,12 +53,44 @@ pub(crate) fn evaluate(panels: &[Panel], noise: f64) -> Vec<Finding> {
         distance::evaluate(&cx),
         random_worse::evaluate(&cx),
     ];
+    // Differences between networks built on bases that learned nothing are noise, not
+    // findings: say so instead of judging them.
+    if let Some(why) = cx.primary.and_then(|p| at_chance(p, noise)) {
+        for f in findings.iter_mut().filter(|f| f.id != distance::ID) {
+            *f = not_measurable(f.id, f.name, why.clone());
+        }
+    }
+    if let Some(why) = panels.iter().find_map(|p| at_chance(p, noise)) {
+        for f in findings.iter_mut().filter(|f| f.id == distance::ID) {
+            *f = not_measurable(f.id, f.name, why.clone());
+        }
+    }
     if let Some(p) = cx.primary.filter(|p| p.split != "random") {
         for f in findings.iter_mut().filter(|f| f.id != distance::ID && f.verdict != Verdict::NotMeasurable) {
             f.detail.push_str(&format!(" [judged on the {} split]", p.split));
         }
     }
     findings
+}
+
+/// Why a panel's findings cannot be judged, when its base networks are not clearly
+/// above chance level: within three binomial standard deviations of a guesser's score
+/// on their test set (and at least twice the noise).
+fn at_chance(panel: &Panel, noise: f64) -> Option<String> {
+    let chance = panel.chance?;
+    let base = panel.base()?.mean;
+    let margin = chance.margin.max(2.0 * noise);
+    (base <= chance.percent + margin).then(|| {
+        format!(
+            "the base networks of the {} split are not clearly above chance level: {base:.1}% on {} classes, \
+             where guessing scores {:.1}% and a guesser reaches {:.1}% by luck; differences between networks \
+             built on them are not evidence (train longer, or use more data)",
+            panel.split,
+            chance.classes,
+            chance.percent,
+            chance.percent + margin
+        )
+    })
 }
 
 fn finding(id: u8, name: &'static str, reproduced: bool, detail: String) -> Finding {
@@ -127,6 +159,35 @@ mod tests {
             assert_eq!(f.verdict, Verdict::Reproduced, "{f:?}");
         }
         assert_eq!(findings.iter().map(|f| f.id).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn bases_at_chance_make_every_finding_not_measurable() {
+        let with_classes = |records: Vec<crate::report::record::RunRecord>, classes, images| {
+            records
+                .into_iter()
+                .map(|mut r| {
+                    r.classes = Some(classes);
+                    r.test_images = Some(images);
+                    r
+                })
+                .collect::<Vec<_>>()
+        };
+        // The paper's numbers on 2-class halves tested on 50 images: a base at 62.5% is
+        // within three standard deviations of guessing (50% + 21.2).
+        let mut records = with_classes(paper_records(1), 2, 50);
+        records.extend(with_classes(dissimilar_records(1), 2, 50));
+        let p = panels(&records);
+        let findings = evaluate(&p, Noise::of(&p).points);
+        for f in &findings {
+            assert_eq!(f.verdict, Verdict::NotMeasurable, "{f:?}");
+            assert!(f.detail.contains("above chance level: 62.5% on 2 classes, where guessing scores 50.0%"), "{f:?}");
+        }
+        // On the paper's 500 classes the same numbers are far above chance.
+        let mut records = with_classes(paper_records(1), 500, 500);
+        records.extend(with_classes(dissimilar_records(1), 500, 500));
+        let p = panels(&records);
+        assert!(evaluate(&p, Noise::of(&p).points).iter().all(|f| f.verdict == Verdict::Reproduced));
     }
 
     #[test]

@@ -23,6 +23,30 @@ pub(crate) struct Panel {
     /// Per (column, n) with base at n = 0; accuracies in percent.
     pub cells: BTreeMap<(Column, usize), Stats>,
     pub points: Vec<Point>,
+    /// Chance level of the base networks, where their classes are known.
+    pub chance: Option<Chance>,
+}
+
+/// What a network that learned nothing scores, in percent, and how far above it a
+/// base must be to have learned something: three binomial standard deviations of a
+/// guesser's accuracy on the base's test images.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Chance {
+    pub classes: usize,
+    pub percent: f64,
+    pub margin: f64,
+}
+
+impl Chance {
+    /// The chance level of a set of base runs: of the one with the fewest classes and
+    /// test images, so that a doubt counts against the verdicts.
+    fn of(runs: &[&RunRecord]) -> Option<Chance> {
+        let classes = runs.iter().map(|r| r.classes).collect::<Option<Vec<_>>>()?.into_iter().min()?;
+        let images = runs.iter().map(|r| r.test_images).collect::<Option<Vec<_>>>()?.into_iter().min()?;
+        let p = 1.0 / classes.max(1) as f64;
+        let margin = 300.0 * (p * (1.0 - p) / images.max(1) as f64).sqrt();
+        Some(Chance { classes, percent: 100.0 * p, margin })
+    }
 }
 
 impl Panel {
@@ -99,7 +123,18 @@ pub(crate) fn panels(records: &[RunRecord]) -> Vec<Panel> {
                 groups.entry((p.column, p.n)).or_default().push(p.top1);
             }
             let cells = groups.into_iter().filter_map(|(k, v)| Stats::of(&v).map(|s| (k, s))).collect();
-            Panel { split: split.to_owned(), targets: targets.into_iter().map(str::to_owned).collect(), cells, points }
+            let bases: Vec<&RunRecord> = runs
+                .iter()
+                .filter(|(r, c)| *c == Column::Base && targets.contains(r.target_half.as_str()))
+                .map(|(r, _)| *r)
+                .collect();
+            Panel {
+                split: split.to_owned(),
+                targets: targets.into_iter().map(str::to_owned).collect(),
+                cells,
+                points,
+                chance: Chance::of(&bases),
+            }
         })
         .collect()
 }

@@ -25,4 +25,10 @@ pub struct RunRecord {
     /// Top-1 accuracy as a fraction in 0..1.
     pub top1: f64,
     pub loss: f64,
+    /// Classes of the target half (chance level is one in this many) and the images the
+    /// accuracy was measured on; `None` where unknown, and then no chance check is made.
+    #[serde(default)]
+    pub classes: Option<usize>,
+    #[serde(default)]
+    pub test_images: Option<usize>,
 }

@@ -24,6 +24,8 @@ pub(crate) fn seeded(split: &str, treatment: &str, n: Option<usize>, seed: u64, 
         target_half: "B".to_owned(),
         top1,
         loss: 1.0,
+        classes: None,
+        test_images: None,
     }
 }
 
