@@ -46,31 +46,7 @@ pub fn build(stages: &[Stage], declared: &[String], diags: &mut Diagnostics) -> 
     for i in 0..stages.len() {
         graph.add_node(i);
     }
-    // Workspace outputs by path, sorted: the outputs inside a folder are one range.
-    let mut outs: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, s) in stages.iter().enumerate() {
-        for o in s.task.workspace_outputs() {
-            let clash = outs
-                .get(&o)
-                .copied()
-                .filter(|other| *other != i)
-                .map(|other| (o.clone(), other))
-                .or_else(|| {
-                    ancestors(&o)
-                        .find_map(|a| outs.get(a).filter(|other| **other != i).map(|other| (a.to_string(), *other)))
-                })
-                .or_else(|| inside(&outs, &o).find(|(_, other)| *other != i).map(|(p, other)| (p.to_string(), other)));
-            if let Some((theirs, other)) = clash {
-                let path = KeyPath::root().key("stages").key(&s.group);
-                diags.error(
-                    s.mark,
-                    &path,
-                    format!("`{}` writes `{o}`, which overlaps `{theirs}` written by `{}`", s.name, stages[other].name),
-                );
-            }
-            outs.entry(o).or_insert(i);
-        }
-    }
+    let outs = workspace_outputs(stages, diags);
     let index = NameIndex::new(stages);
     let mut upstream = vec![BTreeSet::new(); stages.len()];
     let mut inputs = Vec::with_capacity(stages.len());
@@ -139,6 +115,30 @@ pub fn split_reference(reference: &str) -> (&str, Option<&str>) {
         Some(c) => (&reference[..c], Some(&reference[c + 1..])),
         None => (reference, None),
     }
+}
+
+/// Every stage's workspace outputs by path, sorted (the outputs inside a folder are one
+/// range); two stages writing the same path, or one inside the other's, is an error.
+fn workspace_outputs(stages: &[Stage], diags: &mut Diagnostics) -> BTreeMap<String, usize> {
+    let mut outs: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, s) in stages.iter().enumerate() {
+        for o in s.task.workspace_outputs() {
+            let theirs = |p: &str| outs.get(p).copied().filter(|other| *other != i);
+            let clash = theirs(&o)
+                .map(|other| (o.clone(), other))
+                .or_else(|| ancestors(&o).find_map(|a| theirs(a).map(|other| (a.to_string(), other))))
+                .or_else(|| inside(&outs, &o).find(|(_, other)| *other != i).map(|(p, other)| (p.to_string(), other)));
+            if let Some((path, other)) = clash {
+                diags.error(
+                    s.mark,
+                    &KeyPath::root().key("stages").key(&s.group),
+                    format!("`{}` writes `{o}`, which overlaps `{path}` written by `{}`", s.name, stages[other].name),
+                );
+            }
+            outs.entry(o).or_insert(i);
+        }
+    }
+    outs
 }
 
 /// The folders above a relative path, nearest first (`a/b/c` -> `a/b`, `a`).

@@ -133,67 +133,18 @@ pub fn run_with(
     let mut stat = StatCache::load(store.sub("stat").join(workspace_id(p)));
     let mut records = Records::load(&store.sub("records"), &p.file);
     let planned = plan(p, store, &sel, &mut stat, &records)?;
-    let n = p.stages.len();
     let total = sel.selected.iter().filter(|s| **s).count();
-    let (mut keys, mut fresh) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for planned in planned.stages {
-        let (key, manifest) = match planned {
-            Some(Planned { state: StageState::Fresh { manifest }, key, .. }) => (key, Some(manifest)),
-            Some(Planned { key, .. }) => (key, None),
-            None => (None, None),
-        };
-        keys.push(key);
-        fresh.push(manifest);
-    }
-    let mut s = Scheduler {
-        p,
-        store,
-        keys,
-        fresh,
-        forced: sel.forced.clone(),
-        state: vec![State::Done; n],
-        outputs: vec![None; n],
-        reran: vec![false; n],
-        settled: vec![false; n],
-        results: vec![None; n],
-        queued: BTreeSet::new(),
-        order_pos: vec![0; n],
-        repairs: vec![0; n],
-        rewait: BTreeMap::new(),
-        ready: Vec::new(),
-        progress: Progress::new(total, opts.json),
-        stat: &mut stat,
-        records: &mut records,
-    };
-    for (pos, &i) in p.dag.order.iter().enumerate() {
-        s.order_pos[i] = pos;
-        if sel.selected[i] {
-            s.state[i] = State::Blocked(p.dag.upstream[i].len());
-        }
-    }
-    // Topological order, reversed on the stack so the first stage is taken first.
-    s.ready = p.dag.order.iter().rev().copied().filter(|i| s.state[*i] == State::Blocked(0)).collect();
+    let mut s = Scheduler::new(p, store, &sel, planned, Progress::new(total, opts.json), &mut stat, &mut records);
     s.settle_ready()?;
-    let jobs = opts.jobs.max(1);
-    let mut free = jobs;
+    let mut free = opts.jobs.max(1);
     let mut running = 0usize;
     let mut cancelled_all = false;
     loop {
-        // Start queued stages while cores are free, dividing the free cores among them.
         while free > 0 && !cancelled() {
-            let Some((_, i)) = s.queued.pop_first() else { break };
-            let waiting = s.queued.len() + 1;
-            let want = p.stages[i].task.max_threads().max(1);
-            let threads = want.min(free.div_ceil(waiting).max(1)).min(free);
-            free -= threads;
+            let Some(job) = s.next_job(free) else { break };
+            free -= job.threads;
             running += 1;
-            s.state[i] = State::Running;
-            s.progress.started(i, &p.stages[i].name, threads);
-            let key = s.keys[i].clone().expect("a queued stage has its key");
-            let upstream: BTreeMap<usize, Produced> =
-                p.dag.upstream[i].iter().filter_map(|u| s.outputs[*u].clone().map(|o| (*u, o))).collect();
-            let progress = s.progress.reporter(i);
-            executor.start(Job { stage: i, key, threads, force: s.forced[i], upstream, progress });
+            executor.start(job);
         }
         if cancelled() && !cancelled_all {
             executor.cancel_all();
@@ -213,15 +164,14 @@ pub fn run_with(
     drop(s);
     let _ = stat.save();
     let _ = records.save(&p.file);
-    let interrupted = cancelled();
-    let stages = (0..n)
+    let stages = (0..p.stages.len())
         .filter(|i| sel.selected[*i])
         .map(|i| results[i].clone().unwrap_or_else(|| skipped(&p.stages[i].name)))
         .collect();
     Ok(RunSummary {
         pipeline: p.file.display().to_string(),
         stages,
-        interrupted,
+        interrupted: cancelled(),
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -258,7 +208,76 @@ struct Scheduler<'a> {
     records: &'a mut Records,
 }
 
-impl Scheduler<'_> {
+impl<'a> Scheduler<'a> {
+    /// Every selected stage blocked on its inputs, the plan's keys and fresh manifests
+    /// at hand.
+    fn new(
+        p: &'a Pipeline,
+        store: &'a Store,
+        sel: &Selection,
+        planned: crate::engine::plan::Plan,
+        progress: Progress,
+        stat: &'a mut StatCache,
+        records: &'a mut Records,
+    ) -> Scheduler<'a> {
+        let n = p.stages.len();
+        let (mut keys, mut fresh) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for planned in planned.stages {
+            let (key, manifest) = match planned {
+                Some(Planned { state: StageState::Fresh { manifest }, key, .. }) => (key, Some(manifest)),
+                Some(Planned { key, .. }) => (key, None),
+                None => (None, None),
+            };
+            keys.push(key);
+            fresh.push(manifest);
+        }
+        let mut s = Scheduler {
+            p,
+            store,
+            keys,
+            fresh,
+            forced: sel.forced.clone(),
+            state: vec![State::Done; n],
+            outputs: vec![None; n],
+            reran: vec![false; n],
+            settled: vec![false; n],
+            results: vec![None; n],
+            queued: BTreeSet::new(),
+            order_pos: vec![0; n],
+            repairs: vec![0; n],
+            rewait: BTreeMap::new(),
+            ready: Vec::new(),
+            progress,
+            stat,
+            records,
+        };
+        for (pos, &i) in p.dag.order.iter().enumerate() {
+            s.order_pos[i] = pos;
+            if sel.selected[i] {
+                s.state[i] = State::Blocked(p.dag.upstream[i].len());
+            }
+        }
+        // Topological order, reversed on the stack so the first stage is taken first.
+        s.ready = p.dag.order.iter().rev().copied().filter(|i| s.state[*i] == State::Blocked(0)).collect();
+        s
+    }
+
+    /// The first queued stage as a job, given a share of the `free` cores divided among
+    /// the queued stages; `None` when nothing is queued.
+    fn next_job(&mut self, free: usize) -> Option<Job> {
+        let (_, i) = self.queued.pop_first()?;
+        let waiting = self.queued.len() + 1;
+        let want = self.p.stages[i].task.max_threads().max(1);
+        let threads = want.min(free.div_ceil(waiting).max(1)).min(free);
+        self.state[i] = State::Running;
+        self.progress.started(i, &self.p.stages[i].name, threads);
+        let key = self.keys[i].clone().expect("a queued stage has its key");
+        let upstream: BTreeMap<usize, Produced> =
+            self.p.dag.upstream[i].iter().filter_map(|u| self.outputs[*u].clone().map(|o| (*u, o))).collect();
+        let progress = self.progress.reporter(i);
+        Some(Job { stage: i, key, threads, force: self.forced[i], upstream, progress })
+    }
+
     /// Settle every ready stage: from the cache when its entry is there, otherwise
     /// queue it for an executor. Settling may make more stages ready.
     fn settle_ready(&mut self) -> Result<(), RunError> {
