@@ -31,6 +31,7 @@ mod panel;
 mod parquet;
 mod record;
 mod row;
+mod sanity;
 mod stats;
 mod table_text;
 #[cfg(test)]
@@ -44,4 +45,5 @@ pub use finding::{Finding, Verdict};
 pub use noise::Noise;
 pub use record::RunRecord;
 pub use row::Row;
+pub use sanity::{BaseCheck, BaseVerdict};
 pub use treatment::{BadTreatment, Treatment};

@@ -104,11 +104,18 @@ impl Task for ReportTask {
     }
 }
 
-/// One network's result, from the `info.json` and `metrics.json` of its stage, read as
-/// their types.
+/// The part of a network's `log.json` the report reads: held-out accuracy per epoch.
+#[derive(serde::Deserialize)]
+struct EpochEntry {
+    val_acc: Option<f64>,
+}
+
+/// One network's result, from the `info.json`, `metrics.json` and `log.json` of its
+/// stage, read as their types.
 pub fn record(stage: &str, dir: &Path) -> Result<RunRecord, StageFailure> {
     let info: NetInfo = super::read_typed(&dir.join("info.json"))?;
     let metrics: Metrics = super::read_typed(&dir.join("metrics.json"))?;
+    let log: Vec<EpochEntry> = super::read_typed(&dir.join("log.json"))?;
     Ok(RunRecord {
         stage: stage.to_string(),
         treatment: info.treatment,
@@ -122,6 +129,7 @@ pub fn record(stage: &str, dir: &Path) -> Result<RunRecord, StageFailure> {
         loss: metrics.loss,
         classes: Some(metrics.per_class_n.len()),
         test_images: Some(metrics.n),
+        curve: log.iter().filter_map(|e| e.val_acc).collect(),
     })
 }
 

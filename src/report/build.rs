@@ -8,6 +8,7 @@ use super::noise::Noise;
 use super::panel::{self, Panel};
 use super::record::RunRecord;
 use super::row::{self, Row};
+use super::sanity::{self, BaseCheck};
 
 /// Everything `pipe` reports about a set of runs. Serializes (for `--json`) as the
 /// long table, the noise and the findings; the per-run points stay internal.
@@ -16,6 +17,8 @@ pub struct Report {
     pub rows: Vec<Row>,
     pub noise: Noise,
     pub findings: Vec<Finding>,
+    /// Each base network checked against chance and its learning curve.
+    pub bases: Vec<BaseCheck>,
     #[serde(skip)]
     pub(crate) panels: Vec<Panel>,
 }
@@ -25,7 +28,8 @@ pub fn build(records: &[RunRecord]) -> Report {
     let panels = panel::panels(records);
     let noise = Noise::of(&panels);
     let findings = findings::evaluate(&panels, noise.points);
-    Report { rows: row::long_table(records), noise, findings, panels }
+    let bases = sanity::check(records, noise.points);
+    Report { rows: row::long_table(records), noise, findings, bases, panels }
 }
 
 impl Report {

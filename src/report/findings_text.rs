@@ -8,6 +8,7 @@ impl Report {
     /// verdicts were measured against.
     pub fn render_findings(&self) -> String {
         let mut out = format!("{}\n", self.noise.describe());
+        out.push_str(&super::sanity::render(&self.bases));
         for f in &self.findings {
             out.push_str(&format!("{}. {:<14}  {}: {}\n", f.id, f.verdict.word(), f.name, f.detail));
         }

@@ -40,7 +40,7 @@ pub(crate) struct Chance {
 impl Chance {
     /// The chance level of a set of base runs: of the one with the fewest classes and
     /// test images, so that a doubt counts against the verdicts.
-    fn of(runs: &[&RunRecord]) -> Option<Chance> {
+    pub fn of(runs: &[&RunRecord]) -> Option<Chance> {
         let classes = runs.iter().map(|r| r.classes).collect::<Option<Vec<_>>>()?.into_iter().min()?;
         let images = runs.iter().map(|r| r.test_images).collect::<Option<Vec<_>>>()?.into_iter().min()?;
         let p = 1.0 / classes.max(1) as f64;

@@ -31,4 +31,7 @@ pub struct RunRecord {
     pub classes: Option<usize>,
     #[serde(default)]
     pub test_images: Option<usize>,
+    /// Held-out top-1 after each epoch (fractions), where the network's log has it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub curve: Vec<f64>,
 }

@@ -26,6 +26,7 @@ pub(crate) fn seeded(split: &str, treatment: &str, n: Option<usize>, seed: u64, 
         loss: 1.0,
         classes: None,
         test_images: None,
+        curve: Vec::new(),
     }
 }
 

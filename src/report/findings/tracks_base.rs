@@ -4,7 +4,7 @@
 //! 2 points because the paper's own BnB+ wanders 0.7 around base, and twice the noise
 //! because two noisy means are compared. The finding is that fine-tuning *recovers*
 //! base accuracy, so BnB+ above base passes; the detail says so when it is above by
-//! more than the tolerance, which means the base network was not fully converged at
+//! more than the tolerance, which means a second budget still gains: the base is short of its best at
 //! this training budget (BnB+ trains it for a second budget).
 
 use super::super::column::Column::{Base, SelfferTuned};
@@ -28,7 +28,8 @@ pub(super) fn evaluate(cx: &Context) -> Finding {
     let tolerance = f64::max(2.0, 2.0 * cx.noise);
     let reproduced = diffs.iter().all(|(_, d)| *d >= -tolerance);
     let above = if hi > tolerance {
-        "; above base by more than the tolerance: the base is not fully converged at this budget"
+        "; above base by more than the tolerance: a second training budget still gains, so the base is short of \
+         its best at this budget"
     } else {
         ""
     };
