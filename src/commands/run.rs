@@ -46,9 +46,8 @@ fn failures(summary: &RunSummary) -> Result<(), Error> {
     }
     let mut msg = String::new();
     for f in &failed {
-        let mut lines = f.error.iter();
-        let _ = writeln!(msg, "error: stage `{}` failed: {}", f.name, lines.next().map_or("unknown error", |s| s));
-        for cause in lines {
+        let _ = writeln!(msg, "error: stage `{}` failed: {}", f.name, f.error.as_deref().unwrap_or("unknown error"));
+        for cause in &f.causes {
             let _ = writeln!(msg, "  caused by: {cause}");
         }
         if !f.tail.is_empty() {

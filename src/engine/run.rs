@@ -42,9 +42,11 @@ pub struct StageResult {
     pub name: String,
     pub outcome: Outcome,
     pub seconds: f64,
-    /// The failure and its causes, outermost first.
+    /// What failed, and then what caused it, outermost first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub error: Vec<String>,
+    pub causes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureClass>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -339,7 +341,8 @@ impl<'a> Scheduler<'a> {
             name: name.clone(),
             outcome,
             seconds,
-            error: Vec::new(),
+            error: None,
+            causes: Vec::new(),
             failure: None,
             tail: Vec::new(),
             key: Some(m.key.clone()),
@@ -426,7 +429,8 @@ impl<'a> Scheduler<'a> {
             name,
             outcome: Outcome::Failed,
             seconds,
-            error: failure.chain(),
+            error: Some(failure.message()),
+            causes: failure.chain().into_iter().skip(1).collect(),
             failure: Some(failure.class),
             tail: failure.tail.clone(),
             key,
@@ -465,7 +469,8 @@ fn skipped(name: &str) -> StageResult {
         name: name.to_string(),
         outcome: Outcome::Skipped,
         seconds: 0.0,
-        error: Vec::new(),
+        error: None,
+        causes: Vec::new(),
         failure: None,
         tail: Vec::new(),
         key: None,
@@ -528,7 +533,7 @@ mod tests {
             let a = outcome("a");
             assert_eq!(a.outcome, Outcome::Failed);
             assert_eq!(a.failure, Some(FailureClass::Panic));
-            let why = &a.error[0];
+            let why = a.error.as_deref().unwrap();
             if in_pool {
                 assert!(why.contains("index out of bounds") && why.contains("src/engine/run.rs:"), "{why}");
             } else {
