@@ -15,15 +15,15 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The process umask, read once. Reading it means setting it, so this is done the
-/// first time any file is written and the value is put back at once.
+/// The process umask, read once from `/proc/self/status` (setting it to read it, as
+/// umask(2) does, would race with threads creating files or starting commands).
+/// Where that file does not say, 022.
 pub fn umask() -> u32 {
     static MASK: OnceLock<u32> = OnceLock::new();
     *MASK.get_or_init(|| {
-        // SAFETY: umask(2) cannot fail; the old value is restored straight away.
-        let old = unsafe { libc::umask(0o022) };
-        unsafe { libc::umask(old) };
-        old as u32
+        let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let line = status.lines().find_map(|l| l.strip_prefix("Umask:"));
+        line.and_then(|v| u32::from_str_radix(v.trim(), 8).ok()).unwrap_or(0o022)
     })
 }
 

@@ -10,6 +10,7 @@
 //! | 4 | the cache or a file could not be read or written (a stage's too) |
 //! | 130 | interrupted by Ctrl-C (a rerun picks up where it stopped) |
 
+use crate::causes::chain;
 use crate::config::ConfigError;
 use crate::engine::plan::UnknownStage;
 use crate::engine::run::RunError;
@@ -86,8 +87,6 @@ impl Error {
         }
     }
 }
-
-pub use crate::causes::{chain, chain_text};
 
 /// Print to stdout; a closed pipe (`pipe status x | head`) is not an error.
 pub fn emit(text: &str) -> Result<(), Error> {

@@ -141,9 +141,9 @@ fn workspace_outputs(stages: &[Stage], diags: &mut Diagnostics) -> BTreeMap<Stri
     outs
 }
 
-/// The folders above a relative path, nearest first (`a/b/c` -> `a/b`, `a`).
+/// The folders above a relative path (`a/b/c` -> `a`, `a/b`).
 fn ancestors(p: &str) -> impl Iterator<Item = &str> {
-    p.match_indices('/').map(|(at, _)| &p[..at]).collect::<Vec<_>>().into_iter().rev()
+    p.match_indices('/').map(|(at, _)| &p[..at])
 }
 
 /// The outputs strictly inside folder `p`.

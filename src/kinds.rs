@@ -36,8 +36,9 @@ pub(crate) fn input_dir(ctx: &RunContext<'_>, role: &str, sub: &str) -> Result<P
 /// A JSON file read as `T`; a file that does not fit the type is an error naming it.
 pub(crate) fn read_typed<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StageFailure> {
     let bytes = std::fs::read(path).map_err(|e| StageFailure::caused(format!("cannot read {}", path.display()), e))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| StageFailure::caused(format!("{} is not what it should be", path.display()), e))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        StageFailure::caused(format!("{} does not hold what this version of pipe writes there", path.display()), e)
+    })
 }
 
 /// Pretty JSON with a final newline; the same value gives the same bytes.

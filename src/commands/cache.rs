@@ -128,10 +128,10 @@ fn gc(store: &Store, files: &[std::path::PathBuf], sets: &[String], dry_run: boo
         keep.downloads.extend(p.stages.iter().flat_map(|s| s.task.downloads()));
         let plan = plan_pipeline(&p, store, &Selection::new(&p, &[], &[])?)?;
         for (_, s) in plan.selected() {
-            match (&s.state, &s.digest) {
-                (StageState::Fresh { .. }, Some(k)) => keep.entries.insert(k.clone()),
-                (_, Some(k)) => keep.resume.insert(k.clone()),
-                (_, None) => false,
+            let Some(key) = s.digest.clone() else { continue };
+            match s.state {
+                StageState::Fresh { .. } => keep.entries.insert(key),
+                _ => keep.resume.insert(key),
             };
         }
     }

@@ -100,19 +100,19 @@ fn results(p: &Pipeline, store: &Store, a: &ShowArgs) -> Result<(), Error> {
 /// Where one stage's outputs are: a path per file, inside the cache.
 fn locate(p: &Pipeline, store: &Store, stage: &str, a: &ShowArgs) -> Result<(), Error> {
     let plan = plan_pipeline(p, store, &Selection::new(p, std::slice::from_ref(&stage.to_string()), &[])?)?;
-    let statuses = plan.statuses(p);
-    let Some((s, (_, planned))) = statuses.iter().zip(plan.selected()).find(|(s, _)| s.name == stage) else {
-        return Err(Error::Usage(format!(
-            "`{stage}` is a group of stages; name one of them, e.g. `{}`",
-            statuses[statuses.len() - 1].name
-        )));
+    // The selection knows the name: not a stage, so a matrix group.
+    let Some(i) = p.index_of(stage) else {
+        let example = plan.selected().last().map(|(i, _)| p.stages[i].name.as_str()).unwrap_or(stage);
+        return Err(Error::Usage(format!("`{stage}` is a group of stages; name one of them, e.g. `{example}`")));
     };
+    let planned = plan.stages[i].as_ref().expect("a named stage is selected");
     let m: &Manifest = match &planned.state {
         StageState::Fresh { manifest } => manifest,
         _ => {
+            let status = plan.statuses(p).into_iter().find(|s| s.name == stage).expect("a selected stage");
             return Err(Error::failed(format!(
                 "error: stage `{stage}` is not in the cache with its current inputs ({}); run `pipe run {} \"{stage}\"`",
-                s.reasons.join("; "),
+                status.reasons.join("; "),
                 p.file.display()
             )));
         }

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::cli::StatusArgs;
 use crate::commands::load_pipeline;
 use crate::config::Pipeline;
-use crate::engine::plan::{Plan, Selection, StageState, plan_pipeline};
+use crate::engine::plan::{Plan, Selection, plan_pipeline};
 use crate::error::{Error, emit};
 use crate::store::Store;
 
@@ -24,22 +24,18 @@ pub fn status(cache: &Path, a: &StatusArgs) -> Result<(), Error> {
 /// The human view: one line per stage, its reasons indented below it.
 pub fn render(p: &Pipeline, plan: &Plan) -> String {
     let mut out = String::new();
-    for (s, (_, planned)) in plan.statuses(p).iter().zip(plan.selected()) {
+    for s in plan.statuses(p) {
         let _ = writeln!(out, "{:<8} {}", s.state, s.name);
-        match &planned.state {
-            StageState::Fresh { .. } => {}
-            StageState::Waiting { .. } => {
-                let shown = s.reasons.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
-                let more = match s.reasons.len() {
-                    0..=3 => String::new(),
-                    n => format!(" and {} more", n - 3),
-                };
-                let _ = writeln!(out, "           {shown}{more}");
-            }
-            StageState::Stale { .. } | StageState::Damaged { .. } => {
-                for r in &s.reasons {
-                    let _ = writeln!(out, "           {r}");
-                }
+        if s.state == "waiting" {
+            let shown = s.reasons.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+            let more = match s.reasons.len() {
+                0..=3 => String::new(),
+                n => format!(" and {} more", n - 3),
+            };
+            let _ = writeln!(out, "           {shown}{more}");
+        } else {
+            for r in &s.reasons {
+                let _ = writeln!(out, "           {r}");
             }
         }
     }

@@ -96,9 +96,6 @@ impl Builder {
 
     /// Hand a finished node to whatever contains it.
     fn push(&mut self, node: Node, anchor: usize) {
-        if self.error.is_some() {
-            return;
-        }
         if anchor > 0 {
             let size = size_of(&node);
             self.anchors.insert(anchor, (node.clone(), size));
@@ -168,10 +165,10 @@ impl MarkedEventReceiver for Builder {
                 }
                 None => {}
             },
-            Event::Alias(id) => match self.anchors.get(&id).map(|(_, size)| *size) {
-                Some(size) => {
+            // The anchored node was counted when built, so its copy is bounded too.
+            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                Some((node, size)) => {
                     if self.count(size, at) {
-                        let node = self.anchors[&id].0.clone();
                         self.push(Node { mark: at, ..node }, 0)
                     }
                 }

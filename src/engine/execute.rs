@@ -16,16 +16,15 @@ use crate::store::{Lookup, MANIFEST_FORMAT, Manifest, Output, Store, StoreError,
 pub fn execute(store: &Store, p: &Pipeline, job: &Job) -> Result<Executed, StageFailure> {
     let stage = &p.stages[job.stage];
     let digest = job.key.digest();
-    let cache_err = <StageFailure as From<StoreError>>::from;
     // Two processes that need the same key: one computes, the other waits here and
     // then finds the entry.
-    let _lock = store.lock(&digest).map_err(cache_err)?;
+    let _lock = store.lock(&digest)?;
     if !job.force
-        && let Lookup::Hit(m) = store.lookup(&digest).map_err(cache_err)?
+        && let Lookup::Hit(m) = store.lookup(&digest)?
     {
         return Ok(Executed::Cached(*m));
     }
-    let scratch = store.scratch().map_err(cache_err)?;
+    let scratch = store.scratch()?;
     let out_dir = scratch.path().join("out");
     let log_path = scratch.path().join("log");
     let in_dir = scratch.path().join("in");
@@ -64,14 +63,14 @@ pub fn execute(store: &Store, p: &Pipeline, job: &Job) -> Result<Executed, Stage
         .collect();
     names.dedup();
     for name in names {
-        let content = store.store(&out_dir.join(&name)).map_err(cache_err)?;
+        let content = store.store(&out_dir.join(&name))?;
         outputs.insert(name, Output { content, workspace: false });
     }
     for name in stage.task.workspace_outputs() {
-        let content = store.store(&p.workspace.join(&name)).map_err(cache_err)?;
+        let content = store.store(&p.workspace.join(&name))?;
         outputs.insert(name, Output { content, workspace: true });
     }
-    let log = Some(store.store(&log_path).map_err(cache_err)?);
+    let log = Some(store.store(&log_path)?);
     let manifest = Manifest {
         format: MANIFEST_FORMAT,
         key: digest,
@@ -84,7 +83,7 @@ pub fn execute(store: &Store, p: &Pipeline, job: &Job) -> Result<Executed, Stage
         inputs_verified: Some(inputs_verified),
     };
     // Outputs first, manifest last: until this rename the entry does not exist.
-    store.publish(&manifest).map_err(cache_err)?;
+    store.publish(&manifest)?;
     let _ = crate::durable::remove_path(&resume_dir);
     Ok(Executed::Ran(manifest))
 }

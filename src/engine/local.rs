@@ -34,6 +34,7 @@ impl Executor for Local<'_, '_> {
     fn start(&mut self, job: Job) {
         let (p, store) = (self.p, self.store);
         let (stage, threads, key) = (job.stage, job.threads, job.key.clone());
+        panics::forget(stage);
         let reply = Reply { tx: Some(self.tx.clone()), stage, threads, key: key.clone(), started: Instant::now() };
         let spawned =
             std::thread::Builder::new().name(panics::thread_name(stage)).spawn_scoped(self.scope, move || {

@@ -5,14 +5,15 @@
 //! the stage's `catch_unwind` then turns them into a [`StageFailure`] for stage N.
 //! Panics anywhere else are printed by the default hook as before.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Mutex, Once};
 
 use crate::kind::StageFailure;
 
 const PREFIX: &str = "pipe-stage-";
 
-static RECORDED: Mutex<Option<HashMap<String, (String, String)>>> = Mutex::new(None);
+/// Per stage thread name: the first panic's message and location.
+static RECORDED: Mutex<BTreeMap<String, (String, Option<String>)>> = Mutex::new(BTreeMap::new());
 
 /// The thread name of stage `i`'s worker; its pools append `-pool-J`.
 pub fn thread_name(i: usize) -> String {
@@ -34,9 +35,7 @@ pub fn install_hook() {
                     let mut map = RECORDED.lock().unwrap_or_else(|e| e.into_inner());
                     // The first panic of a stage is the cause; later ones are echoes
                     // of it in other threads.
-                    map.get_or_insert_with(HashMap::new)
-                        .entry(owner)
-                        .or_insert((message, location.unwrap_or_default()));
+                    map.entry(owner).or_insert((message, location));
                 }
                 None => default(info),
             }
@@ -54,13 +53,16 @@ fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// Forget what an earlier job of stage `i` left recorded (a panic its task caught).
+pub fn forget(i: usize) {
+    RECORDED.lock().unwrap_or_else(|e| e.into_inner()).remove(&thread_name(i));
+}
+
 /// The failure for a panic caught in stage `i`'s worker thread.
 pub fn failure(i: usize, payload: &(dyn std::any::Any + Send)) -> StageFailure {
-    let recorded = RECORDED.lock().unwrap_or_else(|e| e.into_inner()).as_mut().and_then(|m| m.remove(&thread_name(i)));
+    let recorded = RECORDED.lock().unwrap_or_else(|e| e.into_inner()).remove(&thread_name(i));
     match recorded {
-        Some((message, location)) => {
-            StageFailure::panicked(&message, Some(&location).filter(|l| !l.is_empty()).map(|l| l.as_str()))
-        }
+        Some((message, location)) => StageFailure::panicked(&message, location.as_deref()),
         None => StageFailure::panicked(&payload_text(payload), None),
     }
 }

@@ -71,7 +71,7 @@ impl std::fmt::Display for StaleReason {
             StaleReason::Forced => f.write_str("forced"),
             StaleReason::Changed(changes) => {
                 let lines: Vec<String> = changes.iter().map(Change::to_string).collect();
-                f.write_str(&lines.join("\n"))
+                f.write_str(&lines.join("; "))
             }
             StaleReason::KeyChanged => f.write_str("key changed"),
             StaleReason::Input(e) => f.write_str(e),
@@ -342,9 +342,13 @@ impl Plan {
             .map(|(i, s)| {
                 let reasons: Vec<String> = match &s.state {
                     StageState::Fresh { .. } => Vec::new(),
+                    // A changed key gives one line per changed field.
                     StageState::Stale { reasons } => reasons
                         .iter()
-                        .flat_map(|r| r.to_string().lines().map(str::to_string).collect::<Vec<_>>())
+                        .flat_map(|r| match r {
+                            StaleReason::Changed(changes) => changes.iter().map(Change::to_string).collect(),
+                            other => vec![other.to_string()],
+                        })
                         .collect(),
                     StageState::Damaged { problems } => problems.clone(),
                     StageState::Waiting { on } => {

@@ -56,6 +56,22 @@ pub struct StageResult {
     pub key: Option<String>,
 }
 
+impl StageResult {
+    /// A stage's result with nothing measured yet.
+    fn new(name: &str, outcome: Outcome) -> StageResult {
+        StageResult {
+            name: name.to_string(),
+            outcome,
+            seconds: 0.0,
+            error: None,
+            causes: Vec::new(),
+            failure: None,
+            tail: Vec::new(),
+            key: None,
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct RunSummary {
     pub pipeline: String,
@@ -168,7 +184,7 @@ pub fn run_with(
     let _ = records.save(&p.file);
     let stages = (0..p.stages.len())
         .filter(|i| sel.selected[*i])
-        .map(|i| results[i].clone().unwrap_or_else(|| skipped(&p.stages[i].name)))
+        .map(|i| results[i].clone().unwrap_or_else(|| StageResult::new(&p.stages[i].name, Outcome::Skipped)))
         .collect();
     Ok(RunSummary {
         pipeline: p.file.display().to_string(),
@@ -294,7 +310,9 @@ impl<'a> Scheduler<'a> {
             let hit = match planned {
                 Some(m) => Some(*m),
                 None => {
-                    let key = match stage_key(self.p, i, &self.outputs, self.stat) {
+                    // The planned key stands for the same inputs; else compute it now.
+                    let known = self.keys[i].take().filter(|_| !ups_reran);
+                    let key = match known.map_or_else(|| stage_key(self.p, i, &self.outputs, self.stat), Ok) {
                         Ok(k) => k,
                         Err(e) => {
                             self.fail(i, StageFailure::from(e), 0.0, None);
@@ -337,16 +355,7 @@ impl<'a> Scheduler<'a> {
         self.state[i] = State::Done;
         let verb = if outcome == Outcome::Ran { "ran" } else { "cached" };
         self.progress.finished(i, name, verb, (outcome == Outcome::Ran).then_some(seconds));
-        self.results[i] = Some(StageResult {
-            name: name.clone(),
-            outcome,
-            seconds,
-            error: None,
-            causes: Vec::new(),
-            failure: None,
-            tail: Vec::new(),
-            key: Some(m.key.clone()),
-        });
+        self.results[i] = Some(StageResult { seconds, key: Some(m.key.clone()), ..StageResult::new(name, outcome) });
         if std::mem::replace(&mut self.settled[i], true) {
             // Computed again after a reader found its output damaged: only those
             // readers wait for it.
@@ -425,15 +434,15 @@ impl<'a> Scheduler<'a> {
         let name = self.p.stages[i].name.clone();
         self.state[i] = State::Failed;
         self.progress.finished(i, &name, "failed", Some(seconds));
+        let mut chain = failure.chain().into_iter();
         self.results[i] = Some(StageResult {
-            name,
-            outcome: Outcome::Failed,
             seconds,
-            error: Some(failure.message()),
-            causes: failure.chain().into_iter().skip(1).collect(),
+            error: chain.next(),
+            causes: chain.collect(),
             failure: Some(failure.class),
-            tail: failure.tail.clone(),
+            tail: failure.tail,
             key,
+            ..StageResult::new(&name, Outcome::Failed)
         });
         let mut stack: Vec<usize> = self.p.dag.downstream[i].clone();
         stack.extend(self.rewait.remove(&i).unwrap_or_default());
@@ -444,7 +453,7 @@ impl<'a> Scheduler<'a> {
             self.queued.remove(&(self.order_pos[d], d));
             self.state[d] = State::Failed;
             self.progress.finished(d, &self.p.stages[d].name, "skipped", None);
-            self.results[d] = Some(skipped(&self.p.stages[d].name));
+            self.results[d] = Some(StageResult::new(&self.p.stages[d].name, Outcome::Skipped));
             stack.extend(self.p.dag.downstream[d].iter().copied());
             stack.extend(self.rewait.remove(&d).unwrap_or_default());
         }
@@ -462,19 +471,6 @@ fn restore_workspace(store: &Store, p: &Pipeline, m: &Manifest, stat: &mut StatC
         }
     }
     Ok(())
-}
-
-fn skipped(name: &str) -> StageResult {
-    StageResult {
-        name: name.to_string(),
-        outcome: Outcome::Skipped,
-        seconds: 0.0,
-        error: None,
-        causes: Vec::new(),
-        failure: None,
-        tail: Vec::new(),
-        key: None,
-    }
 }
 
 #[cfg(test)]

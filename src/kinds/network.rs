@@ -84,19 +84,17 @@ pub const MAX_BATCH: usize = 1 << 16;
 /// The widest padding for random crops.
 pub const MAX_CROP_PAD: usize = 64;
 
-/// The `training` settings; `seed` is the stage's own.
-pub fn read_training(m: &mut MapReader<'_>, seed: u64, diags: &mut Diagnostics) -> TrainConfig {
-    let defaults = || TrainConfig {
+/// The `training` settings, every default filled in.
+pub fn read_training(m: &mut MapReader<'_>, diags: &mut Diagnostics) -> TrainingParams {
+    let defaults = || TrainingParams {
         epochs: 8,
         batch: 64,
         lr: 0.02,
         momentum: 0.9,
         weight_decay: 5e-4,
-        schedule: Schedule::Cosine,
-        augment: Augment { crop_pad: 0, flip: false },
-        seed,
-        frozen: 0,
-        device: Backend::Cpu,
+        schedule: ScheduleParams::Cosine,
+        augment: AugmentParams { crop_pad: 0, flip: false },
+        device: None,
     };
     let read = |t: &mut MapReader<'_>, diags: &mut Diagnostics| {
         let d = defaults();
@@ -109,7 +107,7 @@ pub fn read_training(m: &mut MapReader<'_>, seed: u64, diags: &mut Diagnostics) 
         let step_every = t.uint("step_every", 3, diags) as usize;
         let gamma = t.float("gamma", 0.1, diags);
         let augment = t
-            .map("augment", diags, |a, diags| Augment {
+            .map("augment", diags, |a, diags| AugmentParams {
                 crop_pad: a.uint("crop_pad", 0, diags) as usize,
                 flip: a.boolean("flip", false, diags),
             })
@@ -118,9 +116,10 @@ pub fn read_training(m: &mut MapReader<'_>, seed: u64, diags: &mut Diagnostics) 
             let at = t.node().get("augment").map_or(t.node().mark, |n| n.mark);
             diags.error(at, &t.path("augment").key("crop_pad"), format!("crop_pad must be at most {MAX_CROP_PAD}"));
         }
+        // A CPU run has no `device` in its key: the keys CPU runs always had.
         let device = match t.choice("device", &["cpu", "cuda"], "cpu", diags) {
-            "cuda" => Backend::Cuda,
-            _ => Backend::Cpu,
+            "cuda" => Some(Backend::Cuda),
+            _ => None,
         };
         let at = |t: &MapReader<'_>, key: &str| t.node().get(key).map_or(t.node().mark, |n| n.mark);
         if !(1..=MAX_EPOCHS).contains(&epochs) {
@@ -133,11 +132,11 @@ pub fn read_training(m: &mut MapReader<'_>, seed: u64, diags: &mut Diagnostics) 
             diags.error(t.node().mark, &t.path("lr"), "lr and weight_decay must be >= 0, momentum in [0, 1)");
         }
         let schedule = match schedule {
-            "constant" => Schedule::Constant,
-            "step" => Schedule::Step { every: step_every.max(1), gamma },
-            _ => Schedule::Cosine,
+            "constant" => ScheduleParams::Constant,
+            "step" => ScheduleParams::Step { every: step_every.max(1), gamma },
+            _ => ScheduleParams::Cosine,
         };
-        TrainConfig { epochs, batch, lr, momentum, weight_decay, schedule, augment, seed, frozen: 0, device }
+        TrainingParams { epochs, batch, lr, momentum, weight_decay, schedule, augment, device }
     };
     m.map("training", diags, read).unwrap_or_else(defaults)
 }
@@ -176,24 +175,6 @@ pub struct AugmentParams {
 }
 
 impl TrainingParams {
-    /// The key's form of validated settings.
-    pub fn of(t: &TrainConfig) -> TrainingParams {
-        TrainingParams {
-            epochs: t.epochs,
-            batch: t.batch,
-            lr: t.lr,
-            momentum: t.momentum,
-            weight_decay: t.weight_decay,
-            schedule: match t.schedule {
-                Schedule::Constant => ScheduleParams::Constant,
-                Schedule::Cosine => ScheduleParams::Cosine,
-                Schedule::Step { every, gamma } => ScheduleParams::Step { every, gamma },
-            },
-            augment: AugmentParams { crop_pad: t.augment.crop_pad, flip: t.augment.flip },
-            device: (!t.device.is_cpu()).then_some(t.device),
-        }
-    }
-
     /// The training configuration these settings describe, for a network of `seed`.
     pub fn config(&self, seed: u64) -> TrainConfig {
         TrainConfig {
@@ -220,23 +201,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn settings_and_their_key_form_are_the_same_thing() {
-        for schedule in [Schedule::Constant, Schedule::Cosine, Schedule::Step { every: 3, gamma: 0.5 }] {
-            for device in [Backend::Cpu, Backend::Cuda] {
-                let tc = TrainConfig {
-                    epochs: 7,
-                    batch: 16,
-                    lr: 0.03,
-                    momentum: 0.8,
-                    weight_decay: 1e-4,
-                    schedule: schedule.clone(),
-                    augment: Augment { crop_pad: 2, flip: true },
-                    seed: 5,
-                    frozen: 0,
-                    device,
-                };
-                assert_eq!(TrainingParams::of(&tc).config(5), tc);
-            }
-        }
+    fn the_trainer_gets_every_setting() {
+        let p = TrainingParams {
+            epochs: 7,
+            batch: 16,
+            lr: 0.03,
+            momentum: 0.8,
+            weight_decay: 1e-4,
+            schedule: ScheduleParams::Step { every: 3, gamma: 0.5 },
+            augment: AugmentParams { crop_pad: 2, flip: true },
+            device: Some(Backend::Cuda),
+        };
+        let want = TrainConfig {
+            epochs: 7,
+            batch: 16,
+            lr: 0.03,
+            momentum: 0.8,
+            weight_decay: 1e-4,
+            schedule: Schedule::Step { every: 3, gamma: 0.5 },
+            augment: Augment { crop_pad: 2, flip: true },
+            seed: 5,
+            frozen: 0,
+            device: Backend::Cuda,
+        };
+        assert_eq!(p.config(5), want);
+        let cpu = TrainingParams { device: None, schedule: ScheduleParams::Cosine, ..p };
+        assert_eq!(cpu.config(5), TrainConfig { device: Backend::Cpu, schedule: Schedule::Cosine, ..want });
     }
 }

@@ -61,13 +61,13 @@ impl Kind for TrainKind {
         let mark = m.get("data").map_or(params.mark, |n| n.mark);
         let seed = m.uint("seed", 0, diags);
         let layers = read_network(&mut m, diags);
-        let tc = read_training(&mut m, seed, diags);
+        let training = read_training(&mut m, diags);
         m.finish(diags);
         Some(Box::new(NetTask {
             target: (data?, mark),
             target_key: "data",
             base: None,
-            params: NetParams { network: layers?, training: TrainingParams::of(&tc), seed, transfer: None },
+            params: NetParams { network: layers?, training, seed, transfer: None },
         }))
     }
 }
@@ -103,7 +103,7 @@ impl Kind for TransferKind {
         let classifier = m.choice("classifier", &["reinit", "keep"], "reinit", diags);
         let seed = m.uint("seed", 0, diags);
         let layers = read_network(&mut m, diags);
-        let tc = read_training(&mut m, seed, diags);
+        let training = read_training(&mut m, diags);
         m.finish(diags);
         let layers = layers?;
         if n > layers.layers.len() {
@@ -134,7 +134,7 @@ impl Kind for TransferKind {
             target: (target?, mark),
             target_key: "target",
             base,
-            params: NetParams { network: layers, training: TrainingParams::of(&tc), seed, transfer },
+            params: NetParams { network: layers, training, seed, transfer },
         }))
     }
 }

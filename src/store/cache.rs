@@ -174,9 +174,15 @@ impl Store {
         }
         let tmp = self.root.join("tmp");
         let make = || -> io::Result<ProcessScratch> {
-            // The lock first, the folder second: gc never sees the folder unlocked.
-            let name = format!("p{}-{:08x}", std::process::id(), rand_suffix());
-            let lock = durable::lock(&tmp.join(format!("{name}.lock")))?;
+            // The lock first (a new file with a random name), the folder second, named
+            // after it: gc never sees the folder unlocked.
+            let pid = std::process::id();
+            let (_, lock_path) =
+                tempfile::Builder::new().prefix(&format!("p{pid}-")).suffix(".lock").tempfile_in(&tmp)?.keep()?;
+            // Others sharing the cache must be able to test it from `gc`.
+            durable::set_mode(&lock_path, 0o666)?;
+            let lock = durable::lock(&lock_path)?;
+            let name = lock_path.file_stem().expect("a named lock file").to_os_string();
             let dir = tempfile::Builder::new().prefix(&name).rand_bytes(0).tempdir_in(&tmp)?;
             durable::set_mode(dir.path(), 0o777)?;
             Ok(ProcessScratch { dir, _lock: lock })
@@ -416,12 +422,4 @@ impl Store {
         }
         Ok(report)
     }
-}
-
-/// A few random bits for names under `tmp/` (the pid alone repeats across machines
-/// sharing one cache).
-fn rand_suffix() -> u32 {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let h = blake3::hash(format!("{t}-{:?}", std::thread::current().id()).as_bytes());
-    u32::from_le_bytes(h.as_bytes()[..4].try_into().expect("4 bytes"))
 }
