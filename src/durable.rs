@@ -91,11 +91,14 @@ pub fn write_bytes(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
 /// Remove a file or a folder with everything in it; a missing path is not an error.
 pub fn remove_path(p: &Path) -> io::Result<()> {
     match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => {
-            // Stored objects are read-only; a folder of links to them must still go.
-            make_writable(p);
-            fs::remove_dir_all(p)
-        }
+        Ok(m) if m.is_dir() => match fs::remove_dir_all(p) {
+            // A read-only folder inside (an unpacked archive's, say): open it up, retry.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                make_writable(p);
+                fs::remove_dir_all(p)
+            }
+            other => other,
+        },
         Ok(_) => fs::remove_file(p),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
