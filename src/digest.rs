@@ -139,10 +139,22 @@ impl StatCache {
         }
     }
 
+    /// Whether the workspace path `abs` holds exactly `content` now. A lone file
+    /// whose stamp is remembered costs one `stat` and no allocation.
+    pub fn holds(&mut self, abs: &Path, content: &Content) -> bool {
+        if !content.dir
+            && let Ok(meta) = fs::metadata(abs)
+            && let Some((s, d)) = self.entries.get(&*abs.to_string_lossy())
+            && *s == Stamp::of(&meta)
+        {
+            return meta.is_file() && *d == content.digest;
+        }
+        self.content(abs).is_ok_and(|c| c.digest == content.digest)
+    }
+
     fn file_digest(&mut self, abs: &Path, meta: &fs::Metadata) -> io::Result<(String, u64)> {
-        let key = abs.to_string_lossy().into_owned();
         let stamp = Stamp::of(meta);
-        if let Some((s, d)) = self.entries.get(&key)
+        if let Some((s, d)) = self.entries.get(&*abs.to_string_lossy())
             && *s == stamp
         {
             return Ok((d.clone(), stamp.size));

@@ -10,7 +10,6 @@
 //! changed instead of just "the hash differs".
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
@@ -32,46 +31,30 @@ impl StageKey {
         StageKey { format: KEY_FORMAT, kind: kind.to_string(), kind_version, params, inputs }
     }
 
-    /// The hex blake3 digest of the canonical form.
+    /// The hex blake3 digest of the canonical form: JSON with the fields and every
+    /// object's keys in sorted order and no whitespace. Written straight into the
+    /// hasher (a plan computes one key per stage, so this must not build a tree).
     pub fn digest(&self) -> String {
-        let json = serde_json::to_value(self).expect("a stage key is plain data");
-        let mut text = String::new();
-        canonical(&json, &mut text);
-        blake3::hash(text.as_bytes()).to_hex().to_string()
-    }
-}
-
-/// JSON with object keys sorted at every level and no whitespace, whatever order the
-/// maps were built in.
-fn canonical(v: &serde_json::Value, out: &mut String) {
-    use serde_json::Value as J;
-    match v {
-        J::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                let _ = write!(out, "{}:", J::String(k.clone()));
-                canonical(&map[k], out);
-            }
-            out.push('}');
+        /// The fields in sorted order; `serde_json::Map` keeps its keys sorted, so
+        /// `params` serializes in canonical form as it is.
+        #[derive(Serialize)]
+        struct Canonical<'a> {
+            format: u32,
+            inputs: &'a BTreeMap<String, String>,
+            kind: &'a str,
+            kind_version: u32,
+            params: &'a serde_json::Value,
         }
-        J::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical(item, out);
-            }
-            out.push(']');
-        }
-        other => {
-            let _ = write!(out, "{other}");
-        }
+        let mut hasher = blake3::Hasher::new();
+        let canonical = Canonical {
+            format: self.format,
+            inputs: &self.inputs,
+            kind: &self.kind,
+            kind_version: self.kind_version,
+            params: &self.params,
+        };
+        serde_json::to_writer(&mut hasher, &canonical).expect("a stage key is plain data");
+        hasher.finalize().to_hex().to_string()
     }
 }
 
@@ -183,6 +166,41 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fmt::Write as _;
+
+    /// The canonical form spelled out: object keys sorted at every level, no
+    /// whitespace. `StageKey::digest` must hash exactly this text.
+    fn canonical(v: &serde_json::Value, out: &mut String) {
+        use serde_json::Value as J;
+        match v {
+            J::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(out, "{}:", J::String(k.clone()));
+                    canonical(&map[k], out);
+                }
+                out.push('}');
+            }
+            J::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    canonical(item, out);
+                }
+                out.push(']');
+            }
+            other => {
+                let _ = write!(out, "{other}");
+            }
+        }
+    }
     use serde_json::json;
 
     fn key() -> StageKey {
@@ -204,6 +222,15 @@ mod tests {
                 "ab".repeat(32)
             )
         );
+    }
+
+    #[test]
+    fn the_digest_hashes_the_canonical_text() {
+        let mut k = key();
+        k.params = json!({"z": [1.5, -2, "\u{1}é\"", null, true], "a": {"y": {}, "b": []}, "m": 1e300});
+        let mut text = String::new();
+        canonical(&serde_json::to_value(&k).unwrap(), &mut text);
+        assert_eq!(k.digest(), blake3::hash(text.as_bytes()).to_hex().to_string());
     }
 
     #[test]

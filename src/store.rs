@@ -6,6 +6,7 @@
 //!   entries/ab/<key>.json   one manifest per stage key: the entry counts only once this exists
 //!   locks/<key>.lock        held while a process computes that key
 //!   records/<file>.json     per pipeline file: the last key of each stage name (for `status`)
+//!   records/<file>.memo     per pipeline file: the entries its last run found (see memo.rs)
 //!   stat/<workspace>.json   digests of workspace files by size and mtime
 //!   resume/<key>/           state a killed stage resumes from
 //!   quarantine/<digest>     objects that failed verification when read
@@ -19,9 +20,11 @@
 mod cache;
 mod gc;
 mod manifest;
+mod memo;
 mod records;
 
 pub use cache::{Lookup, Store, StoreError, VerifyReport};
 pub use gc::{GcReport, Keep, tree_bytes};
 pub use manifest::{MANIFEST_FORMAT, Manifest, Output, Verified};
+pub use memo::Memo;
 pub use records::{Record, Records};

@@ -18,10 +18,10 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// The most nodes a file may expand to, aliases counted at their full size: far above
-/// any real pipeline, far below what a "billion laughs" file of nested aliases would
-/// take in memory.
-pub const MAX_NODES: usize = 100_000;
+/// The most nodes a file may expand to, aliases counted at their full size: room for
+/// the largest pipeline allowed (100,000 stages written out one by one, about 20 values
+/// each), far below what a "billion laughs" file of nested aliases would take in memory.
+pub const MAX_NODES: usize = 2_000_000;
 
 /// The deepest nesting of lists and mappings a file may have.
 pub const MAX_DEPTH: usize = 64;

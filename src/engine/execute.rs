@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::config::Pipeline;
 use crate::engine::cancel::CANCEL;
 use crate::engine::executor::{Executed, Job};
+use crate::engine::plan::KeyError;
 use crate::graph::Source;
 use crate::kind::{RunContext, StageFailure};
 use crate::store::{Lookup, MANIFEST_FORMAT, Manifest, Output, Store, StoreError, Verified};
@@ -107,12 +108,18 @@ fn gather_inputs(
             Source::Stage { stage, output } => {
                 let dest = in_dir.join(&input.role);
                 let produced = &job.upstream[stage];
-                bytes += match output {
-                    Some(o) => produced[o].size,
+                let one = match output {
+                    Some(o) => Some(produced.get(o).ok_or_else(|| {
+                        StageFailure::from(KeyError::NoOutput { stage: p.stages[*stage].name.clone(), output: o.clone() })
+                    })?),
+                    None => None,
+                };
+                bytes += match one {
+                    Some(c) => c.size,
                     None => produced.values().map(|c| c.size).sum(),
                 };
-                let linked = match output {
-                    Some(o) => store.link(&produced[o], &dest),
+                let linked = match one {
+                    Some(c) => store.link(c, &dest),
                     None => std::fs::create_dir_all(&dest)
                         .map_err(|source| StoreError::Io { path: dest.clone(), source })
                         .and_then(|()| produced.iter().try_for_each(|(name, c)| store.link(c, &dest.join(name)))),

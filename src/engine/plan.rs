@@ -16,10 +16,35 @@ use crate::config::Pipeline;
 use crate::digest::{Content, StatCache};
 use crate::graph::Source;
 use crate::key::{Change, StageKey, diff};
-use crate::store::{Lookup, Manifest, Records, Store, StoreError};
+use crate::store::{Lookup, Manifest, Memo, Records, Store, StoreError};
 
-/// The outputs of a finished stage, by output name.
-pub type Produced = BTreeMap<String, Content>;
+/// The outputs of a finished stage, sorted by output name. A list, not a map: a stage
+/// has a few outputs, and a plan holds one of these per stage.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Produced(Vec<(String, Content)>);
+
+impl Produced {
+    pub fn get(&self, name: &str) -> Option<&Content> {
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok().map(|k| &self.0[k].1)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Content)> {
+        self.0.iter().map(|(n, c)| (n, c))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Content> {
+        self.0.iter().map(|(_, c)| c)
+    }
+}
+
+impl FromIterator<(String, Content)> for Produced {
+    fn from_iter<I: IntoIterator<Item = (String, Content)>>(items: I) -> Produced {
+        let mut v: Vec<(String, Content)> = items.into_iter().collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.dedup_by(|a, b| a.0 == b.0);
+        Produced(v)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -108,7 +133,8 @@ impl StageState {
 #[derive(Debug, Clone)]
 pub struct Planned {
     pub state: StageState,
-    /// The key, where the inputs are known.
+    /// The key, where the inputs are known (a fresh stage's may be in its manifest
+    /// instead).
     pub key: Option<StageKey>,
     pub digest: Option<String>,
 }
@@ -196,14 +222,15 @@ impl NameIndex {
     }
 }
 
-/// Plan the selected stages against the cache. Reads manifests and workspace file
-/// digests (through `stat`); writes nothing.
+/// Plan the selected stages against the cache. Reads manifests (through `memo`) and
+/// workspace file digests (through `stat`); writes nothing.
 pub fn plan(
     p: &Pipeline,
     store: &Store,
     sel: &Selection,
     stat: &mut StatCache,
     records: &Records,
+    memo: &mut Memo,
 ) -> Result<Plan, StoreError> {
     let n = p.stages.len();
     let mut outputs: Vec<Option<Produced>> = vec![None; n];
@@ -226,7 +253,8 @@ pub fn plan(
             }
         };
         let digest = key.digest();
-        let state = match store.lookup(&digest)? {
+        let (found, key) = memo.lookup(store, &p.stages[i].name, key, &digest)?;
+        let state = match found {
             Lookup::Hit(m) => {
                 outputs[i] = Some(produced_of(&m));
                 if sel.forced[i] {
@@ -237,10 +265,10 @@ pub fn plan(
             }
             Lookup::Damaged { problems } => StageState::Damaged { problems },
             Lookup::Miss => {
-                let reasons = match records.stages.get(&p.stages[i].name) {
+                let reasons = match records.get(&p.stages[i].name) {
                     None => vec![StaleReason::NeverRun],
                     Some(r) if r.key == digest => vec![StaleReason::EntryGone],
-                    Some(r) => match diff(&r.key_struct, &key) {
+                    Some(r) => match key.as_ref().map(|k| diff(&r.key_struct, k)).unwrap_or_default() {
                         d if d.is_empty() => vec![StaleReason::KeyChanged],
                         d => vec![StaleReason::Changed(d)],
                     },
@@ -248,7 +276,7 @@ pub fn plan(
                 StageState::Stale { reasons }
             }
         };
-        stages[i] = Some(Planned { state, key: Some(key), digest: Some(digest) });
+        stages[i] = Some(Planned { state, key, digest: Some(digest) });
     }
     Ok(Plan { stages })
 }
@@ -296,7 +324,7 @@ fn workspace_digest(p: &Pipeline, path: &str, stat: &mut StatCache) -> Result<St
 /// One digest for all of a stage's outputs: their names and contents.
 pub fn all_outputs_digest(outs: &Produced) -> String {
     let mut h = blake3::Hasher::new();
-    for (name, c) in outs {
+    for (name, c) in outs.iter() {
         h.update(name.as_bytes());
         h.update(b"\0");
         h.update(c.digest.as_bytes());
@@ -315,13 +343,16 @@ pub fn workspace_id(p: &Pipeline) -> String {
     format!("{}.json", &id[..16])
 }
 
-/// The plan of a pipeline as `status` and friends need it: loads the stat cache and
-/// the records, plans, and saves the stat cache (the only thing it may write).
+/// The plan of a pipeline as `status` and friends need it: loads the stat cache, the
+/// records and the memo, plans, and saves the stat cache and the memo (the only things
+/// it may write).
 pub fn plan_pipeline(p: &Pipeline, store: &Store, sel: &Selection) -> Result<Plan, StoreError> {
     let mut stat = StatCache::load(store.sub("stat").join(workspace_id(p)));
     let records = Records::load(&store.sub("records"), &p.file);
-    let plan = plan(p, store, sel, &mut stat, &records)?;
+    let mut memo = Memo::load(store, &p.file);
+    let plan = plan(p, store, sel, &mut stat, &records, &mut memo)?;
     let _ = stat.save();
+    let _ = memo.save();
     Ok(plan)
 }
 

@@ -26,7 +26,7 @@ use crate::engine::plan::{
 use crate::engine::progress::Progress;
 use crate::key::StageKey;
 use crate::kind::{FailureClass, StageFailure};
-use crate::store::{Lookup, Manifest, Record, Records, Store, StoreError};
+use crate::store::{Lookup, Manifest, Memo, Record, Records, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -150,9 +150,11 @@ pub fn run_with(
     let sel = Selection::new(p, &opts.targets, &opts.force)?;
     let mut stat = StatCache::load(store.sub("stat").join(workspace_id(p)));
     let mut records = Records::load(&store.sub("records"), &p.file);
-    let planned = plan(p, store, &sel, &mut stat, &records)?;
+    let mut memo = Memo::load(store, &p.file);
+    let planned = plan(p, store, &sel, &mut stat, &records, &mut memo)?;
     let total = sel.selected.iter().filter(|s| **s).count();
-    let mut s = Scheduler::new(p, store, &sel, planned, Progress::new(total, opts.json), &mut stat, &mut records);
+    let books = Books { stat: &mut stat, records: &mut records, memo: &mut memo };
+    let mut s = Scheduler::new(p, store, &sel, planned, Progress::new(total, opts.json), books);
     s.settle_ready()?;
     let mut free = opts.jobs.max(1);
     let mut running = 0usize;
@@ -182,6 +184,7 @@ pub fn run_with(
     drop(s);
     let _ = stat.save();
     let _ = records.save(&p.file);
+    let _ = memo.save();
     let stages = (0..p.stages.len())
         .filter(|i| sel.selected[*i])
         .map(|i| results[i].clone().unwrap_or_else(|| StageResult::new(&p.stages[i].name, Outcome::Skipped)))
@@ -224,6 +227,15 @@ struct Scheduler<'a> {
     progress: Progress,
     stat: &'a mut StatCache,
     records: &'a mut Records,
+    memo: &'a mut Memo,
+}
+
+/// What a run reads and keeps beside the cache: workspace digests, the last key of
+/// each stage, and the memo of entries found.
+struct Books<'a> {
+    stat: &'a mut StatCache,
+    records: &'a mut Records,
+    memo: &'a mut Memo,
 }
 
 impl<'a> Scheduler<'a> {
@@ -235,8 +247,7 @@ impl<'a> Scheduler<'a> {
         sel: &Selection,
         planned: crate::engine::plan::Plan,
         progress: Progress,
-        stat: &'a mut StatCache,
-        records: &'a mut Records,
+        books: Books<'a>,
     ) -> Scheduler<'a> {
         let n = p.stages.len();
         let (mut keys, mut fresh) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -266,8 +277,9 @@ impl<'a> Scheduler<'a> {
             rewait: BTreeMap::new(),
             ready: Vec::new(),
             progress,
-            stat,
-            records,
+            stat: books.stat,
+            records: books.records,
+            memo: books.memo,
         };
         for (pos, &i) in p.dag.order.iter().enumerate() {
             s.order_pos[i] = pos;
@@ -319,8 +331,13 @@ impl<'a> Scheduler<'a> {
                             continue;
                         }
                     };
-                    let lookup = if self.forced[i] { Lookup::Miss } else { self.store.lookup(&key.digest())? };
-                    self.keys[i] = Some(key);
+                    let (lookup, key) = if self.forced[i] {
+                        (Lookup::Miss, Some(key))
+                    } else {
+                        let digest = key.digest();
+                        self.memo.lookup(self.store, &self.p.stages[i].name, key, &digest)?
+                    };
+                    self.keys[i] = key;
                     match lookup {
                         Lookup::Hit(m) => Some(*m),
                         Lookup::Miss | Lookup::Damaged { .. } => None,
@@ -331,7 +348,10 @@ impl<'a> Scheduler<'a> {
                 Some(m) => match restore_workspace(self.store, self.p, &m, self.stat) {
                     Ok(()) => self.done(i, m, Outcome::Cached, 0.0),
                     // A workspace output whose stored bytes are damaged: compute it.
-                    Err(e) if e.is_damage() => self.queue(i, true),
+                    Err(e) if e.is_damage() => {
+                        self.keys[i] = Some(m.key_struct);
+                        self.queue(i, true);
+                    }
                     Err(e) => return Err(e.into()),
                 },
                 None => self.queue(i, self.forced[i]),
@@ -349,8 +369,9 @@ impl<'a> Scheduler<'a> {
     /// Stage `i` is done with manifest `m`: record it, and tell the stages that read it.
     fn done(&mut self, i: usize, m: Manifest, outcome: Outcome, seconds: f64) {
         let name = &self.p.stages[i].name;
-        let key_struct = m.key_struct.clone();
-        self.records.set(name, Record { key: m.key.clone(), key_struct });
+        if self.memo.last_key(name) != Some(&m.key) {
+            self.records.set(name, Record { key: m.key.clone(), key_struct: m.key_struct.clone() });
+        }
         self.outputs[i] = Some(produced_of(&m));
         self.state[i] = State::Done;
         let verb = if outcome == Outcome::Ran { "ran" } else { "cached" };
@@ -388,6 +409,7 @@ impl<'a> Scheduler<'a> {
                     }
                 }
                 self.reran[i] = true;
+                self.memo.forget(&self.p.stages[i].name);
                 self.done(i, m, Outcome::Ran, f.seconds);
             }
             Ok(Executed::Cached(m)) => match restore_workspace(self.store, self.p, &m, self.stat) {
@@ -465,8 +487,7 @@ impl<'a> Scheduler<'a> {
 fn restore_workspace(store: &Store, p: &Pipeline, m: &Manifest, stat: &mut StatCache) -> Result<(), StoreError> {
     for (path, out) in m.outputs.iter().filter(|(_, o)| o.workspace) {
         let abs = p.workspace.join(path);
-        let same = stat.content(&abs).map(|c| c.digest == out.content.digest).unwrap_or(false);
-        if !same {
+        if !stat.holds(&abs, &out.content) {
             store.restore(&out.content, &abs)?;
         }
     }

@@ -1,6 +1,10 @@
 //! The last key recorded for each stage name of one pipeline file, so `status` can
 //! explain staleness as a difference of fields. Never used to decide a hit.
+//!
+//! Read only when needed: to explain a stage that must be computed, or to record a
+//! key that differs from the one the pipeline's memo holds. A no-op run reads none.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,7 +22,7 @@ pub struct Record {
 #[derive(Debug, Default)]
 pub struct Records {
     file: PathBuf,
-    pub stages: BTreeMap<String, Record>,
+    stages: OnceCell<BTreeMap<String, Record>>,
     changed: BTreeMap<String, Record>,
 }
 
@@ -28,22 +32,32 @@ struct RecordFile {
     stages: BTreeMap<String, Record>,
 }
 
+fn read(file: &Path) -> Option<RecordFile> {
+    fs::read(file).ok().and_then(|b| serde_json::from_slice::<RecordFile>(&b).ok())
+}
+
 impl Records {
-    /// The records of the pipeline file `pipeline` (absolute), kept under `dir`.
+    /// The records of the pipeline file `pipeline` (absolute), kept under `dir`; the
+    /// file is read on first use.
     pub fn load(dir: &Path, pipeline: &Path) -> Records {
         let id = blake3::hash(pipeline.to_string_lossy().as_bytes()).to_hex();
         let file = dir.join(format!("{}.json", &id[..16]));
-        let stages = fs::read(&file)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<RecordFile>(&b).ok())
-            .map(|r| r.stages)
-            .unwrap_or_default();
-        Records { file, stages, changed: BTreeMap::new() }
+        Records { file, stages: OnceCell::new(), changed: BTreeMap::new() }
+    }
+
+    fn stages(&self) -> &BTreeMap<String, Record> {
+        self.stages.get_or_init(|| read(&self.file).map(|r| r.stages).unwrap_or_default())
+    }
+
+    pub fn get(&self, stage: &str) -> Option<&Record> {
+        self.stages().get(stage)
     }
 
     pub fn set(&mut self, stage: &str, record: Record) {
-        if self.stages.get(stage) != Some(&record) {
-            self.stages.insert(stage.to_string(), record.clone());
+        if self.get(stage).map(|r| &r.key) != Some(&record.key) {
+            self.stages();
+            let stages = self.stages.get_mut().expect("loaded above");
+            stages.insert(stage.to_string(), record.clone());
             self.changed.insert(stage.to_string(), record);
         }
     }
@@ -53,11 +67,10 @@ impl Records {
         if self.changed.is_empty() {
             return Ok(());
         }
-        let mut on_disk =
-            fs::read(&self.file).ok().and_then(|b| serde_json::from_slice::<RecordFile>(&b).ok()).unwrap_or_default();
+        let mut on_disk = read(&self.file).unwrap_or_default();
         on_disk.pipeline = pipeline.to_string_lossy().into_owned();
         on_disk.stages.extend(std::mem::take(&mut self.changed));
-        let bytes = serde_json::to_vec_pretty(&on_disk).map_err(std::io::Error::other)?;
+        let bytes = serde_json::to_vec(&on_disk).map_err(std::io::Error::other)?;
         crate::durable::write_bytes(&self.file, &bytes, false)
     }
 }

@@ -1,0 +1,387 @@
+//! What the last run of a pipeline file found in the cache, so that a rerun reads one
+//! file instead of one manifest (and a `stat` per object) per stage.
+//!
+//! It never decides a hit on its own authority. Each remembered entry is trusted only
+//! while the cache folders it lies in are unchanged: publishing or replacing a
+//! manifest, and adding, removing or quarantining an object, all create, rename or
+//! remove a name in `entries/ab/` or `objects/cd/`, which changes that folder's
+//! modification time. So the memo keeps, per folder, the time it had when the entries
+//! were read, and an entry whose manifest folder or any of whose object folders has
+//! changed since is looked up on disk again.
+//!
+//! A folder modified less than `SETTLED` before it was looked at is not trusted at all:
+//! a second change within the same clock tick would leave the time as it was. Bytes are
+//! still hashed when they are read, as for any entry; the memo only saves the lookups.
+//!
+//! On disk, `records/<file>.memo`: a header line with the folder times, then one line
+//! per stage: its key, its name (a JSON string) and its manifest without the key
+//! structure (JSON, which the planner has computed anyway), separated by tabs. A line's
+//! manifest is parsed only when its stage is looked up, and written back as it was.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::cache::{Lookup, Store, StoreError};
+use super::manifest::{MANIFEST_FORMAT, Manifest, Output, Verified};
+use crate::digest::Content;
+use crate::key::StageKey;
+
+/// How long a folder must have been left alone before its time is trusted: far more
+/// than any filesystem's timestamp granularity (2 s on FAT, a clock tick elsewhere).
+const SETTLED: Duration = Duration::from_secs(2);
+
+/// Bump when the line format changes: an unknown format is ignored, never misread.
+const MEMO_FORMAT: u32 = 1;
+
+/// `entries/00`..`entries/ff`, then `objects/00`..`objects/ff`.
+const SHARDS: usize = 512;
+
+/// Modification times (ns since the epoch) of the shard folders; `None` where a folder
+/// is missing or too recently changed to be trusted.
+type Stamps = Vec<Option<i64>>;
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    format: u32,
+    stamps: Stamps,
+}
+
+/// A manifest less its format and key structure.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Entry {
+    stage: String,
+    outputs: BTreeMap<String, Output>,
+    log: Option<Content>,
+    seconds: f64,
+    created_unix: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    inputs_verified: Option<Verified>,
+}
+
+impl Entry {
+    fn of(m: &Manifest) -> Entry {
+        Entry {
+            stage: m.stage.clone(),
+            outputs: m.outputs.clone(),
+            log: m.log.clone(),
+            seconds: m.seconds,
+            created_unix: m.created_unix,
+            inputs_verified: m.inputs_verified,
+        }
+    }
+
+    fn manifest(self, key: &str, key_struct: StageKey) -> Manifest {
+        Manifest {
+            format: MANIFEST_FORMAT,
+            key: key.to_string(),
+            key_struct,
+            stage: self.stage,
+            outputs: self.outputs,
+            log: self.log,
+            seconds: self.seconds,
+            created_unix: self.created_unix,
+            inputs_verified: self.inputs_verified,
+        }
+    }
+}
+
+/// The shards an entry's trust rests on: its manifest's folder and the folders of the
+/// objects its outputs name (the objects a lookup checks).
+fn shards(key: &str, outputs: &BTreeMap<String, Output>) -> impl Iterator<Item = usize> {
+    let objects = outputs.values().flat_map(|o| o.content.files.iter()).map(|f| 256 + shard(&f.digest));
+    std::iter::once(shard(key)).chain(objects)
+}
+
+fn shard(hex: &str) -> usize {
+    usize::from_str_radix(hex.get(..2).unwrap_or("zz"), 16).unwrap_or(usize::MAX)
+}
+
+/// One stage's line: where its key and manifest lie in the memo's text, and the
+/// manifest read from it (until a lookup takes it).
+#[derive(Debug)]
+struct Line {
+    key: std::ops::Range<usize>,
+    entry: std::ops::Range<usize>,
+    parsed: Option<Entry>,
+}
+
+#[derive(Debug)]
+pub struct Memo {
+    file: PathBuf,
+    text: String,
+    /// The times the loaded lines were read under.
+    then: Stamps,
+    /// The times now, taken before anything in the cache is read.
+    now: Stamps,
+    /// Stage name -> its line in `text`.
+    lines: HashMap<String, Line>,
+    /// What to write back: stage name -> (key, manifest JSON), for lines that still
+    /// hold (`None`: as loaded) and hits found on disk in this run.
+    next: HashMap<String, Option<(String, String)>>,
+    changed: bool,
+}
+
+impl Memo {
+    /// The memo of pipeline file `pipeline` (absolute) in `store`; empty when there is
+    /// none or it cannot be read.
+    pub fn load(store: &Store, pipeline: &Path) -> Memo {
+        let id = blake3::hash(pipeline.to_string_lossy().as_bytes()).to_hex();
+        let file = store.sub("records").join(format!("{}.memo", &id[..16]));
+        let now = stamps(store.root());
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        let (then, lines) = parse(&text).unwrap_or_default();
+        Memo { file, text, then, now, lines, next: HashMap::new(), changed: false }
+    }
+
+    /// The key stage `name` had when the memo was written.
+    pub fn last_key(&self, name: &str) -> Option<&str> {
+        self.lines.get(name).map(|l| &self.text[l.key.clone()])
+    }
+
+    /// Whether an entry's folders are unchanged between `stamps` and now.
+    fn trusted(&self, stamps: &Stamps, key: &str, outputs: &BTreeMap<String, Output>) -> bool {
+        shards(key, outputs).all(|s| {
+            let now = self.now.get(s).copied().flatten();
+            now.is_some() && now == stamps.get(s).copied().flatten()
+        })
+    }
+
+    /// What the cache holds for stage `name` under `key` (its digest `digest`): from
+    /// the memo when the folders of its entry are unchanged, from the store otherwise.
+    /// A hit from the memo takes `key` into its manifest; otherwise it is given back.
+    pub fn lookup(
+        &mut self,
+        store: &Store,
+        name: &str,
+        key: StageKey,
+        digest: &str,
+    ) -> Result<(Lookup, Option<StageKey>), StoreError> {
+        if let Some(line) = self.lines.get_mut(name)
+            && &self.text[line.key.clone()] == digest
+            && let Some(entry) = line.parsed.take()
+        {
+            if self.trusted(&self.then, digest, &entry.outputs) {
+                self.next.insert(name.to_string(), None);
+                return Ok((Lookup::Hit(Box::new(entry.manifest(digest, key))), None));
+            }
+        }
+        let found = store.lookup(digest)?;
+        if self.lines.remove(name).is_some() {
+            self.changed = true;
+        }
+        if let Lookup::Hit(m) = &found
+            && self.trusted(&self.now, digest, &m.outputs)
+        {
+            let entry = serde_json::to_string(&Entry::of(m)).expect("a manifest is plain data");
+            self.next.insert(name.to_string(), Some((digest.to_string(), entry)));
+            self.changed = true;
+        }
+        Ok((found, Some(key)))
+    }
+
+    /// Stage `name` was computed in this run: what the memo knew of it is out of date.
+    pub fn forget(&mut self, name: &str) {
+        if self.next.remove(name).is_some() | self.lines.remove(name).is_some() {
+            self.changed = true;
+        }
+    }
+
+    /// Write the memo if this run learned anything. Lines of stages this run did not
+    /// look at are kept while their folders are unchanged.
+    pub fn save(&mut self) -> std::io::Result<()> {
+        if !self.changed {
+            return Ok(());
+        }
+        let mut out = serde_json::to_string(&Header { format: MEMO_FORMAT, stamps: self.now.clone() })?;
+        out.push('\n');
+        let mut names: Vec<&String> = self.next.keys().chain(self.lines.keys().filter(|n| !self.next.contains_key(*n))).collect();
+        names.sort();
+        for name in names {
+            let (key, entry) = match (self.next.get(name), self.lines.get(name)) {
+                (Some(Some((key, entry))), _) => (key.as_str(), entry.as_str()),
+                (_, Some(line)) => {
+                    let (key, entry) = (&self.text[line.key.clone()], &self.text[line.entry.clone()]);
+                    // Not looked at in this run: kept while its folders are unchanged.
+                    let still = self.next.contains_key(name)
+                        || line.parsed.as_ref().is_some_and(|e| self.trusted(&self.then, key, &e.outputs));
+                    if !still {
+                        continue;
+                    }
+                    (key, entry)
+                }
+                _ => continue,
+            };
+            out.push_str(key);
+            out.push('\t');
+            out.push_str(&serde_json::to_string(name)?);
+            out.push('\t');
+            out.push_str(entry);
+            out.push('\n');
+        }
+        crate::durable::write_bytes(&self.file, out.as_bytes(), false)?;
+        self.changed = false;
+        Ok(())
+    }
+}
+
+/// The header's times and each line's place in `text`.
+fn parse(text: &str) -> Option<(Stamps, HashMap<String, Line>)> {
+    let (head, _) = text.split_once('\n')?;
+    let header: Header = serde_json::from_str(head).ok()?;
+    if header.format != MEMO_FORMAT || header.stamps.len() != SHARDS {
+        return None;
+    }
+    let mut lines = Vec::new();
+    let mut at = head.len() + 1;
+    for line in text[at..].split_terminator('\n') {
+        let mut parts = line.splitn(3, '\t');
+        let (key, name, entry) = (parts.next()?, parts.next()?, parts.next()?);
+        let name: String = serde_json::from_str(name).ok()?;
+        let end = at + line.len();
+        lines.push((name, Line { key: at..at + key.len(), entry: end - entry.len()..end, parsed: None }));
+        at += line.len() + 1;
+    }
+    let read = |(_, l): &mut (String, Line)| l.parsed = serde_json::from_str(&text[l.entry.clone()]).ok();
+    if lines.len() > 1000 {
+        lines.par_iter_mut().for_each(read);
+    } else {
+        lines.iter_mut().for_each(read);
+    }
+    Some((header.stamps, lines.into_iter().collect()))
+}
+
+/// The current times of the shard folders under `root`, `None` for those missing or
+/// changed within `SETTLED`.
+fn stamps(root: &Path) -> Stamps {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let limit = now.saturating_sub(SETTLED).as_nanos() as i64;
+    let one = |dir: PathBuf| {
+        let m = fs::metadata(dir).ok()?;
+        let t = m.mtime().checked_mul(1_000_000_000)?.checked_add(m.mtime_nsec())?;
+        (t < limit).then_some(t)
+    };
+    let names = ["entries", "objects"];
+    names.iter().flat_map(|n| (0..256).map(move |s| root.join(n).join(format!("{s:02x}")))).map(one).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::FileEntry;
+
+    #[test]
+    fn shards_name_the_manifest_folder_then_object_folders() {
+        let key = format!("0a{}", "0".repeat(62));
+        let file = FileEntry { path: String::new(), digest: format!("ff{}", "1".repeat(62)), size: 1, executable: false };
+        let outputs =
+            BTreeMap::from([("o".to_string(), Output { content: Content::from_files(false, vec![file]), workspace: true })]);
+        assert_eq!(shards(&key, &outputs).collect::<Vec<_>>(), vec![10, 256 + 255]);
+    }
+
+    /// Set every shard folder's time `ago` in the past, as if nothing had touched the
+    /// cache since.
+    fn age(store: &Store, ago: Duration) {
+        for sub in ["entries", "objects"] {
+            for dir in fs::read_dir(store.sub(sub)).unwrap() {
+                let f = fs::File::open(dir.unwrap().path()).unwrap();
+                f.set_modified(SystemTime::now() - ago).unwrap();
+            }
+        }
+    }
+
+    /// One published entry whose output is a file with `text`; its key.
+    fn entry(store: &Store, dir: &Path, text: &str) -> StageKey {
+        let src = dir.join("out.txt");
+        fs::write(&src, text).unwrap();
+        let content = store.store(&src).unwrap();
+        let key = StageKey::new("cmd", 1, serde_json::json!({"run": text}), BTreeMap::new());
+        let m = Manifest {
+            format: MANIFEST_FORMAT,
+            key: key.digest(),
+            key_struct: key.clone(),
+            stage: "a".into(),
+            outputs: BTreeMap::from([("out.txt".to_string(), Output { content, workspace: true })]),
+            log: None,
+            seconds: 1.0,
+            created_unix: 0,
+            inputs_verified: None,
+        };
+        store.publish(&m).unwrap();
+        key
+    }
+
+    /// Whether the memo of `pipeline` answers `key` for stage `a` without the store:
+    /// a memo hit takes the key.
+    fn from_memo(store: &Store, pipeline: &Path, key: &StageKey) -> (bool, &'static str) {
+        let mut memo = Memo::load(store, pipeline);
+        let (found, back) = memo.lookup(store, "a", key.clone(), &key.digest()).unwrap();
+        memo.save().unwrap();
+        let word = match found {
+            Lookup::Hit(m) => {
+                assert_eq!(m.key_struct, *key);
+                "hit"
+            }
+            Lookup::Miss => "miss",
+            Lookup::Damaged { .. } => "damaged",
+        };
+        (back.is_none(), word)
+    }
+
+    #[test]
+    fn a_memo_is_trusted_only_while_its_folders_are_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("cache")).unwrap();
+        let pipeline = dir.path().join("p.yaml");
+        let key = entry(&store, dir.path(), "one");
+        // Folders changed just now are not trusted: looked up on disk, not remembered.
+        assert_eq!(from_memo(&store, &pipeline, &key), (false, "hit"));
+        assert_eq!(from_memo(&store, &pipeline, &key), (false, "hit"));
+        // Settled: the first lookup reads the disk and remembers, the next is the memo's.
+        age(&store, Duration::from_secs(10));
+        assert_eq!(from_memo(&store, &pipeline, &key), (false, "hit"));
+        assert_eq!(from_memo(&store, &pipeline, &key), (true, "hit"));
+        assert_eq!(from_memo(&store, &pipeline, &key), (true, "hit"));
+        // Another key for the stage: the store's answer.
+        let other = StageKey::new("cmd", 1, serde_json::json!({"run": "other"}), BTreeMap::new());
+        assert_eq!(from_memo(&store, &pipeline, &other), (false, "miss"));
+        // An object removed behind the memo's back changes its folder: damaged, not hit.
+        let key = entry(&store, dir.path(), "two");
+        age(&store, Duration::from_secs(10));
+        assert_eq!(from_memo(&store, &pipeline, &key), (false, "hit"));
+        assert_eq!(from_memo(&store, &pipeline, &key), (true, "hit"));
+        let m = store.entry(&key.digest()).unwrap().unwrap();
+        let object = store.object_path(&m.outputs["out.txt"].content.digest);
+        fs::remove_file(&object).unwrap();
+        assert_eq!(from_memo(&store, &pipeline, &key), (false, "damaged"));
+        // The entry removed (as `gc` does): a miss.
+        let key = entry(&store, dir.path(), "three");
+        age(&store, Duration::from_secs(10));
+        from_memo(&store, &pipeline, &key);
+        assert_eq!(from_memo(&store, &pipeline, &key), (true, "hit"));
+        let manifest = store.sub("entries").join(&key.digest()[..2]).join(format!("{}.json", key.digest()));
+        fs::remove_file(manifest).unwrap();
+        assert_eq!(from_memo(&store, &pipeline, &key), (false, "miss"));
+    }
+
+    #[test]
+    fn a_damaged_memo_file_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("cache")).unwrap();
+        let pipeline = dir.path().join("p.yaml");
+        let key = entry(&store, dir.path(), "one");
+        age(&store, Duration::from_secs(10));
+        from_memo(&store, &pipeline, &key);
+        let memo = fs::read_dir(store.sub("records")).unwrap().next().unwrap().unwrap().path();
+        let text = fs::read_to_string(&memo).unwrap();
+        for cut in [text.len() / 2, text.len() - 5, 10] {
+            fs::write(&memo, &text[..cut]).unwrap();
+            assert_eq!(from_memo(&store, &pipeline, &key).1, "hit");
+        }
+    }
+}
