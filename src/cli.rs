@@ -83,6 +83,10 @@ pub struct ShowArgs {
     /// Copy the stage's outputs (or the report's files) into this folder.
     #[arg(long, value_name = "DIR")]
     pub export: Option<PathBuf>,
+    /// Write the report page (figure, findings, learning curves, stage times) of every
+    /// network in the cache to this file.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
 }

@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod dag;
+pub mod page;
 pub mod run;
 pub mod show;
 pub mod status;

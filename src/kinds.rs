@@ -92,7 +92,7 @@ mod tests {
         }
         assert_eq!(
             h.finalize().to_hex().to_string(),
-            "1fd56fc17dd4f86af48eb4a50d5ec402fbeb4d56c5683dc28938a6b8a09597a5"
+            "f6ca71443de53ffef83b71f591a628c442ba020e68451d82d59bc75ab2b45ab8"
         );
     }
 }

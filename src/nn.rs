@@ -64,7 +64,7 @@ mod synthetic;
 mod train;
 mod transfer;
 
-pub use checkpoint::{load_checkpoint, save_checkpoint};
+pub use checkpoint::{MODEL_FILE, load_checkpoint, save_checkpoint};
 pub use config::{CLASSIFIER_BIAS, CLASSIFIER_WEIGHT, NetConfig, layer_param};
 pub use data::{Augment, Images};
 pub use device::Backend;

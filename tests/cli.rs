@@ -481,7 +481,9 @@ fn report_agrees_with_the_evaluations(s: &Sandbox) {
     let text = stdout(&out);
     assert!(text.contains("n  base  BnB   BnB+  AnB   AnB+  random"), "{text}");
     assert!(text.contains("co-adaptation dip"), "{text}");
-    for f in ["table.csv", "table.parquet", "table.md", "figure.svg", "figure.png", "report.json", "summary.txt"] {
+    for f in
+        ["table.csv", "table.parquet", "table.md", "figure.svg", "figure.png", "report.json", "report.html", "summary.txt"]
+    {
         let len = fs::metadata(s.path().join("out").join(f)).map(|m| m.len()).unwrap_or(0);
         assert!(len > 100, "{f} is missing or empty");
     }
@@ -988,4 +990,112 @@ fn findings_on_bases_at_chance_are_not_measurable() {
     for v in &verdicts {
         assert!(v.contains("not measurable") && v.contains("not clearly above chance level: 33.3% on 3"), "{v}");
     }
+}
+
+/// What a page holds, as an HTML parser reads it: the sections, the figure, one curve
+/// chart entry per network (and one line per network in it), the findings, and no
+/// reference to anything outside the file.
+fn check_page(html: &str, networks: usize, with_time: bool) {
+    use scraper::{Html, Selector};
+    let doc = Html::parse_document(html);
+    assert!(doc.errors.is_empty(), "{:?}", doc.errors);
+    let all = |css: &str| doc.select(&Selector::parse(css).unwrap()).collect::<Vec<_>>();
+    for id in ["findings", "figure", "table", "curves", "networks"] {
+        assert_eq!(all(&format!("section#{id}")).len(), 1, "section {id}");
+    }
+    assert_eq!(all("section#time").len(), usize::from(with_time));
+    assert_eq!(all("section#figure svg").len(), 1, "the figure");
+    assert!(all("section#figure svg text").iter().any(|t| t.text().any(|s| s.contains("Top-1 accuracy (%)"))));
+    assert_eq!(all("li.finding").len(), 6, "six findings");
+    assert_eq!(all("tr.network").len(), networks, "one row per network");
+    for metric in ["accuracy", "loss"] {
+        let cells = all(&format!("figure.cell[data-metric={metric}]"));
+        let counted: usize = cells.iter().map(|c| c.value().attr("data-networks").unwrap().parse::<usize>().unwrap()).sum();
+        assert_eq!(counted, networks, "one {metric} curve per network");
+        for c in cells {
+            let k: usize = c.value().attr("data-networks").unwrap().parse().unwrap();
+            // Each network's curve is a black line (its bases are grey ones behind it).
+            let black = Selector::parse(r##"polyline[stroke="#141414"]"##).unwrap();
+            assert_eq!(c.select(&black).count(), k, "{k} networks");
+        }
+    }
+    for el in all("[src], [href], link, script, iframe, img, object, embed") {
+        let v = el.value();
+        assert!(!matches!(v.name(), "link" | "script" | "iframe" | "img" | "object" | "embed"), "{}", v.name());
+        assert!(v.attr("src").is_none(), "src= in {}", v.name());
+        assert!(v.attr("href").unwrap_or("#").starts_with('#'), "href {:?}", v.attr("href"));
+    }
+    assert!(!html.contains("url(") && !html.contains("@import"));
+}
+
+#[test]
+fn the_report_page_shows_the_whole_experiment_in_one_file() {
+    let s = Sandbox::new();
+    s.write("quick.yaml", &quick());
+    let out = s.pipe(&["run", "quick.yaml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("report page: quick.report.html"), "{}", stdout(&out));
+    let networks = 2 + 12 + 3;
+    check_page(&s.read("quick.report.html"), networks, true);
+    // The stage's own page: the same but for stage times (outputs are the same bytes on
+    // every run), copied by --export; and `show --html` from whatever is cached.
+    let out = s.pipe(&["show", "quick.yaml", "report", "--export", "stage"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    check_page(&s.read("stage/report.html"), networks, false);
+    let out = s.pipe(&["show", "quick.yaml", "--html", "shown.html"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = s.read("shown.html");
+    check_page(&shown, networks, true);
+    assert!(shown.contains("20 stages") && shown.contains("taken from the cache: 20."), "every stage is cached now");
+    // A rerun marks what it took from the cache.
+    let out = s.pipe(&["run", "quick.yaml", "--force", "base[half=A]"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = s.read("quick.report.html");
+    assert!(page.contains("wrote this page: 1 ("), "only base A ran (early cutoff keeps the rest)");
+
+    browser_renders(&s, "quick.report.html", networks);
+}
+
+/// Chromium renders the page: a screenshot that is not blank, and the DOM it built has
+/// the page's parts. Needs PIPE_CHROMIUM (the browser binary; `.ci/run` installs it).
+fn browser_renders(s: &Sandbox, page: &str, networks: usize) {
+    let Some(chromium) = std::env::var_os("PIPE_CHROMIUM") else {
+        eprintln!("skipped the browser check: PIPE_CHROMIUM is not set (`.ci/run` installs Chromium and sets it)");
+        return;
+    };
+    assert!(Path::new(&chromium).exists(), "PIPE_CHROMIUM is set but {chromium:?} does not exist");
+    let url = format!("file://{}", s.path().join(page).display());
+    let run = |extra: &[&str]| {
+        let profile = tempfile::tempdir().unwrap();
+        let mut c = Command::new(&chromium);
+        c.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(&url)
+        .current_dir(s.path());
+        let out = c.output().expect("chromium starts");
+        assert!(out.status.success(), "chromium failed: {}", stderr(&out));
+        out
+    };
+    let shot = s.path().join("shot.png");
+    run(&["--window-size=1400,3000", &format!("--screenshot={}", shot.display())]);
+    let img = image::open(&shot).expect("a PNG screenshot").to_rgb8();
+    let dark = img.pixels().filter(|p| p.0.iter().all(|c| *c < 100)).count();
+    let grey = img.pixels().filter(|p| p.0.iter().all(|c| (100..240).contains(c))).count();
+    let total = img.pixels().count();
+    assert!(dark * 200 > total && grey * 200 > total, "the screenshot looks blank: {dark} dark, {grey} grey of {total}");
+    let dom = stdout(&run(&["--dump-dom"]));
+    assert!(dom.contains("<section id=\"findings\">") && dom.contains("<section id=\"curves\">"), "{dom:.300}");
+    assert_eq!(dom.matches("<tr class=\"network\">").count(), networks);
+    assert!(dom.matches("<svg").count() > networks, "the figure and the curves are drawn");
 }

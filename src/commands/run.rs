@@ -1,17 +1,19 @@
 //! `pipe run FILE [STAGE...]`.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::cli::RunArgs;
 use crate::commands::load_pipeline;
+use crate::commands::page::{networks, page_path, shown, timeline, title};
 use crate::config::Pipeline;
 use crate::engine::cancel::install_handler;
 use crate::engine::plan::{Selection, StageState, plan_pipeline};
 use crate::engine::run::{Outcome, RunOptions, RunSummary, run as run_pipeline};
 use crate::error::{Error, emit};
 use crate::kind::FailureClass;
-use crate::store::Store;
+use crate::report::{Computed, PageContext, build};
+use crate::store::{Manifest, Store};
 
 pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
     let p = load_pipeline(&a.pipeline)?;
@@ -92,7 +94,43 @@ fn print_reports(p: &Pipeline, file: &Path, store: &Store, summary: &RunSummary)
         let Some(o) = m.outputs.get(crate::kinds::report::SUMMARY) else { continue };
         let text = String::from_utf8_lossy(&store.read(&o.content)?).into_owned();
         emit(&format!("\n{}\n", text.trim_end()))?;
+        let page = match write_page(p, store, summary, &r.name) {
+            Ok(path) => format!("report page: {}\n", shown(&path)),
+            // The results are in the cache whatever happens to the page.
+            Err(e) => format!("warning: the report page was not written: {}\n", e.render().trim_end()),
+        };
+        emit(&page)?;
         emit(&format!("(figure, CSV and parquet table: `pipe show {} {} --export DIR`)\n\n", file.display(), r.name))?;
     }
     Ok(())
+}
+
+/// The page of report stage `stage` after this run: every network in the cache, and
+/// every stage's time, marked computed now or taken from the cache.
+fn write_page(p: &Pipeline, store: &Store, summary: &RunSummary, stage: &str) -> Result<PathBuf, Error> {
+    let mut entries: Vec<Option<(Manifest, Computed)>> = (0..p.stages.len()).map(|_| None).collect();
+    let mut selected = vec![false; p.stages.len()];
+    let index: std::collections::HashMap<&str, usize> =
+        p.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    for r in &summary.stages {
+        let Some(&i) = index.get(r.name.as_str()) else { continue };
+        selected[i] = true;
+        let how = match r.outcome {
+            Outcome::Ran => Computed::Now,
+            Outcome::Cached => Computed::Cached,
+            Outcome::Failed | Outcome::Skipped => continue,
+        };
+        if let Some(key) = &r.key
+            && let Some(m) = store.entry(key)?
+        {
+            entries[i] = Some((m, how));
+        }
+    }
+    let nets = networks(p, store, |i| entries[i].as_ref().map(|(m, _)| m))?;
+    let report = build(&nets.records);
+    let timeline = timeline(p, &selected, |i| entries[i].as_ref().map(|(m, how)| (m, *how)));
+    let ctx = PageContext { pipeline: Some(shown(&p.file)), networks: nets.places, timeline };
+    let path = page_path(p, stage);
+    report.write_html(&path, &title(p), &ctx).map_err(|source| Error::Report { dir: path.clone(), source })?;
+    Ok(path)
 }

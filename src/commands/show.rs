@@ -9,14 +9,18 @@ use crate::commands::load_pipeline;
 use crate::config::Pipeline;
 use crate::engine::plan::{Selection, StageState, plan_pipeline};
 use crate::error::{Error, emit};
-use crate::kinds::report::{record, summary, write_all};
-use crate::report::build;
+use crate::commands::page::{Networks, networks, shown, timeline, title};
+use crate::kinds::report::{summary, write_all};
+use crate::report::{Computed, PageContext, build};
 use crate::store::{Manifest, Store};
 
 pub fn show(cache: &Path, a: &ShowArgs) -> Result<(), Error> {
     let p = load_pipeline(&a.pipeline)?;
     let store = Store::open(cache)?;
     match &a.stage {
+        Some(_) if a.html.is_some() => {
+            Err(Error::Usage("`--html` writes the page of the whole pipeline; name no stage".into()))
+        }
         Some(stage) => locate(&p, &store, stage, a),
         None => results(&p, &store, a),
     }
@@ -24,37 +28,19 @@ pub fn show(cache: &Path, a: &ShowArgs) -> Result<(), Error> {
 
 /// The table and findings from every network of the pipeline that is in the cache.
 fn results(p: &Pipeline, store: &Store, a: &ShowArgs) -> Result<(), Error> {
-    let plan = plan_pipeline(p, store, &Selection::new(p, &[], &[])?)?;
-    let mut records = Vec::new();
-    let mut missing = Vec::new();
-    let mut damaged = Vec::new();
-    for (i, s) in plan.selected() {
-        if !matches!(p.stages[i].kind.name(), "train" | "transfer") {
-            continue;
-        }
-        let name = &p.stages[i].name;
-        match &s.state {
-            StageState::Fresh { manifest } => {
-                let dir =
-                    tempfile::tempdir().map_err(|source| Error::Io { context: "a temporary folder".into(), source })?;
-                let linked = ["info.json", "metrics.json", "log.json"].iter().try_for_each(|file| {
-                    match manifest.outputs.get(*file) {
-                        Some(o) => store.link(&o.content, &dir.path().join(file)),
-                        None => Ok(()),
-                    }
-                });
-                match linked {
-                    Ok(()) => records.push(record(name, dir.path()).map_err(|f| Error::failed(format!("error: {f}")))?),
-                    // Damaged bytes are never shown: the stage is left out, and the plan
-                    // now calls it damaged, so `pipe run` computes it again.
-                    Err(e) if e.is_damage() => damaged.push(name.clone()),
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            _ => missing.push(name.clone()),
-        }
-    }
+    let sel = Selection::new(p, &[], &[])?;
+    let plan = plan_pipeline(p, store, &sel)?;
+    let fresh = |i: usize| match plan.stages[i].as_ref().map(|s| &s.state) {
+        Some(StageState::Fresh { manifest }) => Some(&**manifest),
+        _ => None,
+    };
+    let Networks { records, places, missing, damaged } = networks(p, store, fresh)?;
     let report = build(&records);
+    if let Some(path) = &a.html {
+        let timeline = timeline(p, &sel.selected, |i| fresh(i).map(|m| (m, Computed::Cached)));
+        let ctx = PageContext { pipeline: Some(shown(&p.file)), networks: places, timeline };
+        report.write_html(path, &title(p), &ctx).map_err(|source| Error::Report { dir: path.clone(), source })?;
+    }
     if let Some(dir) = &a.export {
         std::fs::create_dir_all(dir)
             .map_err(|source| Error::Io { context: format!("cannot create {}", dir.display()), source })?;
@@ -93,6 +79,9 @@ fn results(p: &Pipeline, store: &Store, a: &ShowArgs) -> Result<(), Error> {
     }
     if let Some(dir) = &a.export {
         let _ = writeln!(out, "report files written to {}", dir.display());
+    }
+    if let Some(path) = &a.html {
+        let _ = writeln!(out, "report page written to {}", path.display());
     }
     emit(&out)
 }

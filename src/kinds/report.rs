@@ -8,8 +8,9 @@
 //! ```
 //!
 //! Outputs: `table.csv`, `table.parquet` (load in pandas or polars), `table.md`,
-//! `figure.svg`, `figure.png`, `report.json` (rows and findings) and `summary.txt` (what
-//! `pipe run` and `pipe show` print).
+//! `figure.svg`, `figure.png`, `report.json` (rows and findings), `report.html` (all of it
+//! on one page, with learning curves) and `summary.txt` (what `pipe run` and `pipe show`
+//! print).
 
 use std::path::Path;
 
@@ -30,8 +31,9 @@ impl Kind for ReportKind {
 
     /// 2: finding 1 is one-sided (BnB+ recovers base accuracy).
     /// 3: bases at chance level make the findings not measurable.
+    /// 4: `report.html`.
     fn version(&self) -> u32 {
-        3
+        4
     }
 
     fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {
@@ -72,6 +74,9 @@ struct ReportParams {}
 
 pub const SUMMARY: &str = "summary.txt";
 
+/// The title of the page the stage writes (it does not know the pipeline's name).
+pub const PAGE_TITLE: &str = "Transfer experiment report";
+
 impl Task for ReportTask {
     /// A report has no parameters: it depends only on its inputs' content (and the
     /// kind's version, bumped when the findings' rules change).
@@ -87,7 +92,7 @@ impl Task for ReportTask {
     }
 
     fn outputs(&self) -> Vec<String> {
-        ["table.csv", "table.parquet", "table.md", "figure.svg", "figure.png", "report.json", SUMMARY]
+        ["table.csv", "table.parquet", "table.md", "figure.svg", "figure.png", "report.json", "report.html", SUMMARY]
             .map(String::from)
             .to_vec()
     }
@@ -104,9 +109,11 @@ impl Task for ReportTask {
     }
 }
 
-/// The part of a network's `log.json` the report reads: held-out accuracy per epoch.
+/// The part of a network's `log.json` the report reads: training loss and held-out
+/// accuracy per epoch.
 #[derive(serde::Deserialize)]
 struct EpochEntry {
+    loss: Option<f64>,
     val_acc: Option<f64>,
 }
 
@@ -130,6 +137,7 @@ pub fn record(stage: &str, dir: &Path) -> Result<RunRecord, StageFailure> {
         classes: Some(metrics.per_class_n.len()),
         test_images: Some(metrics.n),
         curve: log.iter().filter_map(|e| e.val_acc).collect(),
+        loss_curve: log.iter().filter_map(|e| e.loss).collect(),
     })
 }
 
@@ -139,6 +147,7 @@ pub fn write_all(report: &Report, dir: &Path) -> Result<(), crate::report::Repor
     report.write_markdown(&dir.join("table.md"))?;
     report.write_svg(&dir.join("figure.svg"))?;
     report.write_png(&dir.join("figure.png"))?;
+    report.write_html(&dir.join("report.html"), PAGE_TITLE, &crate::report::PageContext::default())?;
     let mut j = serde_json::to_string_pretty(report).expect("a report is plain data");
     j.push('\n');
     crate::durable::write_bytes(&dir.join("report.json"), j.as_bytes(), false)

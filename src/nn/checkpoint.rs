@@ -12,7 +12,7 @@ use super::config::NetConfig;
 use super::error::NnError;
 use super::params::{Params, check_params};
 
-const MODEL_FILE: &str = "model.safetensors";
+pub const MODEL_FILE: &str = "model.safetensors";
 const CONFIG_FILE: &str = "config.json";
 
 pub fn save_checkpoint(dir: &Path, cfg: &NetConfig, params: &Params) -> Result<(), NnError> {

@@ -21,6 +21,9 @@ pub struct Report {
     pub bases: Vec<BaseCheck>,
     #[serde(skip)]
     pub(crate) panels: Vec<Panel>,
+    /// The records, by stage name: the page's learning curves and network list.
+    #[serde(skip)]
+    pub(crate) records: Vec<RunRecord>,
 }
 
 /// Summarises the records; the order of `records` does not matter.
@@ -29,7 +32,9 @@ pub fn build(records: &[RunRecord]) -> Report {
     let noise = Noise::of(&panels);
     let findings = findings::evaluate(&panels, noise.points);
     let bases = sanity::check(records, noise.points);
-    Report { rows: row::long_table(records), noise, findings, bases, panels }
+    let mut sorted = records.to_vec();
+    sorted.sort_by(|a, b| a.stage.cmp(&b.stage));
+    Report { rows: row::long_table(records), noise, findings, bases, panels, records: sorted }
 }
 
 impl Report {

@@ -27,13 +27,18 @@ const Y_DESC: &str = "Top-1 accuracy (%)";
 
 impl Report {
     pub fn write_svg(&self, path: &Path) -> Result<(), ReportError> {
+        atomic::write_bytes(path, self.svg(path)?.as_bytes())
+    }
+
+    /// The figure as SVG text; `path` names it in errors.
+    pub(crate) fn svg(&self, path: &Path) -> Result<String, ReportError> {
         font::ensure_registered()?;
         let mut svg = String::new();
         {
             let root = SVGBackend::with_string(&mut svg, size(&self.panels)).into_drawing_area();
             draw(&root, &self.panels).and_then(|()| root.present()).map_err(|e| figure_error(path, e))?;
         }
-        atomic::write_bytes(path, svg.as_bytes())
+        Ok(svg)
     }
 
     /// Always PNG, whatever the extension of `path`.

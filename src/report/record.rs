@@ -34,4 +34,7 @@ pub struct RunRecord {
     /// Held-out top-1 after each epoch (fractions), where the network's log has it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub curve: Vec<f64>,
+    /// Mean training loss of each epoch, where the network's log has it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loss_curve: Vec<f64>,
 }

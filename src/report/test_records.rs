@@ -27,6 +27,7 @@ pub(crate) fn seeded(split: &str, treatment: &str, n: Option<usize>, seed: u64, 
         classes: None,
         test_images: None,
         curve: Vec::new(),
+        loss_curve: Vec::new(),
     }
 }
 

@@ -1,0 +1,108 @@
+//! The report page as `pipe run` and `pipe show --html` write it: the report of every
+//! network of the pipeline that is in the cache, with what only the cache knows (each
+//! network's key and checkpoint, every stage's compute time).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::config::Pipeline;
+use crate::error::Error;
+use crate::kinds::report::record;
+use crate::report::{Computed, Place, RunRecord, StageTime};
+use crate::store::{Manifest, Store};
+
+/// The pipeline's trained networks as the cache holds them.
+#[derive(Default)]
+pub struct Networks {
+    pub records: Vec<RunRecord>,
+    pub places: BTreeMap<String, Place>,
+    /// Network stages not in the cache.
+    pub missing: Vec<String>,
+    /// Network stages whose results failed verification (quarantined, left out).
+    pub damaged: Vec<String>,
+}
+
+pub fn is_network(p: &Pipeline, i: usize) -> bool {
+    matches!(p.stages[i].kind.name(), "train" | "transfer")
+}
+
+/// Every network stage of `p`, read from its manifest where `entry` has one. Its
+/// info, metrics and log are verified as they are read; damaged ones are left out.
+pub fn networks<'m>(
+    p: &Pipeline,
+    store: &Store,
+    entry: impl Fn(usize) -> Option<&'m Manifest>,
+) -> Result<Networks, Error> {
+    let mut out = Networks::default();
+    for i in (0..p.stages.len()).filter(|i| is_network(p, *i)) {
+        let name = &p.stages[i].name;
+        let Some(manifest) = entry(i) else {
+            out.missing.push(name.clone());
+            continue;
+        };
+        let dir = tempfile::tempdir().map_err(|source| Error::Io { context: "a temporary folder".into(), source })?;
+        let linked = ["info.json", "metrics.json", "log.json"].iter().try_for_each(|file| {
+            match manifest.outputs.get(*file) {
+                Some(o) => store.link(&o.content, &dir.path().join(file)),
+                None => Ok(()),
+            }
+        });
+        match linked {
+            Ok(()) => out.records.push(record(name, dir.path()).map_err(|f| Error::failed(format!("error: {f}")))?),
+            // Damaged bytes are never shown: the stage is left out, and the plan now
+            // calls it damaged, so `pipe run` computes it again.
+            Err(e) if e.is_damage() => {
+                out.damaged.push(name.clone());
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let checkpoint = manifest
+            .outputs
+            .get("network")
+            .and_then(|o| o.content.files.iter().find(|f| f.path == crate::nn::MODEL_FILE))
+            .map(|f| store.object_path(&f.digest).display().to_string())
+            .unwrap_or_default();
+        out.places.insert(name.clone(), Place { key: manifest.key.clone(), checkpoint });
+    }
+    Ok(out)
+}
+
+/// Every selected stage in the file's order, with its compute time from its manifest.
+pub fn timeline<'m>(
+    p: &Pipeline,
+    selected: &[bool],
+    entry: impl Fn(usize) -> Option<(&'m Manifest, Computed)>,
+) -> Vec<StageTime> {
+    (0..p.stages.len())
+        .filter(|i| selected[*i])
+        .map(|i| {
+            let (seconds, how) = match entry(i) {
+                Some((m, how)) => (Some(m.seconds), how),
+                None => (None, Computed::Missing),
+            };
+            StageTime { name: p.stages[i].name.clone(), kind: p.stages[i].kind.name().to_string(), seconds, how }
+        })
+        .collect()
+}
+
+/// Where `pipe run` writes the page of report stage `stage`: beside the pipeline file,
+/// named after both (`transfer.report.html`).
+pub fn page_path(p: &Pipeline, stage: &str) -> PathBuf {
+    let stem = p.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "pipeline".into());
+    let stage: String =
+        stage.chars().map(|c| if c.is_ascii_alphanumeric() || "-_=,".contains(c) { c } else { '_' }).collect();
+    p.workspace.join(format!("{stem}.{}.html", stage.trim_matches('_')))
+}
+
+/// The page's title.
+pub fn title(p: &Pipeline) -> String {
+    format!("{}: transfer experiment report", p.name)
+}
+
+/// A path as the user named things: relative to the current folder when below it.
+pub fn shown(path: &Path) -> String {
+    let cwd = std::env::current_dir().ok();
+    cwd.and_then(|c| path.strip_prefix(c).ok().map(|r| r.display().to_string()))
+        .unwrap_or_else(|| path.display().to_string())
+}
