@@ -1,6 +1,7 @@
 //! How each column looks in the figure, after the paper's Figure 2: blue selffers,
-//! red transfers, lighter shades when fine-tuned, gray random filters; frozen
-//! networks as dots, fine-tuned ones as crosses.
+//! red transfers, lighter shades when fine-tuned, gray random filters. Every column has
+//! its own marker too (selffers dots and crosses, transfers filled and open squares), so
+//! the figure still reads when printed in grey, where the blue and the red look alike.
 
 use plotters::style::RGBColor;
 
@@ -13,6 +14,8 @@ pub(crate) enum Marker {
     Dot,
     Cross,
     Triangle,
+    Square,
+    HollowSquare,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -30,8 +33,8 @@ pub(crate) fn look(column: Column) -> Look {
         Column::Base => (RGBColor(30, 30, 30), Marker::Ring, 0.0, "base (dashed: mean)"),
         Column::Selffer => (RGBColor(31, 87, 200), Marker::Dot, -0.18, "BnB selffer"),
         Column::SelfferTuned => (RGBColor(0, 175, 215), Marker::Cross, -0.06, "BnB+ selffer, fine-tuned"),
-        Column::Transfer => (RGBColor(210, 30, 40), Marker::Dot, 0.06, "AnB transfer"),
-        Column::TransferTuned => (RGBColor(245, 130, 30), Marker::Cross, 0.18, "AnB+ transfer, fine-tuned"),
+        Column::Transfer => (RGBColor(210, 30, 40), Marker::Square, 0.06, "AnB transfer"),
+        Column::TransferTuned => (RGBColor(245, 130, 30), Marker::HollowSquare, 0.18, "AnB+ transfer, fine-tuned"),
         Column::Random | Column::Other => (RGBColor(120, 120, 120), Marker::Triangle, 0.0, "random filters, frozen"),
     };
     Look { color, marker, jitter, legend }
