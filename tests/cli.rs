@@ -1052,6 +1052,14 @@ fn the_report_page_shows_the_whole_experiment_in_one_file() {
     assert!(out.status.success(), "{}", stderr(&out));
     let page = s.read("quick.report.html");
     assert!(page.contains("wrote this page: 1 ("), "only base A ran (early cutoff keeps the rest)");
+    // `run --json` writes it too, and says where.
+    fs::remove_file(s.path().join("quick.report.html")).unwrap();
+    let out = s.pipe(&["run", "quick.yaml", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pages = v["report_pages"].as_array().unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(pages.len(), 1);
+    assert!(pages[0].as_str().unwrap().ends_with("quick.report.html"));
+    check_page(&s.read("quick.report.html"), networks, true);
 
     browser_renders(&s, "quick.report.html", networks);
 }

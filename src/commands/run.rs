@@ -9,7 +9,7 @@ use crate::commands::page::{networks, page_path, shown, timeline, title};
 use crate::config::Pipeline;
 use crate::engine::cancel::install_handler;
 use crate::engine::plan::{Selection, StageState, plan_pipeline};
-use crate::engine::run::{Outcome, RunOptions, RunSummary, run as run_pipeline};
+use crate::engine::run::{Outcome, RunOptions, RunSummary, StageResult, run as run_pipeline};
 use crate::error::{Error, emit};
 use crate::kind::FailureClass;
 use crate::report::{Computed, PageContext, build};
@@ -26,7 +26,16 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
     let opts = RunOptions { targets: a.stages.clone(), jobs, force: a.force.clone(), json: a.json };
     let summary = run_pipeline(&p, &store, &opts)?;
     if a.json {
-        let text = serde_json::to_string_pretty(&summary).expect("a summary is plain data");
+        // The report pages are written here too, and named beside the stages.
+        let mut v = serde_json::to_value(&summary).expect("a summary is plain data");
+        let pages: Vec<String> = report_stages(&p, &summary)
+            .filter_map(|r| write_page(&p, &store, &summary, &r.name).ok())
+            .map(|path| path.display().to_string())
+            .collect();
+        if !pages.is_empty() {
+            v["report_pages"] = serde_json::json!(pages);
+        }
+        let text = serde_json::to_string_pretty(&v).expect("a summary is plain data");
         emit(&format!("{text}\n"))?;
     } else {
         print_reports(&p, &a.pipeline.file, &store, &summary)?;
@@ -84,12 +93,18 @@ fn dry_run(p: &Pipeline, store: &Store, a: &RunArgs) -> Result<(), Error> {
 
 /// After a run, the table and findings of every report stage that is now in the cache,
 /// and where its files are.
-fn print_reports(p: &Pipeline, file: &Path, store: &Store, summary: &RunSummary) -> Result<(), Error> {
+/// The report stages that are done after this run.
+fn report_stages<'s>(p: &Pipeline, summary: &'s RunSummary) -> impl Iterator<Item = &'s StageResult> {
     let reports: std::collections::HashSet<&str> =
         p.stages.iter().filter(|s| s.kind.name() == "report").map(|s| s.name.as_str()).collect();
-    for r in &summary.stages {
-        let is_report = reports.contains(r.name.as_str());
-        let (true, Some(key), Outcome::Ran | Outcome::Cached) = (is_report, &r.key, r.outcome) else { continue };
+    summary.stages.iter().filter(move |r| {
+        reports.contains(r.name.as_str()) && r.key.is_some() && matches!(r.outcome, Outcome::Ran | Outcome::Cached)
+    })
+}
+
+fn print_reports(p: &Pipeline, file: &Path, store: &Store, summary: &RunSummary) -> Result<(), Error> {
+    for r in report_stages(p, summary) {
+        let Some(key) = &r.key else { continue };
         let Some(m) = store.entry(key)? else { continue };
         let Some(o) = m.outputs.get(crate::kinds::report::SUMMARY) else { continue };
         let text = String::from_utf8_lossy(&store.read(&o.content)?).into_owned();
