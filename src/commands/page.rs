@@ -26,15 +26,17 @@ pub fn is_network(p: &Pipeline, i: usize) -> bool {
     matches!(p.stages[i].kind.name(), "train" | "transfer")
 }
 
-/// Every network stage of `p`, read from its manifest where `entry` has one. Its
-/// info, metrics and log are verified as they are read; damaged ones are left out.
+/// The network stages among `stages`, read from their manifests where `entry` has
+/// one. Their info, metrics and log are verified as they are read; damaged ones are
+/// left out.
 pub fn networks<'m>(
     p: &Pipeline,
     store: &Store,
+    stages: impl IntoIterator<Item = usize>,
     entry: impl Fn(usize) -> Option<&'m Manifest>,
 ) -> Result<Networks, Error> {
     let mut out = Networks::default();
-    for i in (0..p.stages.len()).filter(|i| is_network(p, *i)) {
+    for i in stages.into_iter().filter(|i| is_network(p, *i)) {
         let name = &p.stages[i].name;
         let Some(manifest) = entry(i) else {
             out.missing.push(name.clone());
@@ -92,7 +94,11 @@ pub fn page_path(p: &Pipeline, stage: &str) -> PathBuf {
     let stem = p.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "pipeline".into());
     let stage: String =
         stage.chars().map(|c| if c.is_ascii_alphanumeric() || "-_=,".contains(c) { c } else { '_' }).collect();
-    p.workspace.join(format!("{stem}.{}.html", stage.trim_matches('_')))
+    let stage = match stage.trim_matches('_') {
+        "" => "report",
+        s => s,
+    };
+    p.workspace.join(format!("{stem}.{stage}.html"))
 }
 
 /// The page's title.

@@ -28,10 +28,13 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
     if a.json {
         // The report pages are written here too, and named beside the stages.
         let mut v = serde_json::to_value(&summary).expect("a summary is plain data");
-        let pages: Vec<String> = report_stages(&p, &summary)
-            .filter_map(|r| write_page(&p, &store, &summary, &r.name).ok())
-            .map(|path| path.display().to_string())
-            .collect();
+        let mut pages = Vec::new();
+        for r in report_stages(&p, &summary) {
+            match write_page(&p, &store, &summary, &r.name) {
+                Ok(path) => pages.push(path.display().to_string()),
+                Err(e) => eprintln!("warning: the report page was not written: {}", e.render().trim_end()),
+            }
+        }
         if !pages.is_empty() {
             v["report_pages"] = serde_json::json!(pages);
         }
@@ -141,7 +144,9 @@ fn write_page(p: &Pipeline, store: &Store, summary: &RunSummary, stage: &str) ->
             entries[i] = Some((m, how));
         }
     }
-    let nets = networks(p, store, |i| entries[i].as_ref().map(|(m, _)| m))?;
+    // The networks this report stage reads, as its own page has them.
+    let of = index.get(stage).map(|r| p.dag.upstream[*r].clone()).unwrap_or_default();
+    let nets = networks(p, store, of, |i| entries[i].as_ref().map(|(m, _)| m))?;
     let report = build(&nets.records);
     let timeline = timeline(p, &selected, |i| entries[i].as_ref().map(|(m, how)| (m, *how)));
     let ctx = PageContext { pipeline: Some(shown(&p.file)), networks: nets.places, timeline };

@@ -34,7 +34,7 @@ fn results(p: &Pipeline, store: &Store, a: &ShowArgs) -> Result<(), Error> {
         Some(StageState::Fresh { manifest }) => Some(&**manifest),
         _ => None,
     };
-    let Networks { records, places, missing, damaged } = networks(p, store, fresh)?;
+    let Networks { records, places, missing, damaged } = networks(p, store, 0..p.stages.len(), fresh)?;
     let report = build(&records);
     if let Some(path) = &a.html {
         let timeline = timeline(p, &sel.selected, |i| fresh(i).map(|m| (m, Computed::Cached)));

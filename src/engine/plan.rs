@@ -344,15 +344,15 @@ pub fn workspace_id(p: &Pipeline) -> String {
 }
 
 /// The plan of a pipeline as `status` and friends need it: loads the stat cache, the
-/// records and the memo, plans, and saves the stat cache and the memo (the only things
-/// it may write).
+/// records and the memo of the last run, plans, and saves the stat cache (the only
+/// thing it may write). Only `run` writes the memo: it keeps the records in step with
+/// it.
 pub fn plan_pipeline(p: &Pipeline, store: &Store, sel: &Selection) -> Result<Plan, StoreError> {
     let mut stat = StatCache::load(store.sub("stat").join(workspace_id(p)));
     let records = Records::load(&store.sub("records"), &p.file);
     let mut memo = Memo::load(store, &p.file);
     let plan = plan(p, store, sel, &mut stat, &records, &mut memo)?;
     let _ = stat.save();
-    let _ = memo.save();
     Ok(plan)
 }
 

@@ -428,9 +428,10 @@ impl<'a> Scheduler<'a> {
     /// Stage `i` found the output of stage `u` damaged: compute `u` again (once or
     /// twice per run), and run `i` when it is done.
     fn repair(&mut self, i: usize, u: usize, failure: StageFailure, seconds: f64, key: String) {
-        let again = match self.state[u] {
+        let state = self.state[u];
+        let again = match state {
             State::Queued | State::Running => true,
-            State::Done if self.repairs[u] < REPAIRS => {
+            State::Done if self.repairs[u] < REPAIRS && self.has_key(u) => {
                 self.repairs[u] += 1;
                 self.progress.line(&format!(
                     "damaged {} (computing it again): {}",
@@ -449,6 +450,15 @@ impl<'a> Scheduler<'a> {
         } else {
             self.fail(i, failure, seconds, Some(key));
         }
+    }
+
+    /// Whether stage `u`, done, has its key at hand to be computed again: a hit from
+    /// the memo gave its key to its manifest, so it is computed anew from its inputs.
+    fn has_key(&mut self, u: usize) -> bool {
+        if self.keys[u].is_none() {
+            self.keys[u] = stage_key(self.p, u, &self.outputs, self.stat).ok();
+        }
+        self.keys[u].is_some()
     }
 
     /// Stage `i` failed: so, without running, does everything that needs it.

@@ -102,10 +102,14 @@ impl Report {
             time_section(&mut out, &ctx.timeline)?;
         }
         self.networks_section(&mut out, ctx);
+        // The stage's own page names no version: its bytes depend on its inputs alone.
+        let by = match ctx.pipeline {
+            Some(_) => format!("pipe {}", env!("CARGO_PKG_VERSION")),
+            None => "pipe".to_string(),
+        };
         let _ = writeln!(
             out,
-            "<footer>Written by pipe {}. Everything on this page is in this file.</footer>\n</body>\n</html>",
-            env!("CARGO_PKG_VERSION")
+            "<footer>Written by {by}. Everything on this page is in this file.</footer>\n</body>\n</html>"
         );
         Ok(out)
     }
@@ -254,7 +258,7 @@ impl Report {
             let key = place.map(|p| format!("<code>{}</code>", esc(&p.key[..p.key.len().min(16)]))).unwrap_or_default();
             let checkpoint = match place {
                 Some(p) => format!("<code class=\"path\">{}</code>", esc(&p.checkpoint)),
-                None => format!("<code>pipe show {} '{}'</code>", esc(file), esc(&r.stage)),
+                None => format!("<code>pipe show {} {}</code>", esc(file), esc(&shell_word(&r.stage))),
             };
             let _ = writeln!(
                 out,
@@ -367,6 +371,11 @@ fn seconds(s: f64, longest: f64) -> String {
     let step = longest / 10.0;
     let decimals = if step >= 1.0 { 0 } else { (-step.log10()).ceil().clamp(0.0, 4.0) as usize };
     format!("{s:.decimals$} s")
+}
+
+/// A word as a POSIX shell reads it back: single-quoted, its own quotes escaped.
+fn shell_word(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// Text for HTML element content and attribute values.

@@ -12,6 +12,8 @@
 //! A folder modified less than `SETTLED` before it was looked at is not trusted at all:
 //! a second change within the same clock tick would leave the time as it was. Bytes are
 //! still hashed when they are read, as for any entry; the memo only saves the lookups.
+//! Where folder times cannot be relied on (a network filesystem whose clients cache
+//! them, a FUSE filesystem that does not keep them), `PIPE_MEMO=off` turns it off.
 //!
 //! On disk, `records/<file>.memo`: a header line with the folder times, then one line
 //! per stage: its key, its name (a JSON string) and its manifest without the key
@@ -49,6 +51,8 @@ type Stamps = Vec<Option<i64>>;
 #[derive(Serialize, Deserialize)]
 struct Header {
     format: u32,
+    /// The manifest format of the remembered entries: another one is not this build's.
+    manifest: u32,
     stamps: Stamps,
 }
 
@@ -133,6 +137,11 @@ impl Memo {
     pub fn load(store: &Store, pipeline: &Path) -> Memo {
         let id = blake3::hash(pipeline.to_string_lossy().as_bytes()).to_hex();
         let file = store.sub("records").join(format!("{}.memo", &id[..16]));
+        if std::env::var_os("PIPE_MEMO").is_some_and(|v| v == "off") {
+            // Every lookup goes to the store, and nothing is remembered.
+            let none = vec![None; SHARDS];
+            return Memo { file, text: String::new(), then: none.clone(), now: none, lines: HashMap::new(), next: HashMap::new(), changed: false };
+        }
         let now = stamps(store.root());
         let text = fs::read_to_string(&file).unwrap_or_default();
         let (then, lines) = parse(&text).unwrap_or_default();
@@ -198,7 +207,8 @@ impl Memo {
         if !self.changed {
             return Ok(());
         }
-        let mut out = serde_json::to_string(&Header { format: MEMO_FORMAT, stamps: self.now.clone() })?;
+        let header = Header { format: MEMO_FORMAT, manifest: MANIFEST_FORMAT, stamps: self.now.clone() };
+        let mut out = serde_json::to_string(&header)?;
         out.push('\n');
         let mut names: Vec<&String> = self.next.keys().chain(self.lines.keys().filter(|n| !self.next.contains_key(*n))).collect();
         names.sort();
@@ -234,7 +244,7 @@ impl Memo {
 fn parse(text: &str) -> Option<(Stamps, HashMap<String, Line>)> {
     let (head, _) = text.split_once('\n')?;
     let header: Header = serde_json::from_str(head).ok()?;
-    if header.format != MEMO_FORMAT || header.stamps.len() != SHARDS {
+    if header.format != MEMO_FORMAT || header.manifest != MANIFEST_FORMAT || header.stamps.len() != SHARDS {
         return None;
     }
     let mut lines = Vec::new();
