@@ -185,9 +185,11 @@ pub fn run_with(
     let _ = stat.save();
     let _ = records.save(&p.file);
     let _ = memo.save();
-    let stages = (0..p.stages.len())
-        .filter(|i| sel.selected[*i])
-        .map(|i| results[i].clone().unwrap_or_else(|| StageResult::new(&p.stages[i].name, Outcome::Skipped)))
+    let stages = results
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| sel.selected[*i])
+        .map(|(i, r)| r.unwrap_or_else(|| StageResult::new(&p.stages[i].name, Outcome::Skipped)))
         .collect();
     Ok(RunSummary {
         pipeline: p.file.display().to_string(),
