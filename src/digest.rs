@@ -152,6 +152,20 @@ impl StatCache {
         self.content(abs).is_ok_and(|c| c.digest == content.digest)
     }
 
+    /// Whether the lone file `abs` is known to hold `content` now: its stamp is the
+    /// remembered one. `false` means "not known", never "differs". Reads only, so many
+    /// threads can ask at once.
+    pub fn holds_known(&self, abs: &Path, content: &Content) -> bool {
+        !content.dir
+            && fs::metadata(abs).is_ok_and(|meta| {
+                meta.is_file()
+                    && self
+                        .entries
+                        .get(&*abs.to_string_lossy())
+                        .is_some_and(|(s, d)| *s == Stamp::of(&meta) && *d == content.digest)
+            })
+    }
+
     fn file_digest(&mut self, abs: &Path, meta: &fs::Metadata) -> io::Result<(String, u64)> {
         let stamp = Stamp::of(meta);
         if let Some((s, d)) = self.entries.get(&*abs.to_string_lossy())

@@ -107,6 +107,16 @@ fn second_run_executes_nothing() {
     assert_eq!(s.read("runs.log").lines().count(), 8, "nothing executed the second time");
     let out = s.pipe(&["run", "p.yaml"]);
     assert!(stdout(&out).contains("8 stages: 0 ran, 8 cached, 0 failed"), "{}", stdout(&out));
+    // A cached stage's workspace output edited or removed by hand is put back from the
+    // cache, nothing executed; the other outputs are left as they are.
+    let original = s.read("t_A_1.txt");
+    s.write("t_A_1.txt", "edited\n");
+    fs::remove_file(s.path().join("t_B_2.txt")).unwrap();
+    let third = s.run_json("p.yaml", &[]);
+    assert!(ran(&third).is_empty(), "{third:?}");
+    assert_eq!(s.read("t_A_1.txt"), original);
+    assert!(s.path().join("t_B_2.txt").exists());
+    assert_eq!(s.read("runs.log").lines().count(), 8);
 }
 
 #[test]

@@ -235,6 +235,11 @@ pub fn plan(
     let n = p.stages.len();
     let mut outputs: Vec<Option<Produced>> = vec![None; n];
     let mut stages: Vec<Option<Planned>> = vec![None; n];
+    // Parameters do not depend on inputs: built for every stage at once, on all cores.
+    let mut params: Vec<Option<serde_json::Value>> = {
+        use rayon::prelude::*;
+        (0..n).into_par_iter().map(|i| sel.selected[i].then(|| p.stages[i].task.params())).collect()
+    };
     for &i in &p.dag.order {
         if !sel.selected[i] {
             continue;
@@ -244,7 +249,7 @@ pub fn plan(
             stages[i] = Some(Planned { state: StageState::Waiting { on }, key: None, digest: None });
             continue;
         }
-        let key = match stage_key(p, i, &outputs, stat) {
+        let key = match key_with(p, i, params[i].take(), &outputs, stat) {
             Ok(k) => k,
             Err(e) => {
                 let reasons = vec![StaleReason::Input(crate::causes::chain_text(&e))];
@@ -288,6 +293,17 @@ pub fn stage_key(
     produced: &[Option<Produced>],
     stat: &mut StatCache,
 ) -> Result<StageKey, KeyError> {
+    key_with(p, i, None, produced, stat)
+}
+
+/// The key of stage `i`, with its parameters when they are already built.
+fn key_with(
+    p: &Pipeline,
+    i: usize,
+    params: Option<serde_json::Value>,
+    produced: &[Option<Produced>],
+    stat: &mut StatCache,
+) -> Result<StageKey, KeyError> {
     let stage = &p.stages[i];
     let mut inputs = BTreeMap::new();
     for input in &p.dag.inputs[i] {
@@ -310,7 +326,8 @@ pub fn stage_key(
         };
         inputs.insert(input.role.clone(), digest);
     }
-    Ok(StageKey::new(stage.kind.name(), stage.kind.version(), stage.task.params(), inputs))
+    let params = params.unwrap_or_else(|| stage.task.params());
+    Ok(StageKey::new(stage.kind.name(), stage.kind.version(), params, inputs))
 }
 
 fn workspace_digest(p: &Pipeline, path: &str, stat: &mut StatCache) -> Result<String, KeyError> {

@@ -206,6 +206,9 @@ struct Scheduler<'a> {
     keys: Vec<Option<StageKey>>,
     /// The plan's manifest of each fresh stage, until it is settled.
     fresh: Vec<Option<Box<Manifest>>>,
+    /// Whether the workspace was found to hold each fresh stage's workspace outputs
+    /// already (checked for all of them at once, in parallel).
+    in_place: Vec<bool>,
     forced: Vec<bool>,
     state: Vec<State>,
     /// The outputs of each finished stage: what its dependents' keys are made of.
@@ -262,11 +265,25 @@ impl<'a> Scheduler<'a> {
             keys.push(key);
             fresh.push(manifest);
         }
+        let in_place = {
+            use rayon::prelude::*;
+            let stat = &*books.stat;
+            fresh
+                .par_iter()
+                .map(|m| {
+                    m.as_ref().is_some_and(|m| {
+                        let mut outs = m.outputs.iter().filter(|(_, o)| o.workspace);
+                        outs.all(|(path, o)| stat.holds_known(&p.workspace.join(path), &o.content))
+                    })
+                })
+                .collect()
+        };
         let mut s = Scheduler {
             p,
             store,
             keys,
             fresh,
+            in_place,
             forced: sel.forced.clone(),
             state: vec![State::Done; n],
             outputs: vec![None; n],
@@ -321,6 +338,14 @@ impl<'a> Scheduler<'a> {
             // with: no input was computed in this run.
             let ups_reran = self.p.dag.upstream[i].iter().any(|u| self.reran[*u]);
             let planned = self.fresh[i].take().filter(|_| !ups_reran && !self.forced[i]);
+            // Fresh as planned, and its workspace outputs are in place: nothing to do.
+            let planned = match planned {
+                Some(m) if self.in_place[i] => {
+                    self.done(i, *m, Outcome::Cached, 0.0);
+                    continue;
+                }
+                other => other,
+            };
             let hit = match planned {
                 Some(m) => Some(*m),
                 None => {
