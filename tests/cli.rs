@@ -491,9 +491,16 @@ fn report_agrees_with_the_evaluations(s: &Sandbox) {
     let text = stdout(&out);
     assert!(text.contains("n  base  BnB   BnB+  AnB   AnB+  random"), "{text}");
     assert!(text.contains("co-adaptation dip"), "{text}");
-    for f in
-        ["table.csv", "table.parquet", "table.md", "figure.svg", "figure.png", "report.json", "report.html", "summary.txt"]
-    {
+    for f in [
+        "table.csv",
+        "table.parquet",
+        "table.md",
+        "figure.svg",
+        "figure.png",
+        "report.json",
+        "report.html",
+        "summary.txt",
+    ] {
         let len = fs::metadata(s.path().join("out").join(f)).map(|m| m.len()).unwrap_or(0);
         assert!(len > 100, "{f} is missing or empty");
     }
@@ -1034,7 +1041,8 @@ fn check_page(html: &str, networks: usize, with_time: bool) {
     assert_eq!(all("tr.network").len(), networks, "one row per network");
     for metric in ["accuracy", "loss"] {
         let cells = all(&format!("figure.cell[data-metric={metric}]"));
-        let counted: usize = cells.iter().map(|c| c.value().attr("data-networks").unwrap().parse::<usize>().unwrap()).sum();
+        let counted: usize =
+            cells.iter().map(|c| c.value().attr("data-networks").unwrap().parse::<usize>().unwrap()).sum();
         assert_eq!(counted, networks, "one {metric} curve per network");
         for c in cells {
             let k: usize = c.value().attr("data-networks").unwrap().parse().unwrap();
@@ -1125,7 +1133,10 @@ fn browser_renders(s: &Sandbox, page: &str, networks: usize) {
     let dark = img.pixels().filter(|p| p.0.iter().all(|c| *c < 100)).count();
     let grey = img.pixels().filter(|p| p.0.iter().all(|c| (100..240).contains(c))).count();
     let total = img.pixels().count();
-    assert!(dark * 200 > total && grey * 200 > total, "the screenshot looks blank: {dark} dark, {grey} grey of {total}");
+    assert!(
+        dark * 200 > total && grey * 200 > total,
+        "the screenshot looks blank: {dark} dark, {grey} grey of {total}"
+    );
     let dom = stdout(&run(&["--dump-dom"]));
     assert!(dom.contains("<section id=\"findings\">") && dom.contains("<section id=\"curves\">"), "{dom:.300}");
     assert_eq!(dom.matches("<tr class=\"network\">").count(), networks);

@@ -43,12 +43,11 @@ pub fn networks<'m>(
             continue;
         };
         let dir = tempfile::tempdir().map_err(|source| Error::Io { context: "a temporary folder".into(), source })?;
-        let linked = ["info.json", "metrics.json", "log.json"].iter().try_for_each(|file| {
-            match manifest.outputs.get(*file) {
+        let linked =
+            ["info.json", "metrics.json", "log.json"].iter().try_for_each(|file| match manifest.outputs.get(*file) {
                 Some(o) => store.link(&o.content, &dir.path().join(file)),
                 None => Ok(()),
-            }
-        });
+            });
         match linked {
             Ok(()) => out.records.push(record(name, dir.path()).map_err(|f| Error::failed(format!("error: {f}")))?),
             // Damaged bytes are never shown: the stage is left out, and the plan now

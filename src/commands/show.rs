@@ -6,10 +6,10 @@ use std::path::Path;
 
 use crate::cli::ShowArgs;
 use crate::commands::load_pipeline;
+use crate::commands::page::{Networks, networks, shown, timeline, title};
 use crate::config::Pipeline;
 use crate::engine::plan::{Selection, StageState, plan_pipeline};
 use crate::error::{Error, emit};
-use crate::commands::page::{Networks, networks, shown, timeline, title};
 use crate::kinds::report::{summary, write_all};
 use crate::report::{Computed, PageContext, build};
 use crate::store::{Manifest, Store};

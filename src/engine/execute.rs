@@ -110,7 +110,10 @@ fn gather_inputs(
                 let produced = &job.upstream[stage];
                 let one = match output {
                     Some(o) => Some(produced.get(o).ok_or_else(|| {
-                        StageFailure::from(KeyError::NoOutput { stage: p.stages[*stage].name.clone(), output: o.clone() })
+                        StageFailure::from(KeyError::NoOutput {
+                            stage: p.stages[*stage].name.clone(),
+                            output: o.clone(),
+                        })
                     })?),
                     None => None,
                 };

@@ -188,7 +188,9 @@ mod tests {
         let classified = records.iter().filter(|r| Column::classify(&r.treatment, &r.target_half) != Column::Other);
         assert_eq!(counted, classified.count());
         let transfer = cells.iter().find(|c| c.column == Column::Transfer && c.n == Some(3)).unwrap();
-        assert!(!transfer.bases.is_empty() && transfer.bases.iter().all(|b| b.target_half == transfer.runs[0].target_half));
+        assert!(
+            !transfer.bases.is_empty() && transfer.bases.iter().all(|b| b.target_half == transfer.runs[0].target_half)
+        );
         let base = cells.iter().find(|c| c.column == Column::Base).unwrap();
         assert!(base.bases.is_empty());
         let axes = axes(&records, Metric::Accuracy);

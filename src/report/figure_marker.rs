@@ -19,7 +19,9 @@ pub(crate) fn draw_marker<DB: DrawingBackend, CT: CoordTranslate>(
         Marker::Dot => area.draw(&Circle::new(at, 5, color.mix(0.85).filled())),
         Marker::Cross => area.draw(&Cross::new(at, 5, color.stroke_width(2))),
         Marker::Triangle => area.draw(&TriangleMarker::new(at, 6, color.mix(0.85).filled())),
-        Marker::Square => area.draw(&(EmptyElement::at(at) + Rectangle::new([(-4, -4), (4, 4)], color.mix(0.85).filled()))),
+        Marker::Square => {
+            area.draw(&(EmptyElement::at(at) + Rectangle::new([(-4, -4), (4, 4)], color.mix(0.85).filled())))
+        }
         Marker::HollowSquare => {
             area.draw(&(EmptyElement::at(at) + Rectangle::new([(-4, -4), (4, 4)], color.stroke_width(2))))
         }

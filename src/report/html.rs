@@ -92,7 +92,9 @@ impl Report {
         out.push_str("<a href=\"#networks\">Networks</a></nav>\n");
         self.findings_section(&mut out);
         let _ = writeln!(out, "<section id=\"figure\">\n<h2>Figure</h2>");
-        out.push_str("<p>Top-1 accuracy against the layer n at which the network is chopped, as the paper's Figure 2: ");
+        out.push_str(
+            "<p>Top-1 accuracy against the layer n at which the network is chopped, as the paper's Figure 2: ",
+        );
         out.push_str("every run a marker, means as lines, the base as a dashed line.</p>\n<div class=\"figure\">");
         out.push_str(&self.svg(Path::new("report.html"))?);
         out.push_str("</div>\n</section>\n");
@@ -199,12 +201,8 @@ impl Report {
             let mut splits: Vec<&str> = cells.iter().map(|c| c.split.as_str()).collect();
             splits.dedup();
             for split in splits {
-                let _ = writeln!(
-                    out,
-                    "<h3>{}: {}</h3>\n<table class=\"grid\">",
-                    esc(&split_name(split)),
-                    metric.title()
-                );
+                let _ =
+                    writeln!(out, "<h3>{}: {}</h3>\n<table class=\"grid\">", esc(&split_name(split)), metric.title());
                 let mine: Vec<&curves::Cell<'_>> = cells.iter().filter(|c| c.split == split).collect();
                 let max_n = mine.iter().filter_map(|c| c.n).max().unwrap_or(0);
                 let mut columns: Vec<Column> = mine.iter().map(|c| c.column).collect();
@@ -310,10 +308,9 @@ fn time_section(out: &mut String, stages: &[StageTime]) -> Result<(), ReportErro
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1100, height)).into_drawing_area();
-        draw_time(&root, stages).and_then(|()| root.present()).map_err(|e| ReportError::Figure {
-            path: "report.html (time chart)".into(),
-            source: Box::new(e),
-        })?;
+        draw_time(&root, stages)
+            .and_then(|()| root.present())
+            .map_err(|e| ReportError::Figure { path: "report.html (time chart)".into(), source: Box::new(e) })?;
     }
     let _ = writeln!(out, "<div class=\"figure\">{svg}</div>\n</section>");
     Ok(())

@@ -140,7 +140,15 @@ impl Memo {
         if std::env::var_os("PIPE_MEMO").is_some_and(|v| v == "off") {
             // Every lookup goes to the store, and nothing is remembered.
             let none = vec![None; SHARDS];
-            return Memo { file, text: String::new(), then: none.clone(), now: none, lines: HashMap::new(), next: HashMap::new(), changed: false };
+            return Memo {
+                file,
+                text: String::new(),
+                then: none.clone(),
+                now: none,
+                lines: HashMap::new(),
+                next: HashMap::new(),
+                changed: false,
+            };
         }
         let now = stamps(store.root());
         let text = fs::read_to_string(&file).unwrap_or_default();
@@ -210,7 +218,8 @@ impl Memo {
         let header = Header { format: MEMO_FORMAT, manifest: MANIFEST_FORMAT, stamps: self.now.clone() };
         let mut out = serde_json::to_string(&header)?;
         out.push('\n');
-        let mut names: Vec<&String> = self.next.keys().chain(self.lines.keys().filter(|n| !self.next.contains_key(*n))).collect();
+        let mut names: Vec<&String> =
+            self.next.keys().chain(self.lines.keys().filter(|n| !self.next.contains_key(*n))).collect();
         names.sort();
         for name in names {
             let (key, entry) = match (self.next.get(name), self.lines.get(name)) {
@@ -288,9 +297,12 @@ mod tests {
     #[test]
     fn shards_name_the_manifest_folder_then_object_folders() {
         let key = format!("0a{}", "0".repeat(62));
-        let file = FileEntry { path: String::new(), digest: format!("ff{}", "1".repeat(62)), size: 1, executable: false };
-        let outputs =
-            BTreeMap::from([("o".to_string(), Output { content: Content::from_files(false, vec![file]), workspace: true })]);
+        let file =
+            FileEntry { path: String::new(), digest: format!("ff{}", "1".repeat(62)), size: 1, executable: false };
+        let outputs = BTreeMap::from([(
+            "o".to_string(),
+            Output { content: Content::from_files(false, vec![file]), workspace: true },
+        )]);
         assert_eq!(shards(&key, &outputs).collect::<Vec<_>>(), vec![10, 256 + 255]);
     }
 
