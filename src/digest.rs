@@ -142,14 +142,7 @@ impl StatCache {
     /// Whether the workspace path `abs` holds exactly `content` now. A lone file
     /// whose stamp is remembered costs one `stat` and no allocation.
     pub fn holds(&mut self, abs: &Path, content: &Content) -> bool {
-        if !content.dir
-            && let Ok(meta) = fs::metadata(abs)
-            && let Some((s, d)) = self.entries.get(&*abs.to_string_lossy())
-            && *s == Stamp::of(&meta)
-        {
-            return meta.is_file() && *d == content.digest;
-        }
-        self.content(abs).is_ok_and(|c| c.digest == content.digest)
+        self.holds_known(abs, content) || self.content(abs).is_ok_and(|c| c.digest == content.digest)
     }
 
     /// Whether the lone file `abs` is known to hold `content` now: its stamp is the

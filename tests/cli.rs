@@ -1141,4 +1141,5 @@ fn browser_renders(s: &Sandbox, page: &str, networks: usize) {
     assert!(dom.contains("<section id=\"findings\">") && dom.contains("<section id=\"curves\">"), "{dom:.300}");
     assert_eq!(dom.matches("<tr class=\"network\">").count(), networks);
     assert!(dom.matches("<svg").count() > networks, "the figure and the curves are drawn");
+    eprintln!("browser check: {chromium:?} rendered {page}: {dark} dark and {grey} grey pixels of {total}");
 }

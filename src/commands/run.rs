@@ -25,23 +25,24 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
     let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let opts = RunOptions { targets: a.stages.clone(), jobs, force: a.force.clone(), json: a.json };
     let summary = run_pipeline(&p, &store, &opts)?;
+    let pages = write_pages(&p, &store, &summary)?;
     if a.json {
         // The report pages are written here too, and named beside the stages.
         let mut v = serde_json::to_value(&summary).expect("a summary is plain data");
-        let mut pages = Vec::new();
-        for r in report_stages(&p, &summary) {
-            match write_page(&p, &store, &summary, &r.name) {
-                Ok(path) => pages.push(path.display().to_string()),
+        let mut written = Vec::new();
+        for (_, page) in &pages {
+            match page {
+                Ok(path) => written.push(path.display().to_string()),
                 Err(e) => eprintln!("warning: the report page was not written: {}", e.render().trim_end()),
             }
         }
-        if !pages.is_empty() {
-            v["report_pages"] = serde_json::json!(pages);
+        if !written.is_empty() {
+            v["report_pages"] = serde_json::json!(written);
         }
         let text = serde_json::to_string_pretty(&v).expect("a summary is plain data");
         emit(&format!("{text}\n"))?;
     } else {
-        print_reports(&p, &a.pipeline.file, &store, &summary)?;
+        print_reports(&a.pipeline.file, &store, &pages)?;
         emit(&format!("{} ({:.2}s)\n", summary.line(), summary.seconds))?;
     }
     if summary.interrupted {
@@ -99,42 +100,31 @@ fn dry_run(p: &Pipeline, store: &Store, a: &RunArgs) -> Result<(), Error> {
     emit(&out)
 }
 
-/// After a run, the table and findings of every report stage that is now in the cache,
-/// and where its files are.
-/// The report stages that are done after this run.
-fn report_stages<'s>(p: &Pipeline, summary: &'s RunSummary) -> impl Iterator<Item = &'s StageResult> {
+/// The page of every report stage that is done after this run, beside the pipeline file:
+/// the stage's result and where its page went (or why it could not be written; the
+/// results are in the cache whatever happens to a page).
+fn write_pages<'s>(
+    p: &Pipeline,
+    store: &Store,
+    summary: &'s RunSummary,
+) -> Result<Vec<(&'s StageResult, Result<PathBuf, Error>)>, Error> {
     let reports: std::collections::HashSet<&str> =
         p.stages.iter().filter(|s| s.kind.name() == "report").map(|s| s.name.as_str()).collect();
-    summary.stages.iter().filter(move |r| {
-        reports.contains(r.name.as_str()) && r.key.is_some() && matches!(r.outcome, Outcome::Ran | Outcome::Cached)
-    })
-}
-
-fn print_reports(p: &Pipeline, file: &Path, store: &Store, summary: &RunSummary) -> Result<(), Error> {
-    for r in report_stages(p, summary) {
-        let Some(key) = &r.key else { continue };
-        let Some(m) = store.entry(key)? else { continue };
-        let Some(o) = m.outputs.get(crate::kinds::report::SUMMARY) else { continue };
-        let text = String::from_utf8_lossy(&store.read(&o.content)?).into_owned();
-        emit(&format!("\n{}\n", text.trim_end()))?;
-        let page = match write_page(p, store, summary, &r.name) {
-            Ok(path) => format!("report page: {}\n", shown(&path)),
-            // The results are in the cache whatever happens to the page.
-            Err(e) => format!("warning: the report page was not written: {}\n", e.render().trim_end()),
-        };
-        emit(&page)?;
-        emit(&format!("(figure, CSV and parquet table: `pipe show {} {} --export DIR`)\n\n", file.display(), r.name))?;
+    let done: Vec<&StageResult> = summary
+        .stages
+        .iter()
+        .filter(|r| {
+            reports.contains(r.name.as_str()) && r.key.is_some() && matches!(r.outcome, Outcome::Ran | Outcome::Cached)
+        })
+        .collect();
+    if done.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(())
-}
-
-/// The page of report stage `stage` after this run: every network in the cache, and
-/// every stage's time, marked computed now or taken from the cache.
-fn write_page(p: &Pipeline, store: &Store, summary: &RunSummary, stage: &str) -> Result<PathBuf, Error> {
-    let mut entries: Vec<Option<(Manifest, Computed)>> = (0..p.stages.len()).map(|_| None).collect();
-    let mut selected = vec![false; p.stages.len()];
+    // Every stage's entry, read once for all the pages: their times and networks.
     let index: std::collections::HashMap<&str, usize> =
         p.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let mut entries: Vec<Option<(Manifest, Computed)>> = (0..p.stages.len()).map(|_| None).collect();
+    let mut selected = vec![false; p.stages.len()];
     for r in &summary.stages {
         let Some(&i) = index.get(r.name.as_str()) else { continue };
         selected[i] = true;
@@ -149,13 +139,34 @@ fn write_page(p: &Pipeline, store: &Store, summary: &RunSummary, stage: &str) ->
             entries[i] = Some((m, how));
         }
     }
-    // The networks this report stage reads, as its own page has them.
-    let of = index.get(stage).map(|r| p.dag.upstream[*r].clone()).unwrap_or_default();
-    let nets = networks(p, store, of, |i| entries[i].as_ref().map(|(m, _)| m))?;
-    let report = build(&nets.records);
     let timeline = timeline(p, &selected, |i| entries[i].as_ref().map(|(m, how)| (m, *how)));
-    let ctx = PageContext { pipeline: Some(shown(&p.file)), networks: nets.places, timeline };
-    let path = page_path(p, stage);
-    report.write_html(&path, &title(p), &ctx).map_err(|source| Error::Report { dir: path.clone(), source })?;
-    Ok(path)
+    let page = |stage: usize| -> Result<PathBuf, Error> {
+        // The networks this report stage reads, as its own page has them.
+        let of = p.dag.upstream[stage].iter().copied();
+        let nets = networks(p, store, of, |i| entries[i].as_ref().map(|(m, _)| m))?;
+        let ctx = PageContext { pipeline: Some(shown(&p.file)), networks: nets.places, timeline: timeline.clone() };
+        let path = page_path(p, &p.stages[stage].name);
+        build(&nets.records)
+            .write_html(&path, &title(p), &ctx)
+            .map_err(|source| Error::Report { dir: path.clone(), source })?;
+        Ok(path)
+    };
+    Ok(done.into_iter().map(|r| (r, page(index[r.name.as_str()]))).collect())
+}
+
+/// After a run, the table and findings of every report stage that is now in the cache,
+/// where its page is, and where its files are.
+fn print_reports(file: &Path, store: &Store, pages: &[(&StageResult, Result<PathBuf, Error>)]) -> Result<(), Error> {
+    for (r, page) in pages {
+        let Some(m) = store.entry(r.key.as_deref().expect("a done report has its key"))? else { continue };
+        let Some(o) = m.outputs.get(crate::kinds::report::SUMMARY) else { continue };
+        let text = String::from_utf8_lossy(&store.read(&o.content)?).into_owned();
+        emit(&format!("\n{}\n", text.trim_end()))?;
+        emit(&match page {
+            Ok(path) => format!("report page: {}\n", shown(path)),
+            Err(e) => format!("warning: the report page was not written: {}\n", e.render().trim_end()),
+        })?;
+        emit(&format!("(figure, CSV and parquet table: `pipe show {} {} --export DIR`)\n\n", file.display(), r.name))?;
+    }
+    Ok(())
 }

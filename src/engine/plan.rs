@@ -235,10 +235,13 @@ pub fn plan(
     let n = p.stages.len();
     let mut outputs: Vec<Option<Produced>> = vec![None; n];
     let mut stages: Vec<Option<Planned>> = vec![None; n];
-    // Parameters do not depend on inputs: built for every stage at once, on all cores.
+    // Parameters do not depend on inputs: those of the stages the last run found in the
+    // cache (likely fresh again, so their keys are needed) are built at once, on all
+    // cores; the others when their key is.
     let mut params: Vec<Option<serde_json::Value>> = {
         use rayon::prelude::*;
-        (0..n).into_par_iter().map(|i| sel.selected[i].then(|| p.stages[i].task.params())).collect()
+        let likely = |i: usize| sel.selected[i] && memo.last_key(&p.stages[i].name).is_some();
+        (0..n).into_par_iter().map(|i| likely(i).then(|| p.stages[i].task.params())).collect()
     };
     for &i in &p.dag.order {
         if !sel.selected[i] {

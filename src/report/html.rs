@@ -458,7 +458,6 @@ mod tests {
         let classified = records.iter().filter(|r| Column::classify(&r.treatment, &r.target_half) != Column::Other);
         assert_eq!(networks, classified.count());
         assert!(!page.contains("<script") && !page.contains("<link") && !page.contains("src="));
-        assert!(page.matches("href=\"").all(|_| true));
         for (at, _) in page.match_indices("href=\"") {
             assert!(page[at + 6..].starts_with('#'), "{}", &page[at..at + 40]);
         }

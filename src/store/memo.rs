@@ -137,21 +137,11 @@ impl Memo {
     pub fn load(store: &Store, pipeline: &Path) -> Memo {
         let id = blake3::hash(pipeline.to_string_lossy().as_bytes()).to_hex();
         let file = store.sub("records").join(format!("{}.memo", &id[..16]));
-        if std::env::var_os("PIPE_MEMO").is_some_and(|v| v == "off") {
-            // Every lookup goes to the store, and nothing is remembered.
-            let none = vec![None; SHARDS];
-            return Memo {
-                file,
-                text: String::new(),
-                then: none.clone(),
-                now: none,
-                lines: HashMap::new(),
-                next: HashMap::new(),
-                changed: false,
-            };
-        }
-        let now = stamps(store.root());
-        let text = fs::read_to_string(&file).unwrap_or_default();
+        // Off: no folder is trusted and no file read, so every lookup goes to the store
+        // and nothing is remembered.
+        let off = std::env::var_os("PIPE_MEMO").is_some_and(|v| v == "off");
+        let now = if off { vec![None; SHARDS] } else { stamps(store.root()) };
+        let text = if off { String::new() } else { fs::read_to_string(&file).unwrap_or_default() };
         let (then, lines) = parse(&text).unwrap_or_default();
         Memo { file, text, then, now, lines, next: HashMap::new(), changed: false }
     }
@@ -218,24 +208,27 @@ impl Memo {
         let header = Header { format: MEMO_FORMAT, manifest: MANIFEST_FORMAT, stamps: self.now.clone() };
         let mut out = serde_json::to_string(&header)?;
         out.push('\n');
-        let mut names: Vec<&String> =
-            self.next.keys().chain(self.lines.keys().filter(|n| !self.next.contains_key(*n))).collect();
-        names.sort();
-        for name in names {
-            let (key, entry) = match (self.next.get(name), self.lines.get(name)) {
-                (Some(Some((key, entry))), _) => (key.as_str(), entry.as_str()),
-                (_, Some(line)) => {
-                    let (key, entry) = (&self.text[line.key.clone()], &self.text[line.entry.clone()]);
-                    // Not looked at in this run: kept while its folders are unchanged.
-                    let still = self.next.contains_key(name)
-                        || line.parsed.as_ref().is_some_and(|e| self.trusted(&self.then, key, &e.outputs));
-                    if !still {
-                        continue;
-                    }
-                    (key, entry)
-                }
-                _ => continue,
+        // (name, key, manifest): lines this run found still true (`next` holds `None`
+        // for them: their parsed form went into the plan), lines it did not look at
+        // whose folders are unchanged, and entries it found on disk.
+        let mut kept: Vec<(&str, &str, &str)> = Vec::new();
+        for (name, line) in &self.lines {
+            let key = &self.text[line.key.clone()];
+            let keep = match self.next.get(name) {
+                Some(found) => found.is_none(),
+                None => line.parsed.as_ref().is_some_and(|e| self.trusted(&self.then, key, &e.outputs)),
             };
+            if keep {
+                kept.push((name, key, &self.text[line.entry.clone()]));
+            }
+        }
+        for (name, found) in &self.next {
+            if let Some((key, entry)) = found {
+                kept.push((name, key, entry));
+            }
+        }
+        kept.sort_unstable();
+        for (name, key, entry) in kept {
             out.push_str(key);
             out.push('\t');
             out.push_str(&serde_json::to_string(name)?);
@@ -338,6 +331,15 @@ mod tests {
         key
     }
 
+    /// A published entry, its folders aged as if left alone, and looked up once so the
+    /// memo of `pipeline` remembers it; its key.
+    fn remembered(store: &Store, dir: &Path, pipeline: &Path, text: &str) -> StageKey {
+        let key = entry(store, dir, text);
+        age(store, Duration::from_secs(10));
+        assert_eq!(from_memo(store, pipeline, &key), (false, "hit"), "read from the disk");
+        key
+    }
+
     /// Whether the memo of `pipeline` answers `key` for stage `a` without the store:
     /// a memo hit takes the key.
     fn from_memo(store: &Store, pipeline: &Path, key: &StageKey) -> (bool, &'static str) {
@@ -365,26 +367,21 @@ mod tests {
         assert_eq!(from_memo(&store, &pipeline, &key), (false, "hit"));
         assert_eq!(from_memo(&store, &pipeline, &key), (false, "hit"));
         // Settled: the first lookup reads the disk and remembers, the next is the memo's.
-        age(&store, Duration::from_secs(10));
-        assert_eq!(from_memo(&store, &pipeline, &key), (false, "hit"));
+        let key = remembered(&store, dir.path(), &pipeline, "one");
         assert_eq!(from_memo(&store, &pipeline, &key), (true, "hit"));
         assert_eq!(from_memo(&store, &pipeline, &key), (true, "hit"));
         // Another key for the stage: the store's answer.
         let other = StageKey::new("cmd", 1, serde_json::json!({"run": "other"}), BTreeMap::new());
         assert_eq!(from_memo(&store, &pipeline, &other), (false, "miss"));
         // An object removed behind the memo's back changes its folder: damaged, not hit.
-        let key = entry(&store, dir.path(), "two");
-        age(&store, Duration::from_secs(10));
-        assert_eq!(from_memo(&store, &pipeline, &key), (false, "hit"));
+        let key = remembered(&store, dir.path(), &pipeline, "two");
         assert_eq!(from_memo(&store, &pipeline, &key), (true, "hit"));
         let m = store.entry(&key.digest()).unwrap().unwrap();
         let object = store.object_path(&m.outputs["out.txt"].content.digest);
         fs::remove_file(&object).unwrap();
         assert_eq!(from_memo(&store, &pipeline, &key), (false, "damaged"));
         // The entry removed (as `gc` does): a miss.
-        let key = entry(&store, dir.path(), "three");
-        age(&store, Duration::from_secs(10));
-        from_memo(&store, &pipeline, &key);
+        let key = remembered(&store, dir.path(), &pipeline, "three");
         assert_eq!(from_memo(&store, &pipeline, &key), (true, "hit"));
         let manifest = store.sub("entries").join(&key.digest()[..2]).join(format!("{}.json", key.digest()));
         fs::remove_file(manifest).unwrap();
@@ -396,9 +393,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("cache")).unwrap();
         let pipeline = dir.path().join("p.yaml");
-        let key = entry(&store, dir.path(), "one");
-        age(&store, Duration::from_secs(10));
-        from_memo(&store, &pipeline, &key);
+        let key = remembered(&store, dir.path(), &pipeline, "one");
         let memo = fs::read_dir(store.sub("records")).unwrap().next().unwrap().unwrap().path();
         let text = fs::read_to_string(&memo).unwrap();
         for cut in [text.len() / 2, text.len() - 5, 10] {
