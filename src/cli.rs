@@ -32,6 +32,12 @@ pub enum Command {
     /// Look after the cache: list, size, verify, garbage-collect.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Compute one stage described by a job file (what a cluster job runs).
+    #[command(hide = true)]
+    ExecJob {
+        /// The job file the submitting `pipe run` wrote.
+        spec: PathBuf,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -50,9 +56,18 @@ pub struct RunArgs {
     /// Run only these stages (names or matrix groups) and what they need.
     pub stages: Vec<String>,
     /// Core budget: the threads of all running stages add up to at most this
-    /// [default: the number of cores].
+    /// [default: the number of cores]. With `--executor slurm`: how many jobs may be
+    /// queued or running at once [default: 100].
     #[arg(short, long)]
     pub jobs: Option<usize>,
+    /// Where stages run: `local` (this machine's cores) or `slurm` (one cluster job
+    /// per stage; see the README) [default: the file's `executor`, else local].
+    #[arg(long, env = "PIPE_EXECUTOR", value_name = "NAME", value_parser = ["local", "slurm"])]
+    pub executor: Option<String>,
+    /// With `--executor slurm`: submit a job that ended NODE_FAIL, PREEMPTED or
+    /// BOOT_FAIL again, up to this many times.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub retries: u32,
     /// Show what would run, run nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -159,5 +174,10 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Dag(a) => commands::dag::dag(&a),
         Command::Show(a) => commands::show::show(&cli.cache, &a),
         Command::Cache(c) => commands::cache::cache(&cli.cache, c),
+        Command::ExecJob { spec } => match crate::engine::job::exec(&cli.cache, &spec) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::failed("the stage failed (see the job's report)")),
+            Err(e) => Err(Error::failed(format!("error: {e}"))),
+        },
     }
 }

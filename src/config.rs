@@ -9,6 +9,7 @@ pub mod node;
 pub mod overrides;
 pub mod pipeline;
 pub mod reader;
+pub mod resources;
 pub mod suggest;
 pub mod yaml;
 

@@ -6,7 +6,7 @@
 //! | 0 | success |
 //! | 1 | a stage failed (or `cache verify` found damage) |
 //! | 2 | bad command-line usage |
-//! | 3 | the pipeline file is invalid (nothing ran) |
+//! | 3 | the pipeline file is invalid, or its executor cannot run it (nothing ran) |
 //! | 4 | the cache or a file could not be read or written (a stage's too) |
 //! | 130 | interrupted by Ctrl-C (a rerun picks up where it stopped) |
 
@@ -37,6 +37,10 @@ pub enum Error {
     },
     #[error("interrupted")]
     Interrupted,
+    /// The executor cannot run the pipeline's stages: no `sbatch`, a partition the
+    /// cluster refuses.
+    #[error("{0}")]
+    Executor(String),
     #[error("{context}")]
     Io {
         context: String,
@@ -50,6 +54,7 @@ impl From<RunError> for Error {
         match e {
             RunError::Target(t) => Error::Target(t),
             RunError::Store(s) => Error::Store(s),
+            RunError::Executor(e) => Error::Executor(e),
         }
     }
 }
@@ -64,7 +69,7 @@ impl Error {
         match self {
             Error::Failed { code, .. } => *code,
             Error::Usage(_) | Error::Target(_) => 2,
-            Error::Config(_) => 3,
+            Error::Config(_) | Error::Executor(_) => 3,
             Error::Store(_) | Error::Io { .. } | Error::Report { .. } => 4,
             Error::Interrupted => 130,
         }

@@ -75,6 +75,18 @@ pub trait Task: Send + Sync + fmt::Debug {
         1
     }
 
+    /// Cheap enough to run in the process that submits cluster jobs (reading a dataset,
+    /// splitting it, writing a report): a job for it would spend longer queued than
+    /// working. A stage's `resources: {local: ...}` says otherwise.
+    fn light(&self) -> bool {
+        false
+    }
+
+    /// GPUs it needs (a cluster job asks for them).
+    fn gpus(&self) -> u32 {
+        0
+    }
+
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure>;
 }
 
@@ -114,7 +126,7 @@ pub struct StageFailure {
 }
 
 /// What kind of failure ended a stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureClass {
     /// The task itself failed: a command's exit status, a network that does not fit
@@ -161,6 +173,24 @@ impl StageFailure {
         StageFailure { class: FailureClass::DamagedInput { stage }, ..StageFailure::new(message) }
     }
 
+    /// A failure another process described (a cluster job): its lines, outermost
+    /// first, its output's last lines and its class.
+    pub fn relayed(mut chain: Vec<String>, tail: Vec<String>, class: FailureClass) -> StageFailure {
+        let context = (!chain.is_empty()).then(|| chain.remove(0));
+        let error = Relayed::from_lines(chain).map(|e| Box::new(e) as Box<dyn Error + Send + Sync>);
+        StageFailure { context, error, tail, class }
+    }
+
+    /// The same failure, its first line prefixed by `what` (`slurm job 42 FAILED`).
+    pub fn prefixed(self, what: &str) -> StageFailure {
+        let mut chain = self.chain();
+        match chain.first_mut() {
+            Some(first) => *first = format!("{what}: {first}"),
+            None => chain.push(what.to_string()),
+        }
+        StageFailure::relayed(chain, self.tail, self.class)
+    }
+
     /// The first line: what failed.
     pub fn message(&self) -> String {
         self.chain().into_iter().next().unwrap_or_default()
@@ -174,6 +204,31 @@ impl StageFailure {
             crate::causes::extend(&mut lines, e.as_ref());
         }
         lines
+    }
+}
+
+/// A cause told by another process, as text: one line and the causes under it.
+#[derive(Debug)]
+struct Relayed {
+    line: String,
+    next: Option<Box<Relayed>>,
+}
+
+impl Relayed {
+    fn from_lines(lines: Vec<String>) -> Option<Relayed> {
+        lines.into_iter().rev().fold(None, |next, line| Some(Relayed { line, next: next.map(Box::new) }))
+    }
+}
+
+impl fmt::Display for Relayed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.line)
+    }
+}
+
+impl Error for Relayed {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.next.as_deref().map(|n| n as &(dyn Error + 'static))
     }
 }
 

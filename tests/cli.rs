@@ -1143,3 +1143,192 @@ fn browser_renders(s: &Sandbox, page: &str, networks: usize) {
     assert!(dom.matches("<svg").count() > networks, "the figure and the curves are drawn");
     eprintln!("browser check: {chromium:?} rendered {page}: {dark} dark and {grey} grey pixels of {total}");
 }
+
+/// The Slurm cluster `.ci/run` starts (`.ci/slurm.sh`), announced by `PIPE_SLURM`; once
+/// it is set, a cluster that does not answer is a failure, never a skip.
+fn slurm(test: &str) -> bool {
+    if std::env::var_os("PIPE_SLURM").is_none() {
+        eprintln!("skipped {test}: PIPE_SLURM is not set (`.ci/run` starts a one-node Slurm cluster and sets it)");
+        return false;
+    }
+    let out = Command::new("sinfo").args(["-h", "-o", "%T"]).output().expect("PIPE_SLURM is set: sinfo must run");
+    let states = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success() && !states.trim().is_empty(), "PIPE_SLURM is set but sinfo says: {states}");
+    assert!(!states.contains("drain"), "the Slurm node is drained: {states}");
+    true
+}
+
+impl Sandbox {
+    /// `pipe run --executor slurm`, polling Slurm every half second.
+    fn slurm_cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd(&["run"]);
+        c.args(args).args(["--executor", "slurm", "--set", "resources.cpus=1"]).env("PIPE_SLURM_POLL", "0.5");
+        c
+    }
+}
+
+/// A Slurm job's state and name, from `scontrol show job`.
+fn slurm_job(id: &str) -> (String, String) {
+    let out = Command::new("scontrol").args(["show", "job", id, "-o"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let field = |name: &str| {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+            .to_string()
+    };
+    (field("JobState="), field("JobName="))
+}
+
+#[test]
+fn slurm_runs_each_training_stage_as_a_job_with_a_local_runs_bytes() {
+    if !slurm("the Slurm executor test") {
+        return;
+    }
+    let local = Sandbox::new();
+    local.write("quick.yaml", &quick());
+    local.run_json("quick.yaml", &[]);
+    let s = Sandbox::new();
+    s.write("quick.yaml", &quick());
+    let out = s.slurm_cmd(&["quick.yaml", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stages = v["stages"].as_array().unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    for st in stages {
+        let name = st["name"].as_str().unwrap();
+        assert_eq!(st["outcome"], "ran", "{st}");
+        let light = ["data", "split", "report"].contains(&name);
+        match st["job"].as_str() {
+            None => assert!(light, "{name} ran as a job: {st}"),
+            Some(job) => {
+                assert!(!light, "{name} is light, yet ran as {job}");
+                let id = job.strip_prefix("slurm job ").unwrap();
+                let (state, job_name) = slurm_job(id);
+                assert_eq!(state, "COMPLETED");
+                assert_eq!(job_name, format!("pipe:{name}"));
+                assert!(ids.insert(id.to_string()), "one job per stage");
+            }
+        }
+    }
+    assert_eq!(ids.len(), stages.len() - 3, "every training stage ran as a job");
+    assert_eq!(output_digests(&s.path().join("cache")), output_digests(&local.path().join("cache")));
+    // The report's own files (report.html among them) are outputs: compared above.
+    // Nothing left to submit.
+    let again = s.slurm_cmd(&["quick.yaml", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    for st in v["stages"].as_array().unwrap() {
+        assert_eq!(st["outcome"], "cached", "{st}");
+        assert!(st.get("job").is_none(), "{st}");
+    }
+}
+
+#[test]
+fn a_failed_slurm_job_says_its_state_and_the_rerun_submits_only_it() {
+    if !slurm("the Slurm failure test") {
+        return;
+    }
+    let s = Sandbox::new();
+    // A job killed by its time limit (one minute: Slurm's smallest) runs meanwhile.
+    s.write(
+        "slow.yaml",
+        "stages:\n  slow:\n    cmd: {run: 'echo started; sleep 600', outs: [slow.txt]}\n    resources: {time: 1}\n",
+    );
+    let slow = s
+        .slurm_cmd(&["slow.yaml"])
+        .env("PIPE_CACHE", s.path().join("slow-cache"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    s.write(
+        "p.yaml",
+        "stages:\n  good:\n    cmd: {run: 'echo good > good.txt', outs: [good.txt]}\n  \
+         bad:\n    cmd: {run: 'echo about to fail; exit 3', outs: [bad.txt]}\n  \
+         after:\n    cmd: {run: 'cat bad.txt > after.txt', deps: [bad.txt], outs: [after.txt]}\n",
+    );
+    // A partition the cluster does not have: refused before anything is submitted.
+    let out = s.slurm_cmd(&["p.yaml", "--set", "resources.partition=nosuchpartition"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("invalid partition"), "{}", stderr(&out));
+    assert!(!s.path().join("cache/jobs").exists(), "nothing was submitted");
+
+    let out = s.slurm_cmd(&["p.yaml", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("stage `bad` failed: slurm job ") && err.contains(" FAILED: "), "{err}");
+    assert!(err.contains("exited with status 3") && err.contains("| about to fail"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let outcome = |v: &serde_json::Value, n: &str| {
+        v["stages"].as_array().unwrap().iter().find(|st| st["name"] == n).unwrap()["outcome"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        [outcome(&v, "good"), outcome(&v, "bad"), outcome(&v, "after")],
+        ["ran", "failed", "skipped"].map(String::from)
+    );
+    // Fixed: only the failed stage (and the one waiting for it) is submitted.
+    let fixed = s.read("p.yaml").replace("echo about to fail; exit 3", "echo fixed > bad.txt");
+    s.write("p.yaml", &fixed);
+    let out = s.slurm_cmd(&["p.yaml", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        [outcome(&v, "good"), outcome(&v, "bad"), outcome(&v, "after")],
+        ["cached", "ran", "ran"].map(String::from)
+    );
+    assert_eq!(s.read("after.txt"), "fixed\n");
+
+    let slow = slow.wait_with_output().unwrap();
+    assert_eq!(slow.status.code(), Some(1), "{}", stderr(&slow));
+    let err = stderr(&slow);
+    assert!(err.contains("hit its time limit (TIMEOUT; resources.time is 1 minute(s))"), "{err}");
+    assert!(err.contains("| started"), "{err}");
+}
+
+#[test]
+fn ctrl_c_cancels_every_slurm_job_of_the_run() {
+    if !slurm("the Slurm Ctrl-C test") {
+        return;
+    }
+    let s = Sandbox::new();
+    s.write("p.yaml", "stages:\n  sleepy:\n    matrix: {i: [1, 2]}\n    cmd: {run: 'sleep 600; echo > s${i}.txt', outs: ['s${i}.txt']}\n");
+    let mut child = s.slurm_cmd(&["p.yaml", "--json"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let jobs_dir = s.path().join("cache/jobs");
+    wait_for("two submitted jobs", || {
+        jobs_dir.exists() && walk(&jobs_dir).iter().filter(|p| p.extension().is_some_and(|e| e == "sh")).count() == 2
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    // SAFETY: signalling the child we spawned.
+    unsafe { libc_kill(child.id() as i32, 2) };
+    let t0 = Instant::now();
+    let status = child.wait().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(40), "the run stopped, it did not wait for the jobs");
+    assert_eq!(status.code(), Some(130));
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for st in v["stages"].as_array().unwrap() {
+        let id = st["job"].as_str().unwrap().strip_prefix("slurm job ").unwrap();
+        let listed = Command::new("squeue").args(["-h", "-j", id, "-o", "%T"]).output().unwrap();
+        assert!(stdout(&listed).trim().is_empty(), "job {id} is still queued or running: {}", stdout(&listed));
+        assert_eq!(slurm_job(id).0, "CANCELLED");
+    }
+}
+
+#[test]
+fn the_slurm_executor_needs_sbatch() {
+    let s = Sandbox::new();
+    s.write("p.yaml", "stages:\n  a:\n    cmd: {run: 'echo a > a.txt', outs: [a.txt]}\n");
+    let empty = tempfile::tempdir().unwrap();
+    let out = s.cmd(&["run", "p.yaml", "--executor", "slurm"]).env("PATH", empty.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("needs Slurm's `sbatch` on PATH"), "{}", stderr(&out));
+    assert!(!s.path().join("a.txt").exists());
+    // Cached stages need no cluster at all.
+    s.run_json("p.yaml", &[]);
+    let out = s.cmd(&["run", "p.yaml", "--executor", "slurm"]).env("PATH", empty.path()).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -7,9 +7,11 @@ use crate::cli::RunArgs;
 use crate::commands::load_pipeline;
 use crate::commands::page::{networks, page_path, shown, timeline, title};
 use crate::config::Pipeline;
+use crate::config::resources::ExecutorName;
 use crate::engine::cancel::install_handler;
 use crate::engine::plan::{Selection, StageState, plan_pipeline};
 use crate::engine::run::{Outcome, RunOptions, RunSummary, StageResult, run as run_pipeline};
+use crate::engine::slurm::SlurmSettings;
 use crate::error::{Error, emit};
 use crate::kind::FailureClass;
 use crate::report::{Computed, PageContext, build};
@@ -22,9 +24,30 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
         return dry_run(&p, &store, a);
     }
     install_handler();
-    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let opts = RunOptions { targets: a.stages.clone(), jobs, force: a.force.clone(), json: a.json };
-    let summary = run_pipeline(&p, &store, &opts)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let executor = a.executor.as_deref().and_then(ExecutorName::parse).or(p.executor).unwrap_or(ExecutorName::Local);
+    let summary = match executor {
+        ExecutorName::Local => {
+            let opts = RunOptions {
+                targets: a.stages.clone(),
+                jobs: a.jobs.unwrap_or(cores),
+                force: a.force.clone(),
+                json: a.json,
+            };
+            run_pipeline(&p, &store, &opts)?
+        }
+        ExecutorName::Slurm => {
+            let opts = RunOptions { targets: a.stages.clone(), jobs: cores, force: a.force.clone(), json: a.json };
+            let settings = SlurmSettings {
+                max_jobs: a.jobs.unwrap_or(100),
+                local_cores: cores,
+                retries: a.retries,
+                poll: slurm_poll(),
+                sets: a.pipeline.sets.clone(),
+            };
+            crate::engine::slurm::run(&p, &store, &opts, settings)?
+        }
+    };
     let pages = write_pages(&p, &store, &summary)?;
     if a.json {
         // The report pages are written here too, and named beside the stages.
@@ -54,6 +77,12 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
     std::mem::forget(summary);
     std::mem::forget(p);
     result
+}
+
+/// How often Slurm is asked for job states: `PIPE_SLURM_POLL` seconds, default 5.
+fn slurm_poll() -> std::time::Duration {
+    let secs = std::env::var("PIPE_SLURM_POLL").ok().and_then(|v| v.parse::<f64>().ok()).filter(|s| *s > 0.0);
+    std::time::Duration::from_secs_f64(secs.unwrap_or(5.0))
 }
 
 /// Every failed stage with its causes and last output lines. The exit code is 4 when

@@ -18,6 +18,8 @@ pub struct Pipeline {
     pub workspace: PathBuf,
     pub stages: Vec<Stage>,
     pub dag: Dag,
+    /// Where the file says its stages run (`executor:`), if it says.
+    pub executor: Option<super::resources::ExecutorName>,
 }
 
 impl Pipeline {
@@ -78,7 +80,7 @@ pub fn parse(file: &Path, bytes: &[u8], sets: &[String]) -> Result<Pipeline, Con
     let name = validated.name.unwrap_or_else(|| {
         file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "pipeline".to_string())
     });
-    Ok(Pipeline { name, file: abs, workspace, stages: validated.stages, dag })
+    Ok(Pipeline { name, file: abs, workspace, stages: validated.stages, dag, executor: validated.executor })
 }
 
 /// The file's text without a UTF-8 byte-order mark (editors on Windows write one), and

@@ -8,6 +8,8 @@
 //!     KIND: {params...}       # exactly one kind key (cmd, ...)
 //!     matrix: {var: [v1, v2]} # optional: one stage per combination, named NAME[var=v1]
 //! seeds: 3                    # optional: a matrix variable written `seeds` takes 0, 1, 2
+//! executor: slurm             # optional: where stages run (see [`super::resources`])
+//! resources: {cpus: 4}        # optional: what each stage asks a cluster for
 //! ```
 
 use std::collections::{BTreeMap, HashSet};
@@ -15,6 +17,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::diagnostic::Diagnostics;
 use super::interpolate::{Vars, interpolate};
 use super::node::{Key, KeyPath, Mark, Node, Value};
+use super::resources::{self, ExecutorName, Resources};
 use super::suggest::nearest;
 use crate::kind::{self, Kind, Task};
 
@@ -30,6 +33,8 @@ pub struct Stage {
     pub kind: &'static dyn Kind,
     pub task: Box<dyn Task>,
     pub mark: Mark,
+    /// What it asks a cluster for; shared by a group's instances.
+    pub resources: std::sync::Arc<Resources>,
 }
 
 impl std::fmt::Debug for dyn Kind {
@@ -45,9 +50,11 @@ pub struct Validated {
     /// Every stage name written in the file, valid or not: a reference to a stage that
     /// has its own errors is not reported again as a reference to nothing.
     pub declared: Vec<String>,
+    /// Where the file says its stages run.
+    pub executor: Option<ExecutorName>,
 }
 
-const TOP_KEYS: [&str; 3] = ["name", "seeds", "stages"];
+const TOP_KEYS: [&str; 5] = ["name", "seeds", "stages", "executor", "resources"];
 
 /// The most stages one pipeline may expand to. Planning is linear in stages, but past
 /// this a file is more likely a mistake (a matrix with one variable too many) than an
@@ -64,11 +71,13 @@ pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
     };
     let Value::Map(entries) = &root.value else {
         diags.error(root.mark, &top, format!("expected a mapping at the top of the file, found {}", root.type_name()));
-        return Validated { name: None, stages: Vec::new(), declared: Vec::new() };
+        return Validated { name: None, stages: Vec::new(), declared: Vec::new(), executor: None };
     };
     let mut name = None;
     let mut seeds = 1usize;
     let mut stages_node = None;
+    let mut executor = None;
+    let mut resources_node = None;
     let mut section_nodes: BTreeMap<&str, &Node> = BTreeMap::new();
     for (k, v) in entries {
         match k.name.as_str() {
@@ -77,6 +86,19 @@ pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
                 _ => diags.error(v.mark, &top.key("name"), "expected a name made of letters, digits, `_` and `-`"),
             },
             "stages" => stages_node = Some(v),
+            "executor" => match &v.value {
+                Value::Str(s) if ExecutorName::parse(s).is_some() => executor = ExecutorName::parse(s),
+                _ => diags.error_help(
+                    v.mark,
+                    &top.key("executor"),
+                    format!(
+                        "unknown executor {}",
+                        v.scalar_text().map_or_else(|| v.type_name().into(), |t| format!("`{t}`"))
+                    ),
+                    format!("expected one of: {}", ExecutorName::NAMES.join(", ")),
+                ),
+            },
+            "resources" => resources_node = Some(v),
             "seeds" => match v.value {
                 Value::Int(n) if (1..=10_000).contains(&n) => seeds = n as usize,
                 _ => diags.error(v.mark, &top.key("seeds"), "expected a count of seeds, at least 1"),
@@ -109,7 +131,7 @@ pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
         None => diags.error(root.mark, &top, "missing required key `stages`"),
         Some((_, Value::Map(list))) if !list.is_empty() => {
             for (k, v) in list {
-                stage_group(k, v, &section_nodes, seeds, diags, &mut stages);
+                stage_group(k, v, &section_nodes, resources_node, seeds, diags, &mut stages);
                 if stages.len() > MAX_STAGES {
                     diags.error_help(
                         k.mark,
@@ -130,7 +152,8 @@ pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
     }
     // A mistake inside a pipeline-wide section is found while checking each stage it
     // was merged into; name it by the section's own path, as the file has it.
-    for (section, node) in &section_nodes {
+    let remap = section_nodes.iter().map(|(s, n)| (*s, *n)).chain(resources_node.map(|n| ("resources", n)));
+    for (section, node) in remap {
         let mut marks = HashSet::new();
         collect_marks(node, &mut marks);
         for d in &mut diags.items[first_stage_diag..] {
@@ -141,7 +164,7 @@ pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
             }
         }
     }
-    Validated { name, stages, declared }
+    Validated { name, stages, declared, executor }
 }
 
 /// The positions of every node and key under `node`.
@@ -169,6 +192,7 @@ fn stage_group(
     key: &Key,
     node: &Node,
     sections: &BTreeMap<&str, &Node>,
+    resources_node: Option<&Node>,
     seeds: usize,
     diags: &mut Diagnostics,
     out: &mut Vec<Stage>,
@@ -185,16 +209,22 @@ fn stage_group(
     let kind_names: Vec<&str> = kind::registry().iter().map(|k| k.name()).collect();
     let mut kinds: Vec<(&'static dyn Kind, &Node, &Key)> = Vec::new();
     let mut matrix = None;
+    let mut own_resources = None;
     for (k, v) in entries {
         if let Some(kind) = kind::find(&k.name) {
             kinds.push((kind, v, k));
         } else if k.name == "matrix" {
             matrix = Some(v);
+        } else if k.name == "resources" {
+            own_resources = Some(v);
         } else {
-            let known: Vec<&str> = kind_names.iter().copied().chain(["matrix"]).collect();
+            let known: Vec<&str> = kind_names.iter().copied().chain(["matrix", "resources"]).collect();
             let help = match nearest(&k.name, known.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => format!("a stage has one kind ({}) and an optional `matrix`", kind_names.join(", ")),
+                None => format!(
+                    "a stage has one kind ({}), an optional `matrix` and optional `resources`",
+                    kind_names.join(", ")
+                ),
             };
             diags.error_help(
                 k.mark,
@@ -240,13 +270,14 @@ fn stage_group(
         );
         return false;
     }
+    let resources = std::sync::Arc::new(resources::read(resources_node, own_resources, &path.key("resources"), diags));
     let params = with_sections(params, kind, sections);
     let params_path = path.key(kind.name());
     // Each instance is checked on its own (in parallel: a large matrix is most of the
     // load time); their problems are merged in matrix order, so reports are stable.
     use rayon::prelude::*;
     let checked: Vec<(Option<Stage>, Diagnostics)> =
-        combos.into_par_iter().map(|combo| instance(key, kind, &params, &params_path, &combo)).collect();
+        combos.into_par_iter().map(|combo| instance(key, kind, &params, &params_path, &combo, &resources)).collect();
     for (stage, d) in checked {
         diags.items.extend(d.items);
         out.extend(stage);
@@ -279,6 +310,7 @@ fn instance(
     params: &Node,
     params_path: &KeyPath,
     combo: &[(String, Node)],
+    resources: &std::sync::Arc<Resources>,
 ) -> (Option<Stage>, Diagnostics) {
     let mut d = Diagnostics::default();
     let vars: Vars = combo.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -292,7 +324,8 @@ fn instance(
         let inner: Vec<String> = shown.iter().map(|(k, v)| format!("{k}={v}")).collect();
         format!("{}[{}]", key.name, inner.join(","))
     };
-    (Some(Stage { name, group: key.name.clone(), vars: shown, kind, task, mark: key.mark }), d)
+    let resources = resources.clone();
+    (Some(Stage { name, group: key.name.clone(), vars: shown, kind, task, mark: key.mark, resources }), d)
 }
 
 /// Every combination of the matrix's values, the last variable varying fastest.

@@ -27,7 +27,7 @@ pub fn execute(store: &Store, p: &Pipeline, job: &Job) -> Result<Executed, Stage
     }
     let scratch = store.scratch()?;
     let out_dir = scratch.path().join("out");
-    let log_path = scratch.path().join("log");
+    let log_path = job.log.clone().unwrap_or_else(|| scratch.path().join("log"));
     let in_dir = scratch.path().join("in");
     std::fs::create_dir_all(&out_dir).map_err(|e| StageFailure::caused("cannot create the scratch folder", e))?;
     std::fs::write(&log_path, b"").map_err(|e| StageFailure::caused("cannot create the stage log", e))?;

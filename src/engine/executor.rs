@@ -1,6 +1,7 @@
 //! The seam between the scheduler, which decides what runs when, and the place a stage
-//! runs: worker threads here ([`super::local::Local`]); a cluster's jobs next. The
-//! scheduler only sees [`Finished`] events; it never knows where a stage ran.
+//! runs: worker threads here ([`super::local::Local`]) or a Slurm cluster's jobs
+//! ([`super::slurm::Slurm`]). The scheduler asks an executor for room, hands it jobs
+//! and sees [`Finished`] events; it never knows where a stage ran.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,10 @@ pub struct Job {
     pub upstream: BTreeMap<usize, Produced>,
     /// Shows a running stage's own progress line (an epoch, a loss).
     pub progress: Box<dyn Fn(String) + Send + Sync>,
+    /// Prints a line about the job (`submitted ... as slurm job 42`).
+    pub announce: Box<dyn Fn(String) + Send + Sync>,
+    /// Where the stage's own output goes; a scratch file when `None`.
+    pub log: Option<std::path::PathBuf>,
 }
 
 /// How a job ended.
@@ -37,9 +42,24 @@ pub struct Finished {
     pub key: StageKey,
     pub seconds: f64,
     pub result: Result<Executed, StageFailure>,
+    /// Where it ran, when not in this process (`slurm job 42`).
+    pub place: Option<String>,
 }
 
 pub trait Executor {
+    /// Before anything runs: `will_run` are the stages the plan did not find cached.
+    /// An executor checks here what would make every job fail (no `sbatch`, a
+    /// partition that does not exist), and says it in one message.
+    fn prepare(&mut self, will_run: &[usize]) -> Result<(), String> {
+        let _ = will_run;
+        Ok(())
+    }
+
+    /// The threads stage `stage` gets if it starts now, or `None` when there is no room
+    /// for it (cores, job slots) until a running job finishes. `waiting` stages are
+    /// queued, this one included; a budget of cores is shared among them.
+    fn admit(&mut self, stage: usize, waiting: usize) -> Option<usize>;
+
     /// Start `job`; it reports back through [`Executor::wait`] exactly once, whatever
     /// happens to it (a panic included).
     fn start(&mut self, job: Job);

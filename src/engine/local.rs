@@ -1,4 +1,5 @@
-//! The local executor: each job on its own worker thread, within the scope of one run.
+//! The local executor: each job on its own worker thread, within the scope of one run,
+//! and the threads of all running jobs within a budget of cores.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
@@ -20,17 +21,38 @@ pub struct Local<'scope, 'env> {
     store: &'env Store,
     tx: Sender<Finished>,
     rx: Receiver<Finished>,
+    /// Cores not given to a running job.
+    free: usize,
 }
 
 impl<'scope, 'env> Local<'scope, 'env> {
-    pub fn new(scope: &'scope Scope<'scope, 'env>, p: &'env Pipeline, store: &'env Store) -> Self {
+    /// Runs stages on `cores` cores in all.
+    pub fn new(scope: &'scope Scope<'scope, 'env>, p: &'env Pipeline, store: &'env Store, cores: usize) -> Self {
         panics::install_hook();
         let (tx, rx) = channel();
-        Local { scope, p, store, tx, rx }
+        Local { scope, p, store, tx, rx, free: cores.max(1) }
+    }
+
+    /// The next job to finish, if one does within `timeout`.
+    pub fn wait_timeout(&mut self, timeout: std::time::Duration) -> Option<Finished> {
+        let f = self.rx.recv_timeout(timeout).ok()?;
+        self.free += f.threads;
+        Some(f)
     }
 }
 
 impl Executor for Local<'_, '_> {
+    /// A fair share of the free cores (at least one, at most what the task can use).
+    fn admit(&mut self, stage: usize, waiting: usize) -> Option<usize> {
+        if self.free == 0 {
+            return None;
+        }
+        let want = self.p.stages[stage].task.max_threads().max(1);
+        let threads = want.min(self.free.div_ceil(waiting.max(1)).max(1)).min(self.free);
+        self.free -= threads;
+        Some(threads)
+    }
+
     fn start(&mut self, job: Job) {
         let (p, store) = (self.p, self.store);
         let (stage, threads, key) = (job.stage, job.threads, job.key.clone());
@@ -49,7 +71,9 @@ impl Executor for Local<'_, '_> {
     }
 
     fn wait(&mut self) -> Finished {
-        self.rx.recv().expect("the executor holds a sender, so the channel stays open")
+        let f = self.rx.recv().expect("the executor holds a sender, so the channel stays open");
+        self.free += f.threads;
+        f
     }
 
     fn cancel_all(&mut self) {
@@ -76,6 +100,7 @@ impl Reply {
                 key: self.key.clone(),
                 seconds: self.started.elapsed().as_secs_f64(),
                 result,
+                place: None,
             });
         }
     }

@@ -20,7 +20,7 @@ use crate::store::{Lookup, Manifest, Memo, Records, Store, StoreError};
 
 /// The outputs of a finished stage, sorted by output name. A list, not a map: a stage
 /// has a few outputs, and a plan holds one of these per stage.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Produced(Vec<(String, Content)>);
 
 impl Produced {

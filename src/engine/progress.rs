@@ -53,9 +53,23 @@ impl Progress {
         }
     }
 
+    /// Prints a line about a running stage (`submitted NAME as slurm job 42`) the way
+    /// the other lines are printed, from any thread.
+    pub fn announcer(&self) -> Box<dyn Fn(String) + Send + Sync> {
+        let multi = self.multi.clone();
+        let to_stderr = self.to_stderr;
+        Box::new(move |text: String| match &multi {
+            Some(m) => {
+                let _ = m.println(&text);
+            }
+            None if to_stderr => eprintln!("{text}"),
+            None => println!("{text}"),
+        })
+    }
+
     /// A stage is done: `verb` is `ran`, `cached`, `failed` or `skipped`; or it stopped
-    /// and waits again (`waiting`).
-    pub fn finished(&mut self, i: usize, name: &str, verb: &str, seconds: Option<f64>) {
+    /// and waits again (`waiting`). `place`: the cluster job it ran as.
+    pub fn finished(&mut self, i: usize, name: &str, verb: &str, seconds: Option<f64>, place: Option<&str>) {
         if let Some(bar) = self.running.remove(&i) {
             bar.finish_and_clear();
             if let Some(m) = &self.multi {
@@ -67,7 +81,12 @@ impl Progress {
             o.inc(1);
         }
         if verb != "cached" {
-            let time = seconds.map(|s| format!(" ({s:.2}s)")).unwrap_or_default();
+            let time = match (seconds, place) {
+                (Some(s), Some(at)) => format!(" ({s:.2}s, {at})"),
+                (Some(s), None) => format!(" ({s:.2}s)"),
+                (None, Some(at)) => format!(" ({at})"),
+                (None, None) => String::new(),
+            };
             self.line(&format!("{verb:>7} {name}{time}"));
         }
     }

@@ -54,6 +54,9 @@ pub struct StageResult {
     /// The stage's cache key, when it was computed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// The cluster job that computed it (or failed), when it ran as one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
 }
 
 impl StageResult {
@@ -68,6 +71,7 @@ impl StageResult {
             failure: None,
             tail: Vec::new(),
             key: None,
+            job: None,
         }
     }
 }
@@ -115,6 +119,9 @@ pub enum RunError {
     Target(#[from] UnknownStage),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The executor cannot run this pipeline's stages (nothing was started).
+    #[error("{0}")]
+    Executor(String),
 }
 
 /// How often a stage whose output failed verification is computed again in one run
@@ -134,7 +141,7 @@ enum State {
 /// Run the pipeline on this machine's cores.
 pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunSummary, RunError> {
     std::thread::scope(|scope| {
-        let mut local = Local::new(scope, p, store);
+        let mut local = Local::new(scope, p, store, opts.jobs);
         run_with(p, store, opts, &mut local)
     })
 }
@@ -152,17 +159,20 @@ pub fn run_with(
     let mut records = Records::load(&store.sub("records"), &p.file);
     let mut memo = Memo::load(store, &p.file);
     let planned = plan(p, store, &sel, &mut stat, &records, &mut memo)?;
+    let will_run: Vec<usize> =
+        planned.selected().filter(|(_, s)| !matches!(s.state, StageState::Fresh { .. })).map(|(i, _)| i).collect();
+    executor.prepare(&will_run).map_err(RunError::Executor)?;
     let total = sel.selected.iter().filter(|s| **s).count();
     let books = Books { stat: &mut stat, records: &mut records, memo: &mut memo };
     let mut s = Scheduler::new(p, store, &sel, planned, Progress::new(total, opts.json), books);
     s.settle_ready()?;
-    let mut free = opts.jobs.max(1);
     let mut running = 0usize;
     let mut cancelled_all = false;
     loop {
-        while free > 0 && !cancelled() {
-            let Some(job) = s.next_job(free) else { break };
-            free -= job.threads;
+        while !cancelled() {
+            let Some(&(_, i)) = s.queued.first() else { break };
+            let Some(threads) = executor.admit(i, s.queued.len()) else { break };
+            let job = s.job(i, threads);
             running += 1;
             executor.start(job);
         }
@@ -175,7 +185,6 @@ pub fn run_with(
         }
         let finished = executor.wait();
         running -= 1;
-        free += finished.threads;
         s.finished(finished)?;
         s.settle_ready()?;
     }
@@ -229,6 +238,8 @@ struct Scheduler<'a> {
     rewait: BTreeMap<usize, Vec<usize>>,
     /// Stages whose inputs are all done, to settle.
     ready: Vec<usize>,
+    /// The cluster job each stage ran as, if it did.
+    place: Vec<Option<String>>,
     progress: Progress,
     stat: &'a mut StatCache,
     records: &'a mut Records,
@@ -295,6 +306,7 @@ impl<'a> Scheduler<'a> {
             repairs: vec![0; n],
             rewait: BTreeMap::new(),
             ready: Vec::new(),
+            place: vec![None; n],
             progress,
             stat: books.stat,
             records: books.records,
@@ -311,20 +323,17 @@ impl<'a> Scheduler<'a> {
         s
     }
 
-    /// The first queued stage as a job, given a share of the `free` cores divided among
-    /// the queued stages; `None` when nothing is queued.
-    fn next_job(&mut self, free: usize) -> Option<Job> {
-        let (_, i) = self.queued.pop_first()?;
-        let waiting = self.queued.len() + 1;
-        let want = self.p.stages[i].task.max_threads().max(1);
-        let threads = want.min(free.div_ceil(waiting).max(1)).min(free);
+    /// Queued stage `i` as a job on `threads` cores.
+    fn job(&mut self, i: usize, threads: usize) -> Job {
+        self.queued.remove(&(self.order_pos[i], i));
         self.state[i] = State::Running;
         self.progress.started(i, &self.p.stages[i].name, threads);
         let key = self.keys[i].clone().expect("a queued stage has its key");
         let upstream: BTreeMap<usize, Produced> =
             self.p.dag.upstream[i].iter().filter_map(|u| self.outputs[*u].clone().map(|o| (*u, o))).collect();
         let progress = self.progress.reporter(i);
-        Some(Job { stage: i, key, threads, force: self.forced[i], upstream, progress })
+        let announce = self.progress.announcer();
+        Job { stage: i, key, threads, force: self.forced[i], upstream, progress, announce, log: None }
     }
 
     /// Settle every ready stage: from the cache when its entry is there, otherwise
@@ -402,8 +411,10 @@ impl<'a> Scheduler<'a> {
         self.outputs[i] = Some(produced_of(&m));
         self.state[i] = State::Done;
         let verb = if outcome == Outcome::Ran { "ran" } else { "cached" };
-        self.progress.finished(i, name, verb, (outcome == Outcome::Ran).then_some(seconds));
-        self.results[i] = Some(StageResult { seconds, key: Some(m.key.clone()), ..StageResult::new(name, outcome) });
+        let place = self.place[i].clone();
+        self.progress.finished(i, name, verb, (outcome == Outcome::Ran).then_some(seconds), place.as_deref());
+        let key = Some(m.key.clone());
+        self.results[i] = Some(StageResult { seconds, key, job: place, ..StageResult::new(name, outcome) });
         if std::mem::replace(&mut self.settled[i], true) {
             // Computed again after a reader found its output damaged: only those
             // readers wait for it.
@@ -425,6 +436,7 @@ impl<'a> Scheduler<'a> {
 
     fn finished(&mut self, f: Finished) -> Result<(), RunError> {
         let i = f.stage;
+        self.place[i] = f.place;
         match f.result {
             Ok(Executed::Ran(m)) => {
                 for out in m.outputs.iter().filter(|(_, o)| o.workspace) {
@@ -473,7 +485,7 @@ impl<'a> Scheduler<'a> {
         if again {
             self.state[i] = State::Blocked(1);
             self.rewait.entry(u).or_default().push(i);
-            self.progress.finished(i, &self.p.stages[i].name, "waiting", None);
+            self.progress.finished(i, &self.p.stages[i].name, "waiting", None, None);
         } else {
             self.fail(i, failure, seconds, Some(key));
         }
@@ -492,7 +504,8 @@ impl<'a> Scheduler<'a> {
     fn fail(&mut self, i: usize, failure: StageFailure, seconds: f64, key: Option<String>) {
         let name = self.p.stages[i].name.clone();
         self.state[i] = State::Failed;
-        self.progress.finished(i, &name, "failed", Some(seconds));
+        let place = self.place[i].clone();
+        self.progress.finished(i, &name, "failed", Some(seconds), place.as_deref());
         let mut chain = failure.chain().into_iter();
         self.results[i] = Some(StageResult {
             seconds,
@@ -501,6 +514,7 @@ impl<'a> Scheduler<'a> {
             failure: Some(failure.class),
             tail: failure.tail,
             key,
+            job: place,
             ..StageResult::new(&name, Outcome::Failed)
         });
         let mut stack: Vec<usize> = self.p.dag.downstream[i].clone();
@@ -511,7 +525,7 @@ impl<'a> Scheduler<'a> {
             }
             self.queued.remove(&(self.order_pos[d], d));
             self.state[d] = State::Failed;
-            self.progress.finished(d, &self.p.stages[d].name, "skipped", None);
+            self.progress.finished(d, &self.p.stages[d].name, "skipped", None, None);
             self.results[d] = Some(StageResult::new(&self.p.stages[d].name, Outcome::Skipped));
             stack.extend(self.p.dag.downstream[d].iter().copied());
             stack.extend(self.rewait.remove(&d).unwrap_or_default());

@@ -275,6 +275,12 @@ impl Task for DatasetTask {
         vec!["dataset".to_string()]
     }
 
+    /// A download needs the internet, which compute nodes often lack; decoding runs
+    /// once per dataset.
+    fn light(&self) -> bool {
+        true
+    }
+
     fn max_threads(&self) -> usize {
         64
     }

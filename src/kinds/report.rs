@@ -97,6 +97,10 @@ impl Task for ReportTask {
             .to_vec()
     }
 
+    fn light(&self) -> bool {
+        true
+    }
+
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
         let mut records = Vec::new();
         for (role, dir) in ctx.inputs {

@@ -97,6 +97,10 @@ impl Task for SplitTask {
         vec!["A".into(), "B".into()]
     }
 
+    fn light(&self) -> bool {
+        true
+    }
+
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
         let dir = super::input_dir(ctx, "data", "dataset")?;
         let ds = Dataset::read(&dir)?;

@@ -224,6 +224,10 @@ impl Task for NetTask {
         64
     }
 
+    fn gpus(&self) -> u32 {
+        u32::from(self.params.training.device == Some(crate::nn::Backend::Cuda))
+    }
+
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
         let fail = |e: NnError| match e {
             NnError::Cancelled => StageFailure::interrupted(),

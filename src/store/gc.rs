@@ -61,6 +61,7 @@ impl Store {
         self.sweep_entries_and_objects(keep, &mut sweep)?;
         self.sweep_resume_and_quarantine(keep, &mut sweep)?;
         self.sweep_scratch(&mut sweep)?;
+        self.sweep_jobs(&mut sweep)?;
         self.sweep_downloads(keep, &mut sweep)?;
         Ok(sweep.report)
     }
@@ -140,6 +141,19 @@ impl Store {
         Ok(())
     }
 
+    /// A Slurm run's job files (`jobs/RUN/`: scripts, job output, reports; those of
+    /// failed jobs stay after the run) go once nothing was written there for a week,
+    /// longer than clusters let a job run.
+    fn sweep_jobs(&self, sweep: &mut Sweep) -> Result<(), StoreError> {
+        for d in children(&self.sub("jobs")) {
+            if older_than(&d, JOBS_AGE) {
+                sweep.report.leftovers += 1;
+                sweep.remove(&d)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Downloads still named stay (a changed dataset stage would otherwise fetch them
     /// again); others go, as do unfinished `.part-*` folders nobody is filling.
     fn sweep_downloads(&self, keep: &Keep, sweep: &mut Sweep) -> Result<(), StoreError> {
@@ -172,11 +186,22 @@ fn name_of(p: &Path) -> String {
 }
 
 fn old(p: &Path) -> bool {
-    fs::symlink_metadata(p)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
-        .is_some_and(|age| age > STRAY_AGE)
+    older_than(p, STRAY_AGE)
+}
+
+/// How long a Slurm run's job files are kept.
+const JOBS_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Whether `p` and everything in it were last modified more than `age` ago.
+fn older_than(p: &Path, age: Duration) -> bool {
+    let young = |q: &Path| {
+        fs::symlink_metadata(q)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_none_or(|a| a <= age)
+    };
+    !young(p) && !fs::read_dir(p).into_iter().flatten().flatten().any(|e| young(&e.path()))
 }
 
 /// Bytes of the files under `path` (a file's own size; 0 when it does not exist).

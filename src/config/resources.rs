@@ -1,0 +1,245 @@
+//! Where a stage runs and what it asks a cluster for: the `resources` section (defaults
+//! for every stage) and a stage's own `resources` key over it. Never part of a key: the
+//! same stage gives the same bytes on a laptop and on any node.
+//!
+//! ```yaml
+//! executor: slurm             # or local (the default); also --executor, PIPE_EXECUTOR
+//! resources:
+//!   cpus: 4                   # --cpus-per-task, and the stage's training threads
+//!   mem: 8G                   # --mem
+//!   time: "2:00:00"           # --time (minutes, H:M:S, D-H, D-H:M:S)
+//!   partition: gpu            # --partition; also account, qos
+//!   gpus: 1                   # --gres=gpu:N (default 1 for `device: cuda` stages)
+//!   sbatch: [--constraint=v100]   # any other sbatch arguments
+//! stages:
+//!   report:
+//!     report: {of: [base]}
+//!     resources: {local: true}    # run in the submitting process, not as a job
+//! ```
+
+use super::diagnostic::Diagnostics;
+use super::node::{KeyPath, Node, Value};
+use super::reader::{MapReader, expect_string};
+
+/// Where stages run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorName {
+    Local,
+    Slurm,
+}
+
+impl ExecutorName {
+    pub const NAMES: [&'static str; 2] = ["local", "slurm"];
+
+    pub fn parse(s: &str) -> Option<ExecutorName> {
+        match s {
+            "local" => Some(ExecutorName::Local),
+            "slurm" => Some(ExecutorName::Slurm),
+            _ => None,
+        }
+    }
+}
+
+/// What one stage asks of a cluster; `None` leaves it to the cluster's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Resources {
+    pub cpus: Option<u32>,
+    pub mem: Option<String>,
+    pub time: Option<String>,
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    pub gpus: Option<u32>,
+    pub sbatch: Vec<String>,
+    /// Run in the submitting process rather than as a job; `None`: the kind decides.
+    pub local: Option<bool>,
+}
+
+/// The cores a cluster job asks for when the pipeline does not say.
+pub const DEFAULT_CPUS: u32 = 4;
+
+impl Resources {
+    pub fn cpus(&self) -> u32 {
+        self.cpus.unwrap_or(DEFAULT_CPUS)
+    }
+}
+
+/// The resources of one stage: the top-level section with the stage's own `resources`
+/// over it. Problems are recorded with their place in the file.
+pub fn read(defaults: Option<&Node>, own: Option<&Node>, path: &KeyPath, diags: &mut Diagnostics) -> Resources {
+    let merged = match (defaults, own) {
+        (Some(d), Some(o)) => d.merged(o),
+        (Some(n), None) | (None, Some(n)) => n.clone(),
+        (None, None) => return Resources::default(),
+    };
+    let Some(mut m) = MapReader::new(&merged, path.clone(), diags) else { return Resources::default() };
+    let mut r = Resources::default();
+    if let Some(n) = m.get("cpus") {
+        r.cpus = count(n, &path.key("cpus"), 1..=4096, diags);
+    }
+    if let Some(n) = m.get("gpus") {
+        r.gpus = count(n, &path.key("gpus"), 0..=64, diags);
+    }
+    if let Some(n) = m.get("mem") {
+        let p = path.key("mem");
+        r.mem = text(n, &p, diags).filter(|s| {
+            let digits = s.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
+            let ok = !digits.is_empty() && digits.len() + 1 >= s.len() && digits.bytes().all(|b| b.is_ascii_digit());
+            if !ok {
+                diags.error_help(n.mark, &p, format!("`{s}` is not an amount of memory"), "write e.g. 8G or 500M");
+            }
+            ok
+        });
+    }
+    if let Some(n) = m.get("time") {
+        let p = path.key("time");
+        r.time = text(n, &p, diags).filter(|s| {
+            let ok = slurm_time(s);
+            if !ok {
+                diags.error_help(
+                    n.mark,
+                    &p,
+                    format!("`{s}` is not a time limit"),
+                    "write minutes (90), H:M:S (2:00:00), D-H (1-12) or D-H:M:S",
+                );
+            }
+            ok
+        });
+    }
+    for (key, slot) in [("partition", &mut r.partition), ("account", &mut r.account), ("qos", &mut r.qos)] {
+        if let Some(n) = m.get(key) {
+            let p = path.key(key);
+            *slot = text(n, &p, diags).filter(|s| {
+                let ok = !s.is_empty() && !s.chars().any(char::is_whitespace);
+                if !ok {
+                    diags.error(n.mark, &p, format!("`{s}` is not a {key} name"));
+                }
+                ok
+            });
+        }
+    }
+    r.sbatch = m.string_list("sbatch", diags);
+    if let Some(n) = m.get("local") {
+        match n.value {
+            Value::Bool(b) => r.local = Some(b),
+            _ => diags.error(n.mark, &path.key("local"), format!("expected true or false, found {}", n.type_name())),
+        }
+    }
+    m.finish(diags);
+    r
+}
+
+fn count(n: &Node, path: &KeyPath, range: std::ops::RangeInclusive<i64>, diags: &mut Diagnostics) -> Option<u32> {
+    match n.value {
+        Value::Int(i) if range.contains(&i) => Some(i as u32),
+        _ => {
+            let found = n.scalar_text().map_or_else(|| n.type_name().to_string(), |t| format!("`{t}`"));
+            diags.error(
+                n.mark,
+                path,
+                format!("expected a whole number from {} to {}, found {found}", range.start(), range.end()),
+            );
+            None
+        }
+    }
+}
+
+/// A string, or a number written without quotes (`mem: 500`, `time: 90`).
+fn text(n: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<String> {
+    match &n.value {
+        Value::Int(i) if *i >= 0 => Some(i.to_string()),
+        _ => expect_string(n, path, diags),
+    }
+}
+
+/// Slurm's time formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S.
+fn slurm_time(s: &str) -> bool {
+    let num = |x: &str| !x.is_empty() && x.len() <= 6 && x.bytes().all(|b| b.is_ascii_digit());
+    let (days, rest) = match s.split_once('-') {
+        Some((d, r)) => (Some(d), r),
+        None => (None, s),
+    };
+    let parts: Vec<&str> = rest.split(':').collect();
+    days.is_none_or(num) && parts.iter().all(|p| num(p)) && parts.len() <= 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::node::Origin;
+    use crate::config::yaml;
+
+    fn parse(defaults: &str, own: &str) -> (Resources, Vec<String>) {
+        let d = yaml::parse(defaults, Origin::File).unwrap();
+        let o = yaml::parse(own, Origin::File).unwrap();
+        let mut diags = Diagnostics::default();
+        let r = read(Some(&d), Some(&o), &KeyPath::root().key("resources"), &mut diags);
+        (r, diags.items.iter().map(|d| format!("{} {}", d.path.as_str(), d.message)).collect())
+    }
+
+    #[test]
+    fn a_stage_overrides_the_defaults_key_by_key() {
+        let (r, errs) = parse("{cpus: 8, mem: 16G, partition: gpu}", "{cpus: 2, time: '1:00:00', local: true}");
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(r.cpus, Some(2));
+        assert_eq!(r.mem.as_deref(), Some("16G"));
+        assert_eq!(r.time.as_deref(), Some("1:00:00"));
+        assert_eq!(r.partition.as_deref(), Some("gpu"));
+        assert_eq!(r.local, Some(true));
+        assert_eq!(Resources::default().cpus(), DEFAULT_CPUS);
+    }
+
+    #[test]
+    fn bad_values_are_named_by_their_key() {
+        let (_, errs) = parse("{cpus: 0, mem: lots, time: 'two hours', partition: 'a b', gpus: -1, locl: true}", "{}");
+        let joined = errs.join("\n");
+        for key in ["cpus", "mem", "time", "partition", "gpus", "locl"] {
+            assert!(joined.contains(&format!("resources.{key} ")), "{key}: {joined}");
+        }
+        assert!(joined.contains("did you mean `local`?") || joined.contains("unknown key `locl`"), "{joined}");
+    }
+
+    #[test]
+    fn time_limits_in_every_slurm_format() {
+        for ok in ["90", "30:00", "2:00:00", "1-12", "1-12:30", "1-12:30:00"] {
+            assert!(slurm_time(ok), "{ok}");
+        }
+        for bad in ["", "1:2:3:4", "two", "1-", "-3", "1h"] {
+            assert!(!slurm_time(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_pipeline_gives_each_stage_its_resources_and_the_keys_do_not_see_them() {
+        let plain = "stages:\n  a:\n    cmd: {run: 'echo a > a.txt', outs: [a.txt]}\n  \
+                     b:\n    matrix: {i: [1, 2]}\n    cmd: {run: 'echo ${i}', outs: []}\n";
+        let with = format!(
+            "executor: slurm\nresources: {{cpus: 8, partition: long}}\n{}    resources: {{cpus: 2, local: true}}\n",
+            plain
+        );
+        let file = std::path::Path::new("/work/p.yaml");
+        let p = crate::config::parse(file, with.as_bytes(), &[]).unwrap();
+        assert_eq!(p.executor, Some(ExecutorName::Slurm));
+        let a = &p.stages[p.index_of("a").unwrap()].resources;
+        assert_eq!((a.cpus, a.partition.as_deref(), a.local), (Some(8), Some("long"), None));
+        let b = &p.stages[p.index_of("b[i=2]").unwrap()].resources;
+        assert_eq!((b.cpus, b.partition.as_deref(), b.local), (Some(2), Some("long"), Some(true)));
+        let q = crate::config::parse(file, plain.as_bytes(), &[]).unwrap();
+        assert_eq!(q.executor, None);
+        let keys = |p: &crate::config::Pipeline| -> Vec<String> {
+            let mut stat = crate::digest::StatCache::default();
+            let none = vec![None; p.stages.len()];
+            (0..p.stages.len())
+                .map(|i| crate::engine::plan::stage_key(p, i, &none, &mut stat).unwrap().digest())
+                .collect()
+        };
+        assert_eq!(keys(&p), keys(&q), "where a stage runs is not part of what it computes");
+        // Bad values are refused at load time, with their place in the file.
+        let bad = format!("{plain}    resources: {{time: soon}}\n");
+        let err = crate::config::parse(file, bad.as_bytes(), &[]).unwrap_err().to_string();
+        assert!(err.contains("stages.b.resources.time") && err.contains(":7:"), "{err}");
+        let err = crate::config::parse(file, format!("executor: pbs\n{plain}").as_bytes(), &[]).unwrap_err();
+        assert!(err.to_string().contains("unknown executor `pbs`"), "{err}");
+    }
+}

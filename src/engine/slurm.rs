@@ -1,0 +1,686 @@
+//! The Slurm executor: each stage that must run becomes one job, submitted with
+//! `sbatch` when its inputs are ready. The job runs this same `pipe` binary on that one
+//! stage against the same cache (`pipe exec-job`, see [`super::job`]), so its entry is
+//! the one a local run would publish. Slurm is the engine: no daemon, no protocol of our
+//! own; states come from `sacct` where accounting is on, else `squeue --states=all`
+//! and `scontrol show job`; Ctrl-C cancels with `scancel`.
+//!
+//! Light stages (reading a dataset, splitting it, a report) run in this process by
+//! default: a job for them would spend longer in the queue than working.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::Pipeline;
+use crate::config::resources::Resources;
+use crate::engine::cancel::{CANCEL, cancelled};
+use crate::engine::executor::{Executed, Executor, Finished, Job};
+use crate::engine::job::{JobReport, JobSpec};
+use crate::engine::local::Local;
+use crate::engine::run::{RunError, RunOptions, RunSummary, run_with};
+use crate::key::StageKey;
+use crate::kind::{FailureClass, StageFailure, log_tail};
+use crate::store::{Lookup, Store};
+
+/// How a Slurm run behaves beyond the pipeline's `resources`.
+#[derive(Debug, Clone)]
+pub struct SlurmSettings {
+    /// Jobs queued or running at once.
+    pub max_jobs: usize,
+    /// Cores for the stages that run in this process.
+    pub local_cores: usize,
+    /// How often a job ended by NODE_FAIL, PREEMPTED or BOOT_FAIL is submitted again.
+    pub retries: u32,
+    /// How often Slurm is asked for the jobs' states (job reports on the shared
+    /// filesystem are looked at more often).
+    pub poll: Duration,
+    /// The run's `--set` overrides, passed on to every job.
+    pub sets: Vec<String>,
+}
+
+/// Run the pipeline with its heavy stages as Slurm jobs.
+pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions, settings: SlurmSettings) -> Result<RunSummary, RunError> {
+    std::thread::scope(|scope| {
+        let local = Local::new(scope, p, store, settings.local_cores);
+        let mut slurm = Slurm::new(local, p, store, settings)?;
+        run_with(p, store, opts, &mut slurm)
+    })
+}
+
+/// How often report files are looked for, and how long one tick of waiting is.
+const TICK: Duration = Duration::from_millis(200);
+/// How long a job Slurm calls COMPLETED may take to show its report (a shared
+/// filesystem's attribute cache).
+const REPORT_GRACE: Duration = Duration::from_secs(30);
+/// How long cancelled jobs may take to be reported ended before the run stops
+/// waiting for them.
+const CANCEL_GRACE: Duration = Duration::from_secs(30);
+/// Lines of a failed job's output shown with its error.
+const TAIL: usize = 20;
+
+pub struct Slurm<'scope, 'env> {
+    local: Local<'scope, 'env>,
+    local_running: usize,
+    p: &'env Pipeline,
+    store: &'env Store,
+    settings: SlurmSettings,
+    /// This binary, as the jobs run it.
+    exe: PathBuf,
+    /// The cache, absolute, as the jobs open it.
+    cache: PathBuf,
+    /// This run's job files: `<cache>/jobs/<run>/`.
+    dir: PathBuf,
+    submitted: usize,
+    jobs: Vec<Submitted>,
+    /// Jobs that ended (or could not be submitted), to hand to the scheduler.
+    ended: VecDeque<Finished>,
+    states: StateQuery,
+    last_poll: Option<Instant>,
+    cancelling: Option<Instant>,
+}
+
+struct Submitted {
+    id: String,
+    stage: usize,
+    threads: usize,
+    key: StageKey,
+    submitted: Instant,
+    files: JobFiles,
+    state: String,
+    attempts: u32,
+    progress: Box<dyn Fn(String) + Send + Sync>,
+    announce: Box<dyn Fn(String) + Send + Sync>,
+    /// When Slurm first said it ended without its report being there.
+    ended_without_report: Option<Instant>,
+}
+
+/// The files of one job, side by side in the run's folder.
+#[derive(Clone)]
+struct JobFiles {
+    spec: PathBuf,
+    script: PathBuf,
+    /// What Slurm captures of the job's stdout and stderr.
+    out: PathBuf,
+    /// The stage's own output.
+    log: PathBuf,
+    report: PathBuf,
+}
+
+impl JobFiles {
+    fn all(&self) -> [&Path; 5] {
+        [&self.spec, &self.script, &self.out, &self.log, &self.report]
+    }
+}
+
+/// Which Slurm command tells job states here.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StateQuery {
+    /// Not tried yet.
+    Unknown,
+    Sacct,
+    /// Accounting is off: `squeue --states=all`, then `scontrol show job`.
+    Squeue,
+}
+
+impl<'scope, 'env> Slurm<'scope, 'env> {
+    pub fn new(
+        local: Local<'scope, 'env>,
+        p: &'env Pipeline,
+        store: &'env Store,
+        settings: SlurmSettings,
+    ) -> Result<Self, RunError> {
+        let exe = std::env::current_exe()
+            .map_err(|e| RunError::Executor(format!("cannot find the pipe binary for the jobs to run: {e}")))?;
+        let cache = std::path::absolute(store.root()).unwrap_or_else(|_| store.root().to_path_buf());
+        let run = format!(
+            "{}-{}",
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            std::process::id()
+        );
+        let dir = cache.join("jobs").join(run);
+        Ok(Slurm {
+            local,
+            local_running: 0,
+            p,
+            store,
+            settings,
+            exe,
+            cache,
+            dir,
+            submitted: 0,
+            jobs: Vec::new(),
+            ended: VecDeque::new(),
+            states: StateQuery::Unknown,
+            last_poll: None,
+            cancelling: None,
+        })
+    }
+
+    /// Whether stage `i` runs in this process rather than as a job.
+    fn runs_here(&self, i: usize) -> bool {
+        let s = &self.p.stages[i];
+        s.resources.local.unwrap_or_else(|| s.task.light())
+    }
+
+    /// The sbatch arguments for stage `i`'s resources (cores, memory, time, place).
+    fn resource_args(&self, i: usize, threads: usize) -> Vec<String> {
+        let s = &self.p.stages[i];
+        let r: &Resources = &s.resources;
+        let mut args = vec![format!("--cpus-per-task={threads}")];
+        let opt = |flag: &str, v: &Option<String>| v.as_ref().map(|v| format!("--{flag}={v}"));
+        args.extend(opt("mem", &r.mem));
+        args.extend(opt("time", &r.time));
+        args.extend(opt("partition", &r.partition));
+        args.extend(opt("account", &r.account));
+        args.extend(opt("qos", &r.qos));
+        let gpus = r.gpus.unwrap_or_else(|| s.task.gpus());
+        if gpus > 0 {
+            args.push(format!("--gres=gpu:{gpus}"));
+        }
+        args.extend(r.sbatch.iter().cloned());
+        args
+    }
+
+    /// Write the job's files and submit it.
+    fn submit(&mut self, job: Job) {
+        let name = self.p.stages[job.stage].name.clone();
+        self.submitted += 1;
+        let n = self.submitted;
+        let at = |ext: &str| self.dir.join(format!("{n:05}.{ext}"));
+        let files =
+            JobFiles { spec: at("json"), script: at("sh"), out: at("out"), log: at("log"), report: at("report.json") };
+        let upstream: BTreeMap<String, _> =
+            job.upstream.iter().map(|(u, produced)| (self.p.stages[*u].name.clone(), produced.clone())).collect();
+        let spec = JobSpec {
+            pipeline: self.p.file.clone(),
+            sets: self.settings.sets.clone(),
+            stage: name.clone(),
+            key: job.key.clone(),
+            upstream,
+            threads: job.threads,
+            force: job.force,
+            log: files.log.clone(),
+            report: files.report.clone(),
+        };
+        let script = format!(
+            "#!/bin/sh\n# pipe: stage {name} of {}\nexec {} --cache {} exec-job {}\n",
+            self.p.file.display(),
+            quote(&self.exe.to_string_lossy()),
+            quote(&self.cache.to_string_lossy()),
+            quote(&files.spec.to_string_lossy()),
+        );
+        let written = std::fs::create_dir_all(&self.dir)
+            .and_then(|()| std::fs::write(&files.spec, serde_json::to_vec_pretty(&spec).expect("plain data")))
+            .and_then(|()| std::fs::write(&files.script, script));
+        let submitted = match written {
+            Ok(()) => self.sbatch(job.stage, job.threads, &name, &files),
+            Err(e) => Err(StageFailure::caused(format!("cannot write the job files in {}", self.dir.display()), e)),
+        };
+        match submitted {
+            Ok(id) => {
+                (job.announce)(format!("{:>7} {name} (slurm job {id})", "queued"));
+                (job.progress)(format!("slurm job {id} PENDING"));
+                self.jobs.push(Submitted {
+                    id,
+                    stage: job.stage,
+                    threads: job.threads,
+                    key: job.key,
+                    submitted: Instant::now(),
+                    files,
+                    state: "PENDING".into(),
+                    attempts: 1,
+                    progress: job.progress,
+                    announce: job.announce,
+                    ended_without_report: None,
+                });
+            }
+            Err(failure) => {
+                remove_files(&files);
+                self.ended.push_back(Finished {
+                    stage: job.stage,
+                    threads: job.threads,
+                    key: job.key,
+                    seconds: 0.0,
+                    result: Err(failure),
+                    place: None,
+                });
+            }
+        }
+    }
+
+    /// `sbatch --parsable`: the job id, or sbatch's own message.
+    fn sbatch(&self, stage: usize, threads: usize, name: &str, files: &JobFiles) -> Result<String, StageFailure> {
+        let out = Command::new("sbatch")
+            .arg("--parsable")
+            .arg(format!("--job-name=pipe:{name}"))
+            .arg(format!("--output={}", files.out.display()))
+            .arg(format!("--chdir={}", self.p.workspace.display()))
+            .args(self.resource_args(stage, threads))
+            .arg(&files.script)
+            .output()
+            .map_err(|e| StageFailure::caused("cannot run sbatch", e))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let id = stdout.trim().split(';').next().unwrap_or_default().to_string();
+        if !out.status.success() || id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
+            let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            return Err(StageFailure::new(format!("sbatch refused the job: {why}")));
+        }
+        Ok(id)
+    }
+
+    /// Look at every job: its report on the shared filesystem, and (every `poll`)
+    /// what Slurm says of it. Ended jobs move to `ended`.
+    fn check(&mut self) {
+        let ask_slurm = self.last_poll.is_none_or(|t| t.elapsed() >= self.poll_interval());
+        let states = if ask_slurm && !self.jobs.is_empty() {
+            self.last_poll = Some(Instant::now());
+            self.query_states()
+        } else {
+            BTreeMap::new()
+        };
+        let mut k = 0;
+        while k < self.jobs.len() {
+            let report = JobReport::read(&self.jobs[k].files.report);
+            // An interrupted job's report waits for Slurm to say why (TIMEOUT, CANCELLED).
+            let trusted = match &report {
+                Some(JobReport::Ok { .. }) => true,
+                Some(JobReport::Failed { class, .. }) => *class != FailureClass::Interrupted,
+                None => false,
+            };
+            if trusted {
+                let job = self.jobs.remove(k);
+                let finished = self.from_report(job, report.expect("trusted"));
+                self.ended.push_back(finished);
+                continue;
+            }
+            if let Some(state) = states.get(&self.jobs[k].id).cloned() {
+                if let Some(finished) = self.on_state(k, &state) {
+                    self.ended.push_back(finished);
+                    continue;
+                }
+            }
+            k += 1;
+        }
+    }
+
+    fn poll_interval(&self) -> Duration {
+        if self.cancelling.is_some() { Duration::from_millis(500) } else { self.settings.poll }
+    }
+
+    /// Job `k` is in `state`: note a change, or end it. `None` while it goes on.
+    fn on_state(&mut self, k: usize, state: &str) -> Option<Finished> {
+        let job = &mut self.jobs[k];
+        if !is_end(state) {
+            if job.state != state {
+                job.state = state.to_string();
+                (job.progress)(format!("slurm job {} {state}", job.id));
+                if state == "RUNNING" {
+                    let name = &self.p.stages[job.stage].name;
+                    (job.announce)(format!("{:>7} {name} (slurm job {})", "running", job.id));
+                }
+            }
+            return None;
+        }
+        let retry = matches!(state, "NODE_FAIL" | "PREEMPTED" | "BOOT_FAIL");
+        if retry && job.attempts <= self.settings.retries && self.cancelling.is_none() {
+            let (stage, threads) = (job.stage, job.threads);
+            let name = self.p.stages[stage].name.clone();
+            let files = job.files.clone();
+            let _ = std::fs::remove_file(&files.report);
+            match self.sbatch(stage, threads, &name, &files) {
+                Ok(id) => {
+                    let job = &mut self.jobs[k];
+                    (job.announce)(format!("{:>7} {name} (slurm job {} ended {state}; now job {id})", "retry", job.id));
+                    job.id = id;
+                    job.attempts += 1;
+                    job.state = "PENDING".into();
+                    job.ended_without_report = None;
+                    return None;
+                }
+                Err(failure) => {
+                    let job = self.jobs.remove(k);
+                    return Some(self.finish(job, Err(failure), None));
+                }
+            }
+        }
+        if state == "COMPLETED" {
+            // Its report is on its way (a shared filesystem may show it late).
+            let first = *job.ended_without_report.get_or_insert_with(Instant::now);
+            if first.elapsed() < REPORT_GRACE {
+                return None;
+            }
+        }
+        let job = self.jobs.remove(k);
+        let failure = self.ended_failure(&job, state);
+        Some(self.finish(job, Err(failure), None))
+    }
+
+    /// Why a job that left no usable report ended, in words, with its last lines.
+    fn ended_failure(&self, job: &Submitted, state: &str) -> StageFailure {
+        let r = &self.p.stages[job.stage].resources;
+        let id = &job.id;
+        let what = match state {
+            "CANCELLED" if self.cancelling.is_some() => {
+                return StageFailure::interrupted().prefixed(&format!("slurm job {id} CANCELLED"));
+            }
+            "CANCELLED" => format!("slurm job {id} was CANCELLED (by scancel or the cluster)"),
+            "TIMEOUT" => format!(
+                "slurm job {id} hit its time limit (TIMEOUT; resources.time is {})",
+                match r.time.as_deref() {
+                    Some(t) if t.bytes().all(|b| b.is_ascii_digit()) => format!("{t} minute(s)"),
+                    Some(t) => t.to_string(),
+                    None => "the partition's default".into(),
+                }
+            ),
+            "OUT_OF_MEMORY" => format!(
+                "slurm job {id} ran out of memory (OUT_OF_MEMORY; resources.mem is {})",
+                r.mem.as_deref().unwrap_or("the partition's default")
+            ),
+            "NODE_FAIL" | "PREEMPTED" | "BOOT_FAIL" => format!(
+                "slurm job {id} ended {state} after {} attempt(s) (--retries {} submits it again)",
+                job.attempts, self.settings.retries
+            ),
+            "DEADLINE" => format!("slurm job {id} missed its deadline (DEADLINE)"),
+            GONE => format!("slurm job {id} is no longer known to Slurm, and left no report"),
+            "COMPLETED" => format!(
+                "slurm job {id} COMPLETED without a report at {} (is the cache on a filesystem the nodes share?)",
+                job.files.report.display()
+            ),
+            other => format!("slurm job {id} ended {other}"),
+        };
+        let mut tail = log_tail(&job.files.log, TAIL);
+        if tail.is_empty() {
+            tail = log_tail(&job.files.out, TAIL);
+        }
+        StageFailure::with_tail(format!("{what}; its output: {}", job.files.out.display()), tail)
+    }
+
+    /// A job's own report: its entry, or its failure.
+    fn from_report(&mut self, job: Submitted, report: JobReport) -> Finished {
+        match report {
+            JobReport::Ok { ran, seconds } => {
+                let digest = job.key.digest();
+                let result = match self.store.lookup(&digest) {
+                    Ok(Lookup::Hit(m)) if ran => Ok(Executed::Ran(*m)),
+                    Ok(Lookup::Hit(m)) => Ok(Executed::Cached(*m)),
+                    Ok(Lookup::Miss | Lookup::Damaged { .. }) => Err(StageFailure::new(format!(
+                        "slurm job {} published entry {digest}, but this machine does not see it in {} \
+                         (the cache must be on a filesystem the nodes share)",
+                        job.id,
+                        self.cache.display()
+                    ))),
+                    Err(e) => Err(StageFailure::from(e)),
+                };
+                if result.is_ok() {
+                    remove_files(&job.files);
+                }
+                self.finish(job, result, Some(seconds))
+            }
+            JobReport::Failed { chain, tail, class, seconds } => {
+                let id = job.id.clone();
+                let failure = StageFailure::relayed(chain, tail, class).prefixed(&format!("slurm job {id} FAILED"));
+                self.finish(job, Err(failure), Some(seconds))
+            }
+        }
+    }
+
+    fn finish(&self, job: Submitted, result: Result<Executed, StageFailure>, seconds: Option<f64>) -> Finished {
+        Finished {
+            stage: job.stage,
+            threads: job.threads,
+            seconds: seconds.unwrap_or_else(|| job.submitted.elapsed().as_secs_f64()),
+            key: job.key,
+            result,
+            place: Some(format!("slurm job {}", job.id)),
+        }
+    }
+
+    /// The state of every job Slurm still knows, by job id.
+    fn query_states(&mut self) -> BTreeMap<String, String> {
+        let ids: Vec<&str> = self.jobs.iter().map(|j| j.id.as_str()).collect();
+        if self.states != StateQuery::Squeue {
+            match sacct(&ids) {
+                Some(states) => {
+                    self.states = StateQuery::Sacct;
+                    return states;
+                }
+                None => self.states = StateQuery::Squeue,
+            }
+        }
+        let mut states = squeue(&ids);
+        let missing: Vec<&str> = ids.iter().copied().filter(|id| !states.contains_key(*id)).collect();
+        for id in missing {
+            if let Some(state) = scontrol(id) {
+                states.insert(id.to_string(), state);
+            }
+        }
+        states
+    }
+
+    /// Cancel every job of this run (once).
+    fn cancel_jobs(&mut self) {
+        if self.cancelling.is_some() {
+            return;
+        }
+        self.cancelling = Some(Instant::now());
+        self.last_poll = None;
+        if !self.jobs.is_empty() {
+            let ids: Vec<&str> = self.jobs.iter().map(|j| j.id.as_str()).collect();
+            eprintln!("cancelling {} slurm job(s): {}", ids.len(), ids.join(" "));
+            if let Err(e) = Command::new("scancel").args(&ids).status() {
+                eprintln!("warning: cannot run scancel: {e}; cancel them by hand");
+            }
+        }
+    }
+}
+
+impl Executor for Slurm<'_, '_> {
+    fn prepare(&mut self, will_run: &[usize]) -> Result<(), String> {
+        let jobs: Vec<usize> = will_run.iter().copied().filter(|i| !self.runs_here(*i)).collect();
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        match Command::new("sbatch").arg("--version").output() {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => return Err(format!("`sbatch --version` failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
+            Err(e) => {
+                return Err(format!(
+                    "the slurm executor needs Slurm's `sbatch` on PATH ({e}); run pipe where jobs are submitted \
+                     (a login node), or use --executor local"
+                ));
+            }
+        }
+        for (what, path) in
+            [("cache", &self.cache), ("pipeline's folder", &self.p.workspace), ("pipe binary", &self.exe)]
+        {
+            if node_local(path) {
+                eprintln!(
+                    "warning: the {what} {} is on a path compute nodes usually do not share; \
+                     its jobs fail unless the nodes see it",
+                    path.display()
+                );
+            }
+        }
+        // Each distinct request once, before anything is submitted: an unknown
+        // partition or account is sbatch's own message, shown plainly.
+        let mut seen = BTreeSet::new();
+        for i in jobs {
+            let args = self.resource_args(i, self.p.stages[i].resources.cpus() as usize);
+            if !seen.insert(args.clone()) {
+                continue;
+            }
+            let out = Command::new("sbatch")
+                .arg("--test-only")
+                .args(&args)
+                .args(["--wrap", "true"])
+                .output()
+                .map_err(|e| format!("cannot run sbatch: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "sbatch refuses the jobs of stage `{}` ({}): {}",
+                    self.p.stages[i].name,
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn admit(&mut self, stage: usize, waiting: usize) -> Option<usize> {
+        if self.runs_here(stage) {
+            return self.local.admit(stage, waiting);
+        }
+        (self.jobs.len() < self.settings.max_jobs.max(1)).then(|| self.p.stages[stage].resources.cpus() as usize)
+    }
+
+    fn start(&mut self, job: Job) {
+        if self.runs_here(job.stage) {
+            self.local_running += 1;
+            self.local.start(job);
+        } else {
+            self.submit(job);
+        }
+    }
+
+    fn wait(&mut self) -> Finished {
+        loop {
+            if let Some(f) = self.ended.pop_front() {
+                return f;
+            }
+            if cancelled() {
+                self.cancel_jobs();
+            }
+            if self.local_running > 0 {
+                if let Some(f) = self.local.wait_timeout(TICK) {
+                    self.local_running -= 1;
+                    return f;
+                }
+            } else {
+                std::thread::sleep(TICK);
+            }
+            self.check();
+            if let Some(t) = self.cancelling
+                && t.elapsed() > CANCEL_GRACE
+                && let Some(job) = self.jobs.pop()
+            {
+                let failure = StageFailure::interrupted().prefixed(&format!("slurm job {} (cancelled)", job.id));
+                return self.finish(job, Err(failure), None);
+            }
+        }
+    }
+
+    fn cancel_all(&mut self) {
+        CANCEL.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.cancel_jobs();
+    }
+}
+
+/// Whether Slurm is done with a job in this state.
+fn is_end(state: &str) -> bool {
+    matches!(
+        state,
+        "COMPLETED"
+            | "FAILED"
+            | "CANCELLED"
+            | "TIMEOUT"
+            | "OUT_OF_MEMORY"
+            | "NODE_FAIL"
+            | "PREEMPTED"
+            | "BOOT_FAIL"
+            | "DEADLINE"
+            | "REVOKED"
+            | "SPECIAL_EXIT"
+            | GONE
+    )
+}
+
+/// `sacct`'s states, or `None` when accounting is off here.
+fn sacct(ids: &[&str]) -> Option<BTreeMap<String, String>> {
+    let out = Command::new("sacct")
+        .args(["-X", "--parsable2", "--noheader", "--format=JobIdRaw,State", "-j", &ids.join(",")])
+        .output()
+        .ok()?;
+    out.status.success().then(|| parse_states(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// `squeue --states=all`: jobs still in the queue or ended within MinJobAge.
+fn squeue(ids: &[&str]) -> BTreeMap<String, String> {
+    let out = Command::new("squeue").args(["-h", "--states=all", "-o", "%i|%T", "-j", &ids.join(",")]).output();
+    match out {
+        Ok(o) => parse_states(&String::from_utf8_lossy(&o.stdout)),
+        Err(_) => BTreeMap::new(),
+    }
+}
+
+/// The state of a job Slurm says it does not know.
+const GONE: &str = "GONE";
+
+/// `scontrol show job`: one job's state; [`GONE`] when Slurm says the job id is
+/// invalid, `None` when Slurm could not be asked (try again later).
+fn scontrol(id: &str) -> Option<String> {
+    let out = Command::new("scontrol").args(["show", "job", id, "-o"]).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if let Some(state) = text.split_whitespace().find_map(|w| w.strip_prefix("JobState=")) {
+        return Some(state.to_string());
+    }
+    String::from_utf8_lossy(&out.stderr).contains("Invalid job id").then(|| GONE.to_string())
+}
+
+/// `ID|STATE` lines; `CANCELLED by 1000` is `CANCELLED`.
+fn parse_states(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let (id, state) = l.trim().split_once('|')?;
+            let state = state.split_whitespace().next()?.trim_end_matches('+');
+            Some((id.to_string(), state.to_string()))
+        })
+        .collect()
+}
+
+/// A path compute nodes usually cannot see: under this machine's own temporary folders.
+fn node_local(path: &Path) -> bool {
+    ["/tmp", "/var/tmp", "/dev/shm", "/run"].iter().any(|t| path.starts_with(t))
+}
+
+fn remove_files(files: &JobFiles) {
+    for f in files.all() {
+        let _ = std::fs::remove_file(f);
+    }
+    if let Some(dir) = files.spec.parent() {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+/// `s` as one word for `sh`.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_from_sacct_and_squeue_lines() {
+        let s = parse_states("12|COMPLETED\n13|CANCELLED by 1000\n14|RUNNING\n\n15_1|PENDING\n");
+        assert_eq!(s["12"], "COMPLETED");
+        assert_eq!(s["13"], "CANCELLED");
+        assert_eq!(s["14"], "RUNNING");
+        assert_eq!(s.len(), 4);
+        for end in ["COMPLETED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "DEADLINE"] {
+            assert!(is_end(end), "{end}");
+        }
+        for going in ["PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "REQUEUED", "SUSPENDED"] {
+            assert!(!is_end(going), "{going}");
+        }
+    }
+
+    #[test]
+    fn scripts_quote_every_path() {
+        assert_eq!(quote("/a b/it's"), r"'/a b/it'\''s'");
+        assert!(node_local(Path::new("/tmp/cache")) && !node_local(Path::new("/home/me/cache")));
+    }
+}
