@@ -14,6 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Pipeline;
+use crate::config::pipeline::Stage;
 use crate::config::resources::Resources;
 use crate::engine::cancel::{CANCEL, cancelled};
 use crate::engine::executor::{Executed, Executor, Finished, Job};
@@ -164,23 +165,8 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         s.resources.local.unwrap_or_else(|| s.task.light())
     }
 
-    /// The sbatch arguments for stage `i`'s resources (cores, memory, time, place).
     fn resource_args(&self, i: usize, threads: usize) -> Vec<String> {
-        let s = &self.p.stages[i];
-        let r: &Resources = &s.resources;
-        let mut args = vec![format!("--cpus-per-task={threads}")];
-        let opt = |flag: &str, v: &Option<String>| v.as_ref().map(|v| format!("--{flag}={v}"));
-        args.extend(opt("mem", &r.mem));
-        args.extend(opt("time", &r.time));
-        args.extend(opt("partition", &r.partition));
-        args.extend(opt("account", &r.account));
-        args.extend(opt("qos", &r.qos));
-        let gpus = r.gpus.unwrap_or_else(|| s.task.gpus());
-        if gpus > 0 {
-            args.push(format!("--gres=gpu:{gpus}"));
-        }
-        args.extend(r.sbatch.iter().cloned());
-        args
+        sbatch_args(&self.p.stages[i], threads)
     }
 
     /// Write the job's files and submit it.
@@ -578,6 +564,24 @@ impl Executor for Slurm<'_, '_> {
     }
 }
 
+/// The sbatch arguments for a stage's resources (cores, memory, time, place, GPUs).
+fn sbatch_args(s: &Stage, threads: usize) -> Vec<String> {
+    let r: &Resources = &s.resources;
+    let mut args = vec![format!("--cpus-per-task={threads}")];
+    let opt = |flag: &str, v: &Option<String>| v.as_ref().map(|v| format!("--{flag}={v}"));
+    args.extend(opt("mem", &r.mem));
+    args.extend(opt("time", &r.time));
+    args.extend(opt("partition", &r.partition));
+    args.extend(opt("account", &r.account));
+    args.extend(opt("qos", &r.qos));
+    let gpus = r.gpus.unwrap_or_else(|| s.task.gpus());
+    if gpus > 0 {
+        args.push(format!("--gres=gpu:{gpus}"));
+    }
+    args.extend(r.sbatch.iter().cloned());
+    args
+}
+
 /// Whether Slurm is done with a job in this state.
 fn is_end(state: &str) -> bool {
     matches!(
@@ -676,6 +680,25 @@ mod tests {
         for going in ["PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "REQUEUED", "SUSPENDED"] {
             assert!(!is_end(going), "{going}");
         }
+    }
+
+    #[test]
+    fn each_resource_becomes_its_sbatch_argument_and_cuda_asks_for_a_gpu() {
+        let text = "resources: {mem: 8G, time: '2:00:00', partition: gpu, account: lab, qos: high, \
+                    sbatch: [--constraint=a100]}\nnetwork: {layers: [fc 8]}\n\
+                    stages:\n  data:\n    dataset: {source: synthetic, classes: 4, image: [1, 8, 8]}\n  \
+                    base:\n    train: {data: data, training: {device: cuda}}\n  \
+                    cpu:\n    train: {data: data}\n    resources: {gpus: 2}\n";
+        let p = crate::config::parse(Path::new("/work/p.yaml"), text.as_bytes(), &[]).unwrap();
+        let args = |name: &str| sbatch_args(&p.stages[p.index_of(name).unwrap()], 3).join(" ");
+        assert_eq!(
+            args("base"),
+            "--cpus-per-task=3 --mem=8G --time=2:00:00 --partition=gpu --account=lab --qos=high --gres=gpu:1 \
+             --constraint=a100"
+        );
+        assert!(args("cpu").contains("--gres=gpu:2"), "{}", args("cpu"));
+        assert!(!args("data").contains("--gres"), "{}", args("data"));
+        assert!(p.stages[0].task.light() && !p.stages[1].task.light());
     }
 
     #[test]
