@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pipeline = load(&file, &["training.epochs=1".to_string()])?;
     let store = Store::open(&PathBuf::from("cache"))?;
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let summary = run(&pipeline, &store, &RunOptions { targets: Vec::new(), jobs, force: Vec::new(), json: true })?;
+    let summary = run(&pipeline, &store, &RunOptions { jobs, json: true, ..RunOptions::default() })?;
     for stage in &summary.stages {
         let key = stage.key.as_deref().map_or("-", |k| &k[..12]);
         println!("{:<8} {key}  {}", format!("{:?}", stage.outcome).to_lowercase(), stage.name);

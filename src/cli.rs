@@ -32,6 +32,11 @@ pub enum Command {
     /// Look after the cache: list, size, verify, garbage-collect.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Upload the entries the named pipelines reach (or every entry) to a remote cache.
+    Push(PushArgs),
+    /// Bring from a remote cache what a pipeline (or some of its stages) needs, so that
+    /// `pipe run` computes nothing it has.
+    Pull(PullArgs),
     /// Compute one stage described by a job file (what a cluster job runs).
     #[command(hide = true)]
     ExecJob {
@@ -77,6 +82,47 @@ pub struct RunArgs {
     /// Print one JSON object with every stage's outcome.
     #[arg(long)]
     pub json: bool,
+    /// A remote cache (`s3://bucket/prefix`, `file:///path` or a folder): a stage it
+    /// has is not computed, and its bytes are fetched only when a stage here reads them.
+    #[arg(long, env = "PIPE_REMOTE", value_name = "URL")]
+    pub remote: Option<String>,
+    /// Push each stage's entry to the remote as soon as it is computed.
+    #[arg(long, requires = "remote")]
+    pub push: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Pipeline files whose current entries to push.
+    #[arg(required_unless_present = "all")]
+    pub files: Vec<PathBuf>,
+    /// Push every entry of the local cache.
+    #[arg(long, conflicts_with = "files")]
+    pub all: bool,
+    /// Overrides applied to every file.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// The remote cache: `s3://bucket/prefix[?endpoint=URL&region=R]`, `file:///path`
+    /// or a folder.
+    #[arg(long, env = "PIPE_REMOTE", value_name = "URL")]
+    pub remote: String,
+    /// Print what moved as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Only these stages (names or matrix groups) and what they need.
+    pub stages: Vec<String>,
+    /// The remote cache (see `pipe push --help`).
+    #[arg(long, env = "PIPE_REMOTE", value_name = "URL")]
+    pub remote: String,
+    /// Print what moved as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -87,6 +133,9 @@ pub struct StatusArgs {
     pub stages: Vec<String>,
     #[arg(long)]
     pub json: bool,
+    /// Also look in this remote cache: a stage it has is `remote`.
+    #[arg(long, env = "PIPE_REMOTE", value_name = "URL")]
+    pub remote: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -146,6 +195,9 @@ pub enum CacheCommand {
         /// Say what would be removed, remove nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Also remove from this remote cache what none of the pipelines reaches.
+        #[arg(long, value_name = "URL")]
+        remote: Option<String>,
     },
 }
 
@@ -174,6 +226,8 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Dag(a) => commands::dag::dag(&a),
         Command::Show(a) => commands::show::show(&cli.cache, &a),
         Command::Cache(c) => commands::cache::cache(&cli.cache, c),
+        Command::Push(a) => commands::remote::push(&cli.cache, &a),
+        Command::Pull(a) => commands::remote::pull(&cli.cache, &a),
         Command::ExecJob { spec } => match crate::engine::job::exec(&cli.cache, &spec) {
             Ok(true) => Ok(()),
             Ok(false) => Err(Error::failed("the stage failed (see the job's report)")),

@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod dag;
 pub mod page;
+pub mod remote;
 pub mod run;
 pub mod show;
 pub mod status;

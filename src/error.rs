@@ -7,7 +7,7 @@
 //! | 1 | a stage failed (or `cache verify` found damage) |
 //! | 2 | bad command-line usage |
 //! | 3 | the pipeline file is invalid, or its executor cannot run it (nothing ran) |
-//! | 4 | the cache or a file could not be read or written (a stage's too) |
+//! | 4 | the cache, a remote cache or a file could not be read or written (a stage's too) |
 //! | 130 | interrupted by Ctrl-C (a rerun picks up where it stopped) |
 
 use crate::causes::chain;
@@ -37,6 +37,9 @@ pub enum Error {
     },
     #[error("interrupted")]
     Interrupted,
+    /// A remote cache could not be reached or read, or sent damaged bytes.
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
     /// The executor cannot run the pipeline's stages: no `sbatch`, a partition the
     /// cluster refuses.
     #[error("{0}")]
@@ -59,6 +62,17 @@ impl From<RunError> for Error {
     }
 }
 
+impl From<crate::remote::resolve::ResolveError> for Error {
+    fn from(e: crate::remote::resolve::ResolveError) -> Error {
+        use crate::remote::resolve::ResolveError;
+        match e {
+            ResolveError::Remote(r) => Error::Remote(r),
+            ResolveError::Store(s) => Error::Store(s),
+            ResolveError::Key(..) => Error::failed(format!("error: {e}")),
+        }
+    }
+}
+
 impl Error {
     /// A failure whose description is complete as it is (exit code 1).
     pub fn failed(report: impl Into<String>) -> Error {
@@ -70,7 +84,7 @@ impl Error {
             Error::Failed { code, .. } => *code,
             Error::Usage(_) | Error::Target(_) => 2,
             Error::Config(_) | Error::Executor(_) => 3,
-            Error::Store(_) | Error::Io { .. } | Error::Report { .. } => 4,
+            Error::Store(_) | Error::Io { .. } | Error::Report { .. } | Error::Remote(_) => 4,
             Error::Interrupted => 130,
         }
     }

@@ -82,6 +82,12 @@ pub trait Task: Send + Sync + fmt::Debug {
         false
     }
 
+    /// Of a whole stage given as an input, the outputs this task reads (the others are
+    /// not given to it, nor fetched from a remote cache for it); `None`: all of them.
+    fn reads(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
     /// GPUs it needs (a cluster job asks for them).
     fn gpus(&self) -> u32 {
         0
@@ -189,6 +195,11 @@ impl StageFailure {
             None => chain.push(what.to_string()),
         }
         StageFailure::relayed(chain, self.tail, self.class)
+    }
+
+    /// The same failure, of another class.
+    pub fn with_class(self, class: FailureClass) -> StageFailure {
+        StageFailure { class, ..self }
     }
 
     /// The first line: what failed.

@@ -2,7 +2,8 @@
 //!
 //! A pipeline file ([`config`]) becomes a graph of stages ([`graph`]); each stage's key
 //! ([`key`]) is a hash of what its output depends on, and the cache ([`store`]) maps keys
-//! to outputs stored by content. [`engine`] runs what the cache lacks. Stage kinds live
+//! to outputs stored by content, shared across machines through a [`remote`] cache.
+//! [`engine`] runs what the caches lack. Stage kinds live
 //! in [`kinds`] behind one interface ([`kind`]).
 
 pub mod alloc;
@@ -22,6 +23,7 @@ pub mod kind;
 pub mod kinds;
 pub mod nn;
 pub mod paths;
+pub mod remote;
 pub mod report;
 pub mod rng;
 pub mod store;

@@ -16,7 +16,14 @@ pub fn cache(root: &Path, c: CacheCommand) -> Result<(), Error> {
         CacheCommand::Ls { json } => ls(&store, json),
         CacheCommand::Du { json } => du(&store, json),
         CacheCommand::Verify { json } => verify(&store, json),
-        CacheCommand::Gc { files, sets, dry_run } => gc(&store, &files, &sets, dry_run),
+        CacheCommand::Gc { files, sets, dry_run, remote } => {
+            // The remote's part first: what the pipelines reach is resolved against
+            // the local cache as it is now.
+            if let Some(url) = remote {
+                gc_remote(&store, &files, &sets, &url, dry_run)?;
+            }
+            gc(&store, &files, &sets, dry_run)
+        }
     }
 }
 
@@ -151,7 +158,28 @@ fn gc(store: &Store, files: &[std::path::PathBuf], sets: &[String], dry_run: boo
     ))
 }
 
-fn human(bytes: u64) -> String {
+/// Remove from the remote every entry none of the pipelines reaches (here or there),
+/// and the objects only those named.
+fn gc_remote(store: &Store, files: &[std::path::PathBuf], sets: &[String], url: &str, dry_run: bool) -> Result<(), Error> {
+    let remote = crate::remote::Remote::open(url, false)?;
+    let mut keep = std::collections::BTreeSet::new();
+    for f in files {
+        let p = load(f, sets)?;
+        let resolved = crate::remote::resolve(&p, store, &remote, &Selection::new(&p, &[], &[])?)?;
+        keep.extend(resolved.iter().flatten().filter_map(|r| r.manifest()).map(|m| m.key.clone()));
+    }
+    let r = remote.gc(&keep, dry_run)?;
+    emit(&format!(
+        "remote {url}: {} {} entries, {} objects ({}); kept {} entries\n",
+        if dry_run { "would remove" } else { "removed" },
+        r.entries,
+        r.objects,
+        human(r.bytes),
+        r.entries_present
+    ))
+}
+
+pub(crate) fn human(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;
     let mut u = 0;

@@ -1,5 +1,6 @@
 //! `pipe run FILE [STAGE...]`.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,7 @@ use crate::engine::cancel::install_handler;
 use crate::engine::plan::{Selection, StageState, plan_pipeline};
 use crate::engine::run::{Outcome, RunOptions, RunSummary, StageResult, run as run_pipeline};
 use crate::engine::slurm::SlurmSettings;
+use crate::remote::{Remote, Transfer};
 use crate::error::{Error, emit};
 use crate::kind::FailureClass;
 use crate::report::{Computed, PageContext, build};
@@ -23,6 +25,10 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
     if a.dry_run {
         return dry_run(&p, &store, a);
     }
+    let remote = match &a.remote {
+        Some(url) => Some(std::sync::Arc::new(Remote::open(url, a.push)?)),
+        None => None,
+    };
     install_handler();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let executor = a.executor.as_deref().and_then(ExecutorName::parse).or(p.executor).unwrap_or(ExecutorName::Local);
@@ -33,11 +39,20 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
                 jobs: a.jobs.unwrap_or(cores),
                 force: a.force.clone(),
                 json: a.json,
+                remote: remote.clone(),
+                push: a.push,
             };
             run_pipeline(&p, &store, &opts)?
         }
         ExecutorName::Slurm => {
-            let opts = RunOptions { targets: a.stages.clone(), jobs: cores, force: a.force.clone(), json: a.json };
+            let opts = RunOptions {
+                targets: a.stages.clone(),
+                jobs: cores,
+                force: a.force.clone(),
+                json: a.json,
+                remote: remote.clone(),
+                push: a.push,
+            };
             let settings = SlurmSettings {
                 max_jobs: a.jobs.unwrap_or(100),
                 local_cores: cores,
@@ -48,7 +63,11 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
             crate::engine::slurm::run(&p, &store, &opts, settings)?
         }
     };
-    let pages = write_pages(&p, &store, &summary)?;
+    let from_remote = match &remote {
+        Some(r) => pull_reports(&p, &store, r, &summary)?,
+        None => HashMap::new(),
+    };
+    let pages = write_pages(&p, &store, &summary, &from_remote)?;
     if a.json {
         // The report pages are written here too, and named beside the stages.
         let mut v = serde_json::to_value(&summary).expect("a summary is plain data");
@@ -77,6 +96,48 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
     std::mem::forget(summary);
     std::mem::forget(p);
     result
+}
+
+/// A report stage found on the remote is brought here whole (a few small files), so
+/// its table and findings can be printed; for its page, the networks it reads that are
+/// on the remote are fetched as the report reads them (never their checkpoints).
+/// Returns those networks' manifests by key.
+fn pull_reports(
+    p: &Pipeline,
+    store: &Store,
+    remote: &Remote,
+    summary: &RunSummary,
+) -> Result<HashMap<String, Manifest>, Error> {
+    let index: HashMap<&str, usize> = p.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let results: HashMap<usize, &StageResult> =
+        summary.stages.iter().filter_map(|r| index.get(r.name.as_str()).map(|i| (*i, r))).collect();
+    let mut read = HashMap::new();
+    for (&i, r) in &results {
+        let stage = &p.stages[i];
+        if stage.kind.name() != "report" || !matches!(r.outcome, Outcome::Ran | Outcome::Cached | Outcome::Remote) {
+            continue;
+        }
+        if r.outcome == Outcome::Remote
+            && let Some(key) = &r.key
+            && let Some(m) = remote.manifest(key)?
+        {
+            remote.pull(store, &[m], &Transfer::quiet())?;
+        }
+        let reads = stage.task.reads().unwrap_or_default();
+        for u in &p.dag.upstream[i] {
+            let Some(ur) = results.get(u).filter(|ur| ur.outcome == Outcome::Remote) else { continue };
+            let Some(key) = &ur.key else { continue };
+            if read.contains_key(key) {
+                continue;
+            }
+            let Some(m) = remote.manifest(key)? else { continue };
+            let files: Vec<_> =
+                m.outputs.iter().filter(|(n, _)| reads.contains(&n.as_str())).flat_map(|(_, o)| &o.content.files).collect();
+            remote.fetch(store, &files, &Transfer::quiet())?;
+            read.insert(key.clone(), m);
+        }
+    }
+    Ok(read)
 }
 
 /// How often Slurm is asked for job states: `PIPE_SLURM_POLL` seconds, default 5.
@@ -136,6 +197,7 @@ fn write_pages<'s>(
     p: &Pipeline,
     store: &Store,
     summary: &'s RunSummary,
+    from_remote: &HashMap<String, Manifest>,
 ) -> Result<Vec<(&'s StageResult, Result<PathBuf, Error>)>, Error> {
     let reports: std::collections::HashSet<&str> =
         p.stages.iter().filter(|s| s.kind.name() == "report").map(|s| s.name.as_str()).collect();
@@ -143,7 +205,9 @@ fn write_pages<'s>(
         .stages
         .iter()
         .filter(|r| {
-            reports.contains(r.name.as_str()) && r.key.is_some() && matches!(r.outcome, Outcome::Ran | Outcome::Cached)
+            reports.contains(r.name.as_str())
+                && r.key.is_some()
+                && matches!(r.outcome, Outcome::Ran | Outcome::Cached | Outcome::Remote)
         })
         .collect();
     if done.is_empty() {
@@ -159,12 +223,11 @@ fn write_pages<'s>(
         selected[i] = true;
         let how = match r.outcome {
             Outcome::Ran => Computed::Now,
-            Outcome::Cached => Computed::Cached,
+            Outcome::Cached | Outcome::Remote => Computed::Cached,
             Outcome::Failed | Outcome::Skipped => continue,
         };
-        if let Some(key) = &r.key
-            && let Some(m) = store.entry(key)?
-        {
+        let Some(key) = &r.key else { continue };
+        if let Some(m) = store.entry(key)?.or_else(|| from_remote.get(key).cloned()) {
             entries[i] = Some((m, how));
         }
     }

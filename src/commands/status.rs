@@ -5,26 +5,53 @@ use std::path::Path;
 
 use crate::cli::StatusArgs;
 use crate::commands::load_pipeline;
-use crate::config::Pipeline;
-use crate::engine::plan::{Plan, Selection, plan_pipeline};
+use crate::engine::plan::{Selection, StageStatus, plan_pipeline};
+use crate::remote::{Remote, Resolved, resolve};
 use crate::error::{Error, emit};
 use crate::store::Store;
 
 pub fn status(cache: &Path, a: &StatusArgs) -> Result<(), Error> {
     let p = load_pipeline(&a.pipeline)?;
     let store = Store::open(cache)?;
-    let plan = plan_pipeline(&p, &store, &Selection::new(&p, &a.stages, &[])?)?;
+    let sel = Selection::new(&p, &a.stages, &[])?;
+    let plan = plan_pipeline(&p, &store, &sel)?;
+    let mut statuses = plan.statuses(&p);
+    if let Some(url) = &a.remote {
+        let remote = Remote::open(url, false)?;
+        let resolved = resolve(&p, &store, &remote, &sel)?;
+        with_remote(&mut statuses, resolved.iter().flatten(), url);
+    }
     if a.json {
-        let v = serde_json::json!({"pipeline": p.file.display().to_string(), "stages": plan.statuses(&p)});
+        let v = serde_json::json!({"pipeline": p.file.display().to_string(), "stages": statuses});
         return emit(&format!("{}\n", serde_json::to_string_pretty(&v).expect("plain data")));
     }
-    emit(&render(&p, &plan))
+    emit(&render(&statuses))
+}
+
+/// A stage the local cache lacks and the remote has is `remote` (a run takes it from
+/// there); one that only waited on such stages may be `fresh` here after all.
+fn with_remote<'r>(statuses: &mut [StageStatus], resolved: impl Iterator<Item = &'r Resolved>, url: &str) {
+    for (s, r) in statuses.iter_mut().zip(resolved) {
+        match r {
+            Resolved::Remote(m) => {
+                s.state = "remote";
+                s.reasons = vec![format!("on {url}")];
+                s.key = Some(m.key.clone());
+            }
+            Resolved::Local(m) if s.state != "fresh" => {
+                s.state = "fresh";
+                s.reasons.clear();
+                s.key = Some(m.key.clone());
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The human view: one line per stage, its reasons indented below it.
-pub fn render(p: &Pipeline, plan: &Plan) -> String {
+pub fn render(statuses: &[StageStatus]) -> String {
     let mut out = String::new();
-    for s in plan.statuses(p) {
+    for s in statuses {
         let _ = writeln!(out, "{:<8} {}", s.state, s.name);
         if s.state == "waiting" {
             let shown = s.reasons.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
@@ -39,17 +66,20 @@ pub fn render(p: &Pipeline, plan: &Plan) -> String {
             }
         }
     }
-    let damaged = match plan.count("damaged") {
+    let count = |word: &str| statuses.iter().filter(|s| s.state == word).count();
+    let extra = |word: &str, what: &str| match count(word) {
         0 => String::new(),
-        n => format!(", {n} damaged"),
+        n => format!(", {n} {what}"),
     };
     let _ = writeln!(
         out,
-        "{} stages: {} fresh, {} stale{damaged}, {} waiting",
-        plan.selected().count(),
-        plan.count("fresh"),
-        plan.count("stale"),
-        plan.count("waiting")
+        "{} stages: {} fresh{}, {} stale{}, {} waiting",
+        statuses.len(),
+        count("fresh"),
+        extra("remote", "on the remote"),
+        count("stale"),
+        extra("damaged", "damaged"),
+        count("waiting")
     );
     out
 }

@@ -11,7 +11,7 @@ use crate::engine::cancel::CANCEL;
 use crate::engine::executor::{Executed, Job};
 use crate::engine::plan::KeyError;
 use crate::graph::Source;
-use crate::kind::{RunContext, StageFailure};
+use crate::kind::{FailureClass, RunContext, StageFailure};
 use crate::store::{Lookup, MANIFEST_FORMAT, Manifest, Output, Store, StoreError, Verified};
 
 pub fn execute(store: &Store, p: &Pipeline, job: &Job) -> Result<Executed, StageFailure> {
@@ -117,15 +117,25 @@ fn gather_inputs(
                     })?),
                     None => None,
                 };
+                // A whole stage as a folder of the outputs this task reads.
+                let reads = p.stages[job.stage].task.reads();
+                let wanted = |name: &str| reads.is_none_or(|r| r.contains(&name));
+                let parts: Vec<(&String, &crate::digest::Content)> = match one {
+                    Some(_) => Vec::new(),
+                    None => produced.iter().filter(|(name, _)| wanted(name)).collect(),
+                };
                 bytes += match one {
                     Some(c) => c.size,
-                    None => produced.values().map(|c| c.size).sum(),
+                    None => parts.iter().map(|(_, c)| c.size).sum(),
                 };
+                if let Some(remote) = &job.remote {
+                    fetch_missing(store, remote, one.into_iter().chain(parts.iter().map(|(_, c)| *c)))?;
+                }
                 let linked = match one {
                     Some(c) => store.link(c, &dest),
                     None => std::fs::create_dir_all(&dest)
                         .map_err(|source| StoreError::Io { path: dest.clone(), source })
-                        .and_then(|()| produced.iter().try_for_each(|(name, c)| store.link(c, &dest.join(name)))),
+                        .and_then(|()| parts.iter().try_for_each(|(name, c)| store.link(c, &dest.join(name)))),
                 };
                 match linked {
                     Ok(()) => {}
@@ -141,4 +151,22 @@ fn gather_inputs(
         out.insert(input.role.clone(), path);
     }
     Ok((out, bytes))
+}
+
+/// Bring from the remote the objects of `contents` the local cache lacks (an input
+/// whose stage was found on the remote), each verified before it is stored.
+fn fetch_missing<'c>(
+    store: &Store,
+    remote: &crate::remote::Remote,
+    contents: impl Iterator<Item = &'c crate::digest::Content>,
+) -> Result<(), StageFailure> {
+    let files: Vec<&crate::digest::FileEntry> =
+        contents.flat_map(|c| &c.files).filter(|f| !store.has_object(&f.digest)).collect();
+    if files.is_empty() {
+        return Ok(());
+    }
+    remote
+        .fetch(store, &files, &crate::remote::Transfer::quiet())
+        .map(drop)
+        .map_err(|e| StageFailure::caused("cannot fetch an input from the remote cache", e).with_class(FailureClass::Io))
 }

@@ -26,6 +26,8 @@ pub struct Job {
     pub announce: Box<dyn Fn(String) + Send + Sync>,
     /// Where the stage's own output goes; a scratch file when `None`.
     pub log: Option<std::path::PathBuf>,
+    /// Where inputs that are not in the local cache are fetched from.
+    pub remote: Option<std::sync::Arc<crate::remote::Remote>>,
 }
 
 /// How a job ended.

@@ -113,6 +113,7 @@ fn compute(cache: &Path, spec: &JobSpec) -> Result<Executed, StageFailure> {
         progress: Box::new(|line| println!("{line}")),
         announce: Box::new(|_| {}),
         log: Some(spec.log.clone()),
+        remote: None,
     };
     std::thread::scope(|scope| {
         let mut local = Local::new(scope, &p, &store, spec.threads);

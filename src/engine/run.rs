@@ -11,6 +11,8 @@
 //! so a run costs O(stages + edges) besides the work itself.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -26,6 +28,7 @@ use crate::engine::plan::{
 use crate::engine::progress::Progress;
 use crate::key::StageKey;
 use crate::kind::{FailureClass, StageFailure};
+use crate::remote::{Moved, Remote, Transfer};
 use crate::store::{Lookup, Manifest, Memo, Record, Records, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -33,6 +36,8 @@ use crate::store::{Lookup, Manifest, Memo, Record, Records, Store, StoreError};
 pub enum Outcome {
     Ran,
     Cached,
+    /// Found on the remote cache: its bytes stay there until a stage here reads them.
+    Remote,
     Failed,
     Skipped,
 }
@@ -82,6 +87,24 @@ pub struct RunSummary {
     pub stages: Vec<StageResult>,
     pub interrupted: bool,
     pub seconds: f64,
+    /// What came from and went to the remote cache, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteTraffic>,
+}
+
+/// A run's traffic with the remote cache.
+#[derive(Debug, Default, Serialize)]
+pub struct RemoteTraffic {
+    pub url: String,
+    pub manifests_fetched: u64,
+    pub objects_fetched: u64,
+    pub bytes_fetched: u64,
+    /// What `--push` sent as stages finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<crate::remote::Moved>,
+    /// Pushes that failed (the entries are in the local cache all the same).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub push_errors: Vec<String>,
 }
 
 impl RunSummary {
@@ -91,10 +114,14 @@ impl RunSummary {
 
     pub fn line(&self) -> String {
         format!(
-            "{} stages: {} ran, {} cached, {} failed{}",
+            "{} stages: {} ran, {} cached,{} {} failed{}",
             self.stages.len(),
             self.count(Outcome::Ran),
             self.count(Outcome::Cached),
+            match self.count(Outcome::Remote) {
+                0 => String::new(),
+                n => format!(" {n} on the remote,"),
+            },
             self.count(Outcome::Failed),
             match self.count(Outcome::Skipped) {
                 0 => String::new(),
@@ -104,6 +131,7 @@ impl RunSummary {
     }
 }
 
+#[derive(Default)]
 pub struct RunOptions {
     pub targets: Vec<String>,
     /// The core budget: the threads of all running stages add up to at most this.
@@ -111,6 +139,10 @@ pub struct RunOptions {
     /// Stage or group names to recompute even when cached.
     pub force: Vec<String>,
     pub json: bool,
+    /// A remote cache to look in before computing a stage.
+    pub remote: Option<Arc<Remote>>,
+    /// Push each stage's entry to the remote as soon as it is computed.
+    pub push: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +197,9 @@ pub fn run_with(
     let total = sel.selected.iter().filter(|s| **s).count();
     let books = Books { stat: &mut stat, records: &mut records, memo: &mut memo };
     let mut s = Scheduler::new(p, store, &sel, planned, Progress::new(total, opts.json), books);
+    s.remote = opts.remote.clone();
+    let pusher = opts.remote.as_ref().filter(|_| opts.push).map(|r| Pusher::start(r.clone(), store.clone()));
+    s.push = pusher.as_ref().map(|p| p.tx.clone());
     s.settle_ready()?;
     let mut running = 0usize;
     let mut cancelled_all = false;
@@ -191,6 +226,23 @@ pub fn run_with(
     s.progress.done();
     let results = std::mem::take(&mut s.results);
     drop(s);
+    let remote = opts.remote.as_ref().map(|r| {
+        let (pushed, push_errors) = match pusher {
+            Some(p) => {
+                let (moved, errors) = p.finish();
+                (Some(moved), errors)
+            }
+            None => (None, Vec::new()),
+        };
+        RemoteTraffic {
+            url: r.url.clone(),
+            manifests_fetched: r.counters.manifests_fetched.load(Ordering::Relaxed),
+            objects_fetched: r.counters.objects_fetched.load(Ordering::Relaxed),
+            bytes_fetched: r.counters.bytes_fetched.load(Ordering::Relaxed),
+            pushed,
+            push_errors,
+        }
+    });
     let _ = stat.save();
     let _ = records.save(&p.file);
     let _ = memo.save();
@@ -205,7 +257,38 @@ pub fn run_with(
         stages,
         interrupted: cancelled(),
         seconds: started.elapsed().as_secs_f64(),
+        remote,
     })
+}
+
+/// Pushes each computed stage's entry to the remote on its own thread, so training
+/// goes on while the bytes travel; a failed push is reported at the end and loses
+/// nothing (the entry is in the local cache).
+struct Pusher {
+    tx: std::sync::mpsc::Sender<Manifest>,
+    thread: std::thread::JoinHandle<(Moved, Vec<String>)>,
+}
+
+impl Pusher {
+    fn start(remote: Arc<Remote>, store: Store) -> Pusher {
+        let (tx, rx) = std::sync::mpsc::channel::<Manifest>();
+        let thread = std::thread::spawn(move || {
+            let (mut moved, mut errors) = (Moved::default(), Vec::new());
+            for m in rx {
+                match remote.push(&store, std::slice::from_ref(&m), &Transfer::quiet()) {
+                    Ok(done) => moved.add(&done),
+                    Err(e) => errors.push(format!("stage {}: {}", m.stage, crate::causes::chain_text(&e))),
+                }
+            }
+            (moved, errors)
+        });
+        Pusher { tx, thread }
+    }
+
+    fn finish(self) -> (Moved, Vec<String>) {
+        drop(self.tx);
+        self.thread.join().unwrap_or_else(|_| (Moved::default(), vec!["the push thread panicked".into()]))
+    }
 }
 
 struct Scheduler<'a> {
@@ -244,6 +327,10 @@ struct Scheduler<'a> {
     stat: &'a mut StatCache,
     records: &'a mut Records,
     memo: &'a mut Memo,
+    /// The remote cache, looked in before a stage is computed.
+    remote: Option<Arc<Remote>>,
+    /// Where computed entries go to be pushed.
+    push: Option<std::sync::mpsc::Sender<Manifest>>,
 }
 
 /// What a run reads and keeps beside the cache: workspace digests, the last key of
@@ -311,6 +398,8 @@ impl<'a> Scheduler<'a> {
             stat: books.stat,
             records: books.records,
             memo: books.memo,
+            remote: None,
+            push: None,
         };
         for (pos, &i) in p.dag.order.iter().enumerate() {
             s.order_pos[i] = pos;
@@ -333,7 +422,8 @@ impl<'a> Scheduler<'a> {
             self.p.dag.upstream[i].iter().filter_map(|u| self.outputs[*u].clone().map(|o| (*u, o))).collect();
         let progress = self.progress.reporter(i);
         let announce = self.progress.announcer();
-        Job { stage: i, key, threads, force: self.forced[i], upstream, progress, announce, log: None }
+        let remote = self.remote.clone();
+        Job { stage: i, key, threads, force: self.forced[i], upstream, progress, announce, log: None, remote }
     }
 
     /// Settle every ready stage: from the cache when its entry is there, otherwise
@@ -376,6 +466,12 @@ impl<'a> Scheduler<'a> {
                     self.keys[i] = key;
                     match lookup {
                         Lookup::Hit(m) => Some(*m),
+                        Lookup::Miss | Lookup::Damaged { .. } if !self.forced[i] => {
+                            if self.from_remote(i) {
+                                continue;
+                            }
+                            None
+                        }
                         Lookup::Miss | Lookup::Damaged { .. } => None,
                     }
                 }
@@ -396,6 +492,41 @@ impl<'a> Scheduler<'a> {
         Ok(())
     }
 
+    /// Stage `i` is not in the local cache: take it from the remote if it is there
+    /// (its workspace outputs fetched and put in place; other bytes stay remote until
+    /// a stage here reads them). False when it must be computed. A remote that fails
+    /// now is reported and the stage computed here.
+    fn from_remote(&mut self, i: usize) -> bool {
+        let (Some(remote), Some(key)) = (self.remote.clone(), self.keys[i].as_ref()) else { return false };
+        let digest = key.digest();
+        let fetched = remote.manifest(&digest).and_then(|m| match m {
+            Some(m) => {
+                let files: Vec<_> =
+                    m.outputs.values().filter(|o| o.workspace).flat_map(|o| &o.content.files).collect();
+                remote.fetch(self.store, &files, &Transfer::quiet()).map(|_| Some(m))
+            }
+            None => Ok(None),
+        });
+        match fetched {
+            Ok(Some(m)) => match restore_workspace(self.store, self.p, &m, self.stat) {
+                Ok(()) => {
+                    self.done(i, m, Outcome::Remote, 0.0);
+                    true
+                }
+                Err(e) => {
+                    self.progress.line(&format!("warning: {}: {e}; computing it here", self.p.stages[i].name));
+                    false
+                }
+            },
+            Ok(None) => false,
+            Err(e) => {
+                let why = crate::causes::chain_text(&e);
+                self.progress.line(&format!("warning: {}: {why}; computing it here", self.p.stages[i].name));
+                false
+            }
+        }
+    }
+
     fn queue(&mut self, i: usize, force: bool) {
         self.forced[i] = force;
         self.state[i] = State::Queued;
@@ -410,7 +541,11 @@ impl<'a> Scheduler<'a> {
         }
         self.outputs[i] = Some(produced_of(&m));
         self.state[i] = State::Done;
-        let verb = if outcome == Outcome::Ran { "ran" } else { "cached" };
+        let verb = match outcome {
+            Outcome::Ran => "ran",
+            Outcome::Remote => "remote",
+            _ => "cached",
+        };
         let place = self.place[i].clone();
         self.progress.finished(i, name, verb, (outcome == Outcome::Ran).then_some(seconds), place.as_deref());
         let key = Some(m.key.clone());
@@ -449,6 +584,9 @@ impl<'a> Scheduler<'a> {
                 }
                 self.reran[i] = true;
                 self.memo.forget(&self.p.stages[i].name);
+                if let Some(tx) = &self.push {
+                    let _ = tx.send(m.clone());
+                }
                 self.done(i, m, Outcome::Ran, f.seconds);
             }
             Ok(Executed::Cached(m)) => match restore_workspace(self.store, self.p, &m, self.stat) {
@@ -595,7 +733,7 @@ mod tests {
             let mut p = pipeline(dir.path());
             p.stages[0].task = Box::new(Buggy { in_pool });
             let store = Store::open(&dir.path().join("cache")).unwrap();
-            let opts = RunOptions { targets: Vec::new(), jobs: 2, force: Vec::new(), json: true };
+            let opts = RunOptions { jobs: 2, json: true, ..RunOptions::default() };
             let summary = run(&p, &store, &opts).unwrap();
             let outcome = |n: &str| summary.stages.iter().find(|s| s.name == n).unwrap().clone();
             let a = outcome("a");

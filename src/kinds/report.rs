@@ -101,6 +101,11 @@ impl Task for ReportTask {
         true
     }
 
+    /// A network's description, metrics and training log; never its checkpoint.
+    fn reads(&self) -> Option<&'static [&'static str]> {
+        Some(&["info.json", "metrics.json", "log.json"])
+    }
+
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
         let mut records = Vec::new();
         for (role, dir) in ctx.inputs {

@@ -271,6 +271,37 @@ impl Store {
             digest: content.digest.clone(),
             path: self.object_path(&content.digest),
         })?;
+        self.object_bytes(f)
+    }
+
+    /// Whether the object `digest` is here (not whether its bytes are right).
+    pub fn has_object(&self, digest: &str) -> bool {
+        self.object_path(digest).exists()
+    }
+
+    /// A new file in this process's scratch for an object on its way in (from a
+    /// remote); removed if it is dropped before [`Store::adopt`].
+    pub fn incoming(&self) -> Result<tempfile::NamedTempFile, StoreError> {
+        let tmp = self.process_tmp()?;
+        tempfile::Builder::new().prefix("in-").tempfile_in(tmp).map_err(io_at(tmp))
+    }
+
+    /// Make `file` (synced, its bytes checked by the caller to hash to `digest`) the
+    /// object `digest`: read-only, moved into place whole.
+    pub fn adopt(&self, file: tempfile::NamedTempFile, digest: &str) -> Result<(), StoreError> {
+        let dest = self.object_path(digest);
+        if dest.exists() {
+            return Ok(());
+        }
+        let parent = dest.parent().expect("objects have a folder");
+        fs::create_dir_all(parent).map_err(io_at(parent))?;
+        durable::set_mode(file.path(), 0o444).map_err(io_at(file.path()))?;
+        file.persist(&dest).map_err(|e| StoreError::Io { path: dest.clone(), source: e.error })?;
+        Ok(())
+    }
+
+    /// The bytes of object `f`, verified (a mismatch quarantines it).
+    pub fn object_bytes(&self, f: &FileEntry) -> Result<Vec<u8>, StoreError> {
         let path = self.object_path(&f.digest);
         let bytes = fs::read(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => StoreError::Missing { digest: f.digest.clone(), path: path.clone() },

@@ -1,0 +1,247 @@
+//! Moving entries between the local cache and a remote: push, fetch (objects only),
+//! pull (objects, then the manifest) and gc. Each runs its transfers on a bounded pool
+//! of workers and shows one progress bar in bytes on a terminal.
+
+use std::collections::{BTreeSet, HashSet};
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::{CONNECTIONS, Remote, RemoteError};
+use crate::digest::FileEntry;
+use crate::store::{Manifest, Store};
+
+/// What moved (or, for gc, was removed).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Moved {
+    /// Manifests written (push, pull) or removed (gc).
+    pub entries: usize,
+    /// Objects sent, fetched or removed.
+    pub objects: usize,
+    pub bytes: u64,
+    /// Entries that were there already.
+    pub entries_present: usize,
+    /// Objects that were there already.
+    pub objects_present: usize,
+}
+
+impl Moved {
+    pub fn add(&mut self, o: &Moved) {
+        self.entries += o.entries;
+        self.objects += o.objects;
+        self.bytes += o.bytes;
+        self.entries_present += o.entries_present;
+        self.objects_present += o.objects_present;
+    }
+}
+
+/// A transfer's progress in bytes: a bar on a terminal, nothing otherwise.
+pub struct Transfer {
+    bar: Option<ProgressBar>,
+}
+
+impl Transfer {
+    pub fn new(verb: &str, quiet: bool) -> Transfer {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{msg} {bar:30.cyan/blue} {bytes}/{total_bytes} {bytes_per_sec}")
+                    .expect("a valid template"),
+            );
+            bar.set_message(verb.to_string());
+            bar
+        });
+        Transfer { bar }
+    }
+
+    pub fn quiet() -> Transfer {
+        Transfer { bar: None }
+    }
+
+    fn total(&self, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.inc_length(bytes);
+        }
+    }
+
+    fn done(&self, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(bytes);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Workers for `CONNECTIONS` transfers at once.
+fn pool() -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(CONNECTIONS)
+        .thread_name(|i| format!("pipe-remote-{i}"))
+        .build()
+        .expect("threads for transfers")
+}
+
+/// Every object a manifest names: its outputs' files and its log's.
+pub fn files_of(m: &Manifest) -> impl Iterator<Item = &FileEntry> {
+    m.outputs.values().flat_map(|o| &o.content.files).chain(m.log.iter().flat_map(|l| &l.files))
+}
+
+/// The distinct objects of `manifests`, by digest.
+fn distinct<'a>(manifests: impl Iterator<Item = &'a Manifest>) -> Vec<&'a FileEntry> {
+    let mut seen = HashSet::new();
+    manifests.flat_map(files_of).filter(|f| seen.insert(f.digest.as_str())).collect()
+}
+
+/// Run `f` on every item on the transfer pool; the first error wins.
+fn all<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> Result<R, RemoteError> + Sync) -> Result<Vec<R>, RemoteError> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    pool().install(|| items.par_iter().map(&f).collect())
+}
+
+/// Above this many names, one listing is cheaper than a request per name.
+const LIST_ABOVE: usize = 64;
+
+impl Remote {
+    /// Which of `names` (under `dir/`) the remote has: a request per name for a few,
+    /// one listing for many.
+    fn present(&self, dir: &str, names: &[String]) -> Result<HashSet<String>, RemoteError> {
+        if names.len() > LIST_ABOVE {
+            let listed: HashSet<String> = self.backend.list(dir)?.into_iter().map(|(n, _, _)| n).collect();
+            return Ok(names.iter().filter(|n| listed.contains(*n)).cloned().collect());
+        }
+        let found = all(names, |n| Ok(self.backend.exists(n)?.then(|| n.clone())))?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// Upload the entries of `manifests` the remote lacks: first every object they
+    /// name that is not there (each read back and verified), then their manifests.
+    pub fn push(&self, local: &Store, manifests: &[Manifest], t: &Transfer) -> Result<Moved, RemoteError> {
+        let names: Vec<String> = manifests.iter().map(|m| Remote::entry_name(&m.key)).collect();
+        let there = self.present("entries", &names)?;
+        let todo: Vec<&Manifest> = manifests.iter().filter(|m| !there.contains(&Remote::entry_name(&m.key))).collect();
+        let mut moved = Moved { entries_present: manifests.len() - todo.len(), ..Moved::default() };
+        let files = distinct(todo.iter().copied());
+        let object_names: Vec<String> = files.iter().map(|f| Remote::object_name(&f.digest)).collect();
+        let have = self.present("objects", &object_names)?;
+        let send: Vec<&FileEntry> = files.into_iter().filter(|f| !have.contains(&Remote::object_name(&f.digest))).collect();
+        moved.objects_present = object_names.len() - send.len();
+        t.total(send.iter().map(|f| f.size).sum());
+        all(&send, |f| {
+            let bytes = local.object_bytes(f)?;
+            self.backend.put(&Remote::object_name(&f.digest), bytes)?;
+            t.done(f.size);
+            Ok(())
+        })?;
+        moved.objects = send.len();
+        moved.bytes = send.iter().map(|f| f.size).sum();
+        // Manifests last: a remote entry never names an object that is not there.
+        all(&todo, |m| {
+            let bytes = serde_json::to_vec_pretty(m).expect("a manifest is plain data");
+            self.backend.put(&Remote::entry_name(&m.key), bytes)
+        })?;
+        moved.entries = todo.len();
+        Ok(moved)
+    }
+
+    /// Bring the objects of `files` the local cache lacks, each verified against its
+    /// digest before it enters the cache.
+    pub fn fetch(&self, local: &Store, files: &[&FileEntry], t: &Transfer) -> Result<Moved, RemoteError> {
+        let mut seen = HashSet::new();
+        let need: Vec<&FileEntry> =
+            files.iter().copied().filter(|f| seen.insert(f.digest.clone()) && !local.has_object(&f.digest)).collect();
+        t.total(need.iter().map(|f| f.size).sum());
+        all(&need, |f| {
+            self.fetch_one(local, f)?;
+            t.done(f.size);
+            Ok(())
+        })?;
+        Ok(Moved {
+            objects: need.len(),
+            bytes: need.iter().map(|f| f.size).sum(),
+            objects_present: seen.len() - need.len(),
+            ..Moved::default()
+        })
+    }
+
+    fn fetch_one(&self, local: &Store, f: &FileEntry) -> Result<(), RemoteError> {
+        let name = Remote::object_name(&f.digest);
+        let incoming = local.incoming()?;
+        let got = self.backend.get_to_file(&name, incoming.path())?;
+        match got {
+            Some((digest, size)) if digest == f.digest && size == f.size => {
+                local.adopt(incoming, &f.digest)?;
+                self.count_fetched(size);
+                Ok(())
+            }
+            Some((digest, _)) => Err(RemoteError::Corrupt { url: self.url.clone(), digest: f.digest.clone(), got: digest }),
+            None => Err(RemoteError::Request {
+                url: self.url.clone(),
+                what: format!("object {} is missing", f.digest),
+                source: "an entry on the remote names it, but it is not there".into(),
+            }),
+        }
+    }
+
+    /// Make each entry of `manifests` complete in the local cache: its objects (all of
+    /// them, verified), then its manifest. An interrupted pull leaves verified objects
+    /// and no manifest whose objects are not all there.
+    pub fn pull(&self, local: &Store, manifests: &[Manifest], t: &Transfer) -> Result<Moved, RemoteError> {
+        let files = distinct(manifests.iter());
+        let mut moved = self.fetch(local, &files, t)?;
+        for m in manifests {
+            local.publish(m)?;
+        }
+        moved.entries = manifests.len();
+        Ok(moved)
+    }
+
+    /// Remove every remote entry whose key is not in `keep`, then every object no kept
+    /// entry names. Objects written in the last hour stay: another machine may be
+    /// pushing the entry that names them.
+    pub fn gc(&self, keep: &BTreeSet<String>, dry_run: bool) -> Result<Moved, RemoteError> {
+        let entries = self.backend.list("entries")?;
+        let key_of = |name: &str| name.rsplit('/').next().and_then(|n| n.strip_suffix(".json")).map(str::to_string);
+        let (kept, gone): (Vec<_>, Vec<_>) =
+            entries.into_iter().partition(|(n, _, _)| key_of(n).is_some_and(|k| keep.contains(&k)));
+        let kept_keys: Vec<String> = kept.iter().filter_map(|(n, _, _)| key_of(n)).collect();
+        let manifests = all(&kept_keys, |k| self.manifest(k))?;
+        let names: HashSet<String> =
+            manifests.iter().flatten().flat_map(files_of).map(|f| Remote::object_name(&f.digest)).collect();
+        let objects = self.backend.list("objects")?;
+        let unreached: Vec<(String, u64)> = objects
+            .into_iter()
+            .filter(|(n, _, age)| !names.contains(n) && age.is_some_and(|a| a.as_secs() > 3600))
+            .map(|(n, size, _)| (n, size))
+            .collect();
+        let removed = Moved {
+            entries: gone.len(),
+            objects: unreached.len(),
+            bytes: unreached.iter().map(|(_, s)| s).sum(),
+            entries_present: kept.len(),
+            ..Moved::default()
+        };
+        if !dry_run {
+            // Entries first: an object goes only once nothing names it.
+            all(&gone, |(n, _, _)| self.backend.delete(n))?;
+            all(&unreached, |(n, _)| self.backend.delete(n))?;
+        }
+        Ok(removed)
+    }
+}
+
+/// Errors of a background push, kept for the end of the run.
+#[derive(Default)]
+pub struct PushLog {
+    pub moved: Mutex<Moved>,
+    pub errors: Mutex<Vec<String>>,
+}
