@@ -151,6 +151,10 @@ pub struct ShowArgs {
     /// network in the cache to this file.
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
+    /// Bring the named stage's entry from this remote cache first, if it is there and
+    /// not here.
+    #[arg(long, env = "PIPE_REMOTE", value_name = "URL", requires = "stage")]
+    pub remote: Option<String>,
     #[arg(long)]
     pub json: bool,
 }

@@ -418,7 +418,9 @@ fn quick() -> String {
 /// Every output file's digest, by stage, as the manifests record them.
 fn output_digests(cache: &Path) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
-    for f in walk(&cache.join("entries")) {
+    // Manifests only: a process killed while writing one leaves a temporary file
+    // beside them, which no lookup reads.
+    for f in walk(&cache.join("entries")).into_iter().filter(|f| f.extension().is_some_and(|e| e == "json")) {
         let m: serde_json::Value = serde_json::from_slice(&fs::read(f).unwrap()).unwrap();
         for (name, o) in m["outputs"].as_object().unwrap() {
             out.push((
@@ -1331,4 +1333,266 @@ fn the_slurm_executor_needs_sbatch() {
     s.run_json("p.yaml", &[]);
     let out = s.cmd(&["run", "p.yaml", "--executor", "slurm"]).env("PATH", empty.path()).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// The remotes a test can use: a folder always; the S3 server `.ci/run` starts
+/// (`.ci/moto.sh`, announced by `PIPE_S3`) when there is one, each test under its own
+/// prefix.
+fn remotes(test: &str, prefix: &Path) -> Vec<String> {
+    let mut v = vec![format!("file://{}", prefix.join("remote").display())];
+    match (std::env::var("PIPE_S3"), std::env::var("PIPE_S3_BUCKET")) {
+        (Ok(endpoint), Ok(bucket)) => {
+            let unique = prefix.file_name().unwrap().to_string_lossy().to_string();
+            v.push(format!("s3://{bucket}/{unique}?endpoint={endpoint}"));
+        }
+        _ => eprintln!(
+            "{test}: the S3 part is skipped: PIPE_S3 is not set (`.ci/run` starts a loopback S3 server and sets it)"
+        ),
+    }
+    v
+}
+
+/// The objects in a cache, by digest.
+fn objects(cache: &Path) -> std::collections::BTreeSet<String> {
+    let dir = cache.join("objects");
+    if !dir.exists() {
+        return Default::default();
+    }
+    walk(&dir)
+        .iter()
+        .map(|p| {
+            let rel = p.strip_prefix(&dir).unwrap().to_string_lossy().to_string();
+            rel.replace('/', "")
+        })
+        .collect()
+}
+
+/// The digests of the checkpoints (`network/model.safetensors`) in a cache's entries.
+fn checkpoints(cache: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in walk(&cache.join("entries")) {
+        let m: serde_json::Value = serde_json::from_slice(&fs::read(f).unwrap()).unwrap();
+        if let Some(files) = m["outputs"]["network"]["files"].as_array() {
+            out.extend(
+                files
+                    .iter()
+                    .filter(|f| f["path"] == "model.safetensors")
+                    .map(|f| f["digest"].as_str().unwrap().to_string()),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn a_second_machine_pulls_what_the_first_pushed_and_trains_nothing() {
+    let a = Sandbox::new();
+    a.write("quick.yaml", &quick());
+    a.run_json("quick.yaml", &[]);
+    for url in remotes("the push/pull test", a.path()) {
+        let out = a.pipe(&["push", "quick.yaml", "--remote", &url, "--json"]);
+        assert!(out.status.success(), "{url}: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["entries"], 20, "{v}");
+        // Pushing again sends nothing.
+        let again: serde_json::Value =
+            serde_json::from_slice(&a.pipe(&["push", "quick.yaml", "--remote", &url, "--json"]).stdout).unwrap();
+        assert_eq!((again["entries"].as_u64(), again["objects"].as_u64()), (Some(0), Some(0)), "{again}");
+        assert_eq!(again["entries_present"], 20);
+
+        let b = Sandbox::new();
+        b.write("quick.yaml", &quick());
+        let out = b.pipe(&["pull", "quick.yaml", "--remote", &url, "--json"]);
+        assert!(out.status.success(), "{url}: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["entries"], 20, "{v}");
+        let runs = b.run_json("quick.yaml", &[]);
+        assert!(runs.iter().all(|(_, o)| o == "cached"), "{url}: machine B computes nothing: {runs:?}");
+        assert_eq!(output_digests(&b.path().join("cache")), output_digests(&a.path().join("cache")));
+        for digest in checkpoints(&a.path().join("cache")) {
+            let at =
+                |s: &Sandbox| fs::read(s.path().join("cache/objects").join(&digest[..2]).join(&digest[2..])).unwrap();
+            assert_eq!(at(&a), at(&b), "the checkpoint's bytes");
+        }
+        let out = b.pipe(&["cache", "verify"]);
+        assert!(out.status.success(), "{}", stdout(&out));
+        // A pull with everything here moves nothing.
+        let v: serde_json::Value =
+            serde_json::from_slice(&b.pipe(&["pull", "quick.yaml", "--remote", &url, "--json"]).stdout).unwrap();
+        assert_eq!((v["entries"].as_u64(), v["objects"].as_u64()), (Some(0), Some(0)), "{v}");
+    }
+}
+
+#[test]
+fn a_run_with_a_remote_computes_nothing_and_fetches_only_what_it_reads() {
+    let a = Sandbox::new();
+    a.write("quick.yaml", &quick());
+    a.run_json("quick.yaml", &[]);
+    for url in remotes("the --remote run test", a.path()) {
+        assert!(a.pipe(&["push", "quick.yaml", "--remote", &url]).status.success());
+        let b = Sandbox::new();
+        b.write("quick.yaml", &quick());
+        let status = b.pipe(&["status", "quick.yaml", "--remote", &url]);
+        assert!(stdout(&status).contains("20 stages: 0 fresh, 20 on the remote"), "{}", stdout(&status));
+        let out = b.cmd(&["run", "quick.yaml", "--remote", &url, "--json"]).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for st in v["stages"].as_array().unwrap() {
+            assert_eq!(st["outcome"], "remote", "{st}");
+        }
+        assert_eq!(v["remote"]["objects_fetched"], 0, "a run that computes nothing fetches no bytes: {v}");
+        assert!(b.path().join("quick.report.html").exists(), "the report's page is written all the same");
+        // A report computed here reads the networks' metrics and logs, never their
+        // checkpoints.
+        let b = Sandbox::new();
+        b.write("quick.yaml", &quick());
+        let out =
+            b.cmd(&["run", "quick.yaml", "report", "--force", "report", "--remote", &url, "--json"]).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let report = v["stages"].as_array().unwrap().iter().find(|s| s["name"] == "report").unwrap().clone();
+        assert_eq!(report["outcome"], "ran", "{v}");
+        let fetched = v["remote"]["objects_fetched"].as_u64().unwrap();
+        assert!(fetched >= 19, "the report's inputs were fetched: {v}");
+        let here = objects(&b.path().join("cache"));
+        for digest in checkpoints(&a.path().join("cache")) {
+            assert!(!here.contains(&digest), "a checkpoint was fetched for a report-only run");
+        }
+        // A stage computed here fetches exactly its inputs.
+        let out = b
+            .cmd(&["run", "quick.yaml", "--remote", &url, "--force", "transfer[from=A,n=1,ft=false]", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let here = objects(&b.path().join("cache"));
+        let base = checkpoints(&a.path().join("cache"));
+        assert_eq!(base.iter().filter(|d| here.contains(*d)).count(), 2, "base A's checkpoint and the new transfer's");
+    }
+}
+
+#[test]
+fn concurrent_and_interrupted_transfers_leave_the_remote_and_the_cache_consistent() {
+    let a = Sandbox::new();
+    a.write("quick.yaml", &quick());
+    a.run_json("quick.yaml", &[]);
+    for url in remotes("the concurrent transfer test", a.path()) {
+        // A push killed midway, then two at once.
+        let mut killed = a.cmd(&["push", "quick.yaml", "--remote", &url]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        let _ = killed.kill();
+        let _ = killed.wait();
+        let pushes: Vec<_> = (0..2)
+            .map(|_| a.cmd(&["push", "quick.yaml", "--remote", &url]).stdout(Stdio::piped()).spawn().unwrap())
+            .collect();
+        for p in pushes {
+            let out = p.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+        // A pull killed midway, then repeated.
+        let b = Sandbox::new();
+        b.write("quick.yaml", &quick());
+        let mut killed = b.cmd(&["pull", "quick.yaml", "--remote", &url]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        let _ = killed.kill();
+        let _ = killed.wait();
+        let out = b.pipe(&["cache", "verify"]);
+        assert!(out.status.success(), "a killed pull leaves nothing that looks complete: {}", stdout(&out));
+        assert!(b.pipe(&["pull", "quick.yaml", "--remote", &url]).status.success());
+        let runs = b.run_json("quick.yaml", &[]);
+        assert!(runs.iter().all(|(_, o)| o == "cached"), "{runs:?}");
+        assert_eq!(output_digests(&b.path().join("cache")), output_digests(&a.path().join("cache")));
+    }
+}
+
+#[test]
+fn damaged_remote_bytes_and_unreachable_remotes_are_clear_errors_that_change_nothing() {
+    let a = Sandbox::new();
+    a.write("quick.yaml", &quick());
+    a.run_json("quick.yaml", &[]);
+    let url = format!("file://{}", a.path().join("remote").display());
+    assert!(a.pipe(&["push", "quick.yaml", "--remote", &url]).status.success());
+    // One flipped byte in the remote copy of a checkpoint.
+    let digest = checkpoints(&a.path().join("cache"))[0].clone();
+    let object = a.path().join("remote/objects").join(&digest[..2]).join(&digest[2..]);
+    let mut bytes = fs::read(&object).unwrap();
+    bytes[100] ^= 1;
+    fs::set_permissions(&object, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    fs::write(&object, bytes).unwrap();
+    let b = Sandbox::new();
+    b.write("quick.yaml", &quick());
+    let out = b.pipe(&["pull", "quick.yaml", "--remote", &url]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("remote {url}: object {digest} is damaged")), "{err}");
+    assert!(!objects(&b.path().join("cache")).contains(&digest), "damaged bytes never enter the cache");
+    assert!(walk(&b.path().join("cache/entries")).is_empty(), "no entry was published");
+
+    // Nothing to reach: the error names the remote and the cause; the cache is as it was.
+    let before = objects(&a.path().join("cache"));
+    let mut cases = vec![("s3://pipe-ci/x?endpoint=http://127.0.0.1:9".to_string(), "cannot connect to the server")];
+    if let (Ok(endpoint), Ok(bucket)) = (std::env::var("PIPE_S3"), std::env::var("PIPE_S3_BUCKET")) {
+        cases.push((format!("s3://no-such-bucket-pipe/x?endpoint={endpoint}"), "the bucket does not exist"));
+        cases.push((format!("s3://{bucket}/x?endpoint={endpoint}&wrong-key"), "the server refused the credentials"));
+    }
+    for (url, why) in cases {
+        let (url, wrong) = match url.strip_suffix("&wrong-key") {
+            Some(u) => (u.to_string(), true),
+            None => (url, false),
+        };
+        let secret = if wrong {
+            "wrong".to_string()
+        } else {
+            std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "none".into())
+        };
+        let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "none".into());
+        let with_keys = |args: &[&str]| {
+            let mut c = a.cmd(args);
+            c.env("AWS_ACCESS_KEY_ID", &key).env("AWS_SECRET_ACCESS_KEY", &secret);
+            c.output().unwrap()
+        };
+        let out = with_keys(&["push", "quick.yaml", "--remote", &url]);
+        assert_eq!(out.status.code(), Some(4), "{url}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("error: remote {url}: cannot list the remote cache: {why}")),
+            "{}",
+            stderr(&out)
+        );
+        let out = with_keys(&["run", "quick.yaml", "--remote", &url]);
+        assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    }
+    assert_eq!(objects(&a.path().join("cache")), before);
+    assert!(a.run_json("quick.yaml", &[]).iter().all(|(_, o)| o == "cached"));
+}
+
+#[test]
+fn push_during_a_run_and_gc_of_the_remote() {
+    let here = Sandbox::new();
+    for url in remotes("the --push and remote gc test", here.path()) {
+        let a = Sandbox::new();
+        a.write("quick.yaml", &quick());
+        let out = a.cmd(&["run", "quick.yaml", "--remote", &url, "--push", "--json"]).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ran = v["stages"].as_array().unwrap().iter().filter(|s| s["outcome"] == "ran").count() as u64;
+        assert_eq!(
+            v["remote"]["pushed"]["entries"].as_u64().unwrap()
+                + v["remote"]["pushed"]["entries_present"].as_u64().unwrap(),
+            ran,
+            "{v}"
+        );
+        // Another version of the experiment: its entries join the remote; gc of the
+        // remote for the first version removes them and keeps the first's.
+        let other =
+            a.cmd(&["run", "quick.yaml", "--set", "training.epochs=2", "--remote", &url, "--push"]).output().unwrap();
+        assert!(other.status.success(), "{}", stderr(&other));
+        let out = a.pipe(&["cache", "gc", "quick.yaml", "--remote", &url]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains("kept 20 entries"), "{}", stdout(&out));
+        let b = Sandbox::new();
+        b.write("quick.yaml", &quick());
+        assert!(b.pipe(&["pull", "quick.yaml", "--remote", &url]).status.success());
+        assert!(b.run_json("quick.yaml", &[]).iter().all(|(_, o)| o == "cached"));
+        let status = b.pipe(&["status", "quick.yaml", "--set", "training.epochs=2", "--remote", &url]);
+        assert!(!stdout(&status).contains(" on the remote"), "the other version is gone: {}", stdout(&status));
+    }
 }

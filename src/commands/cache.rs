@@ -160,7 +160,13 @@ fn gc(store: &Store, files: &[std::path::PathBuf], sets: &[String], dry_run: boo
 
 /// Remove from the remote every entry none of the pipelines reaches (here or there),
 /// and the objects only those named.
-fn gc_remote(store: &Store, files: &[std::path::PathBuf], sets: &[String], url: &str, dry_run: bool) -> Result<(), Error> {
+fn gc_remote(
+    store: &Store,
+    files: &[std::path::PathBuf],
+    sets: &[String],
+    url: &str,
+    dry_run: bool,
+) -> Result<(), Error> {
     let remote = crate::remote::Remote::open(url, false)?;
     let mut keep = std::collections::BTreeSet::new();
     for f in files {

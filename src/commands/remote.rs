@@ -71,6 +71,24 @@ pub fn pull(cache: &Path, a: &PullArgs) -> Result<(), Error> {
     report("pull", &remote, &moved, missing.len(), a.json)
 }
 
+/// Make the entries of `stages` themselves (not what they read) complete here when the
+/// remote has them and this cache does not.
+pub fn pull_stages(p: &crate::config::Pipeline, store: &Store, url: &str, stages: &[String]) -> Result<Moved, Error> {
+    let remote = Remote::open(url, false)?;
+    let sel = Selection::new(p, stages, &[])?;
+    let resolved = resolve(p, store, &remote, &sel)?;
+    let named: Vec<Manifest> = resolved
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| stages.iter().any(|s| p.stages[*i].name == *s || p.stages[*i].group == *s))
+        .filter_map(|(_, r)| match r {
+            Some(Resolved::Remote(m)) => Some((**m).clone()),
+            _ => None,
+        })
+        .collect();
+    Ok(remote.pull(store, &named, &Transfer::quiet())?)
+}
+
 fn report(verb: &str, remote: &Remote, moved: &Moved, not_there: usize, json: bool) -> Result<(), Error> {
     if json {
         let mut v = serde_json::to_value(moved).expect("plain data");

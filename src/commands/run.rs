@@ -13,9 +13,9 @@ use crate::engine::cancel::install_handler;
 use crate::engine::plan::{Selection, StageState, plan_pipeline};
 use crate::engine::run::{Outcome, RunOptions, RunSummary, StageResult, run as run_pipeline};
 use crate::engine::slurm::SlurmSettings;
-use crate::remote::{Remote, Transfer};
 use crate::error::{Error, emit};
 use crate::kind::FailureClass;
+use crate::remote::{Remote, Transfer};
 use crate::report::{Computed, PageContext, build};
 use crate::store::{Manifest, Store};
 
@@ -131,8 +131,12 @@ fn pull_reports(
                 continue;
             }
             let Some(m) = remote.manifest(key)? else { continue };
-            let files: Vec<_> =
-                m.outputs.iter().filter(|(n, _)| reads.contains(&n.as_str())).flat_map(|(_, o)| &o.content.files).collect();
+            let files: Vec<_> = m
+                .outputs
+                .iter()
+                .filter(|(n, _)| reads.contains(&n.as_str()))
+                .flat_map(|(_, o)| &o.content.files)
+                .collect();
             remote.fetch(store, &files, &Transfer::quiet())?;
             read.insert(key.clone(), m);
         }

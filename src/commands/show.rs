@@ -21,7 +21,12 @@ pub fn show(cache: &Path, a: &ShowArgs) -> Result<(), Error> {
         Some(_) if a.html.is_some() => {
             Err(Error::Usage("`--html` writes the page of the whole pipeline; name no stage".into()))
         }
-        Some(stage) => locate(&p, &store, stage, a),
+        Some(stage) => {
+            if let Some(url) = &a.remote {
+                crate::commands::remote::pull_stages(&p, &store, url, std::slice::from_ref(stage))?;
+            }
+            locate(&p, &store, stage, a)
+        }
         None => results(&p, &store, a),
     }
 }

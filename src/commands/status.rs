@@ -6,8 +6,8 @@ use std::path::Path;
 use crate::cli::StatusArgs;
 use crate::commands::load_pipeline;
 use crate::engine::plan::{Selection, StageStatus, plan_pipeline};
-use crate::remote::{Remote, Resolved, resolve};
 use crate::error::{Error, emit};
+use crate::remote::{Remote, Resolved, resolve};
 use crate::store::Store;
 
 pub fn status(cache: &Path, a: &StatusArgs) -> Result<(), Error> {

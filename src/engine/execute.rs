@@ -165,8 +165,7 @@ fn fetch_missing<'c>(
     if files.is_empty() {
         return Ok(());
     }
-    remote
-        .fetch(store, &files, &crate::remote::Transfer::quiet())
-        .map(drop)
-        .map_err(|e| StageFailure::caused("cannot fetch an input from the remote cache", e).with_class(FailureClass::Io))
+    remote.fetch(store, &files, &crate::remote::Transfer::quiet()).map(drop).map_err(|e| {
+        StageFailure::caused("cannot fetch an input from the remote cache", e).with_class(FailureClass::Io)
+    })
 }

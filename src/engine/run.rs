@@ -501,8 +501,7 @@ impl<'a> Scheduler<'a> {
         let digest = key.digest();
         let fetched = remote.manifest(&digest).and_then(|m| match m {
             Some(m) => {
-                let files: Vec<_> =
-                    m.outputs.values().filter(|o| o.workspace).flat_map(|o| &o.content.files).collect();
+                let files: Vec<_> = m.outputs.values().filter(|o| o.workspace).flat_map(|o| &o.content.files).collect();
                 remote.fetch(self.store, &files, &Transfer::quiet()).map(|_| Some(m))
             }
             None => Ok(None),

@@ -169,9 +169,25 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         sbatch_args(&self.p.stages[i], threads)
     }
 
-    /// Write the job's files and submit it.
+    /// Write the job's files and submit it. Inputs only the remote cache has are
+    /// fetched first: the job reads the cache the nodes share.
     fn submit(&mut self, job: Job) {
         let name = self.p.stages[job.stage].name.clone();
+        if let Some(remote) = &job.remote {
+            let files: Vec<_> = job.upstream.values().flat_map(|o| o.iter()).flat_map(|(_, c)| &c.files).collect();
+            if let Err(e) = remote.fetch(self.store, &files, &crate::remote::Transfer::quiet()) {
+                let failure = StageFailure::caused("cannot fetch an input from the remote cache", e);
+                self.ended.push_back(Finished {
+                    stage: job.stage,
+                    threads: job.threads,
+                    key: job.key,
+                    seconds: 0.0,
+                    result: Err(failure.with_class(FailureClass::Io)),
+                    place: None,
+                });
+                return;
+            }
+        }
         self.submitted += 1;
         let n = self.submitted;
         let at = |ext: &str| self.dir.join(format!("{n:05}.{ext}"));

@@ -60,14 +60,20 @@ mod real {
                         retry_timeout: Duration::from_secs(10),
                         ..RetryConfig::default()
                     };
-                    let store = b.with_retry(retry).with_client_options(client).build().map_err(|e| fail("cannot configure the S3 client", Box::new(e)))?;
+                    let store = b
+                        .with_retry(retry)
+                        .with_client_options(client)
+                        .build()
+                        .map_err(|e| fail("cannot configure the S3 client", Box::new(e)))?;
                     (Arc::new(store), prefix.clone())
                 }
                 Location::Folder { path } => {
                     if create {
-                        std::fs::create_dir_all(path).map_err(|e| fail("cannot create the remote folder", Box::new(e)))?;
+                        std::fs::create_dir_all(path)
+                            .map_err(|e| fail("cannot create the remote folder", Box::new(e)))?;
                     }
-                    let store = LocalFileSystem::new_with_prefix(path).map_err(|e| fail("cannot open the remote folder", Box::new(e)))?;
+                    let store = LocalFileSystem::new_with_prefix(path)
+                        .map_err(|e| fail("cannot open the remote folder", Box::new(e)))?;
                     (Arc::new(store), String::new())
                 }
             };
@@ -80,19 +86,16 @@ mod real {
             // One listing: the server answers, the credentials are accepted, the bucket
             // exists.
             let probe = backend.path("entries/");
-            backend
-                .rt
-                .block_on(backend.store.list_with_delimiter(Some(&probe)))
-                .map_err(|e| {
-                    let what = if no_keys {
-                        "cannot list the remote cache (no AWS credentials: AWS_ACCESS_KEY_ID and \
+            backend.rt.block_on(backend.store.list_with_delimiter(Some(&probe))).map_err(|e| {
+                let what = if no_keys {
+                    "cannot list the remote cache (no AWS credentials: AWS_ACCESS_KEY_ID and \
                          AWS_SECRET_ACCESS_KEY are unset and ~/.aws/credentials has none, so the \
                          machine's instance credentials were tried)"
-                    } else {
-                        "cannot list the remote cache"
-                    };
-                    backend.error(what, e)
-                })?;
+                } else {
+                    "cannot list the remote cache"
+                };
+                backend.error(what, e)
+            })?;
             Ok(backend)
         }
 
@@ -105,7 +108,11 @@ mod real {
         }
 
         fn error(&self, what: impl Into<String>, e: object_store::Error) -> RemoteError {
-            RemoteError::Request { url: self.url.clone(), what: what.into(), source: Box::new(e) }
+            let mut what = what.into();
+            if let Some(why) = reason(&crate::causes::chain_text(&e)) {
+                what = format!("{what}: {why}");
+            }
+            RemoteError::Request { url: self.url.clone(), what, source: Box::new(e) }
         }
 
         /// The bytes of `name`, `None` when the remote has no such object.
@@ -140,7 +147,8 @@ mod real {
                     let chunk = chunk?;
                     hasher.update(&chunk);
                     size += chunk.len() as u64;
-                    file.write_all(&chunk).map_err(|e| object_store::Error::Generic { store: "local", source: Box::new(e) })?;
+                    file.write_all(&chunk)
+                        .map_err(|e| object_store::Error::Generic { store: "local", source: Box::new(e) })?;
                 }
                 Ok::<_, object_store::Error>((hasher.finalize().to_hex().to_string(), size))
             });
@@ -177,7 +185,9 @@ mod real {
                 other => other.map(drop),
             };
             match done {
-                Ok(()) | Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(()),
+                Ok(()) | Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
+                    Ok(())
+                }
                 Err(e) => Err(self.error(format!("cannot write {name}"), e)),
             }
         }
@@ -187,9 +197,11 @@ mod real {
         pub fn list(&self, dir: &str) -> Result<Vec<(String, u64, Option<Duration>)>, RemoteError> {
             let path = self.path(dir);
             let skip = if self.prefix.is_empty() { 0 } else { self.prefix.len() + 1 };
-            let listed: Result<Vec<_>, _> = self.rt.block_on(self.store.list(Some(&path)).collect::<Vec<_>>()).into_iter().collect();
+            let listed: Result<Vec<_>, _> =
+                self.rt.block_on(self.store.list(Some(&path)).collect::<Vec<_>>()).into_iter().collect();
             let listed = listed.map_err(|e| self.error(format!("cannot list {dir}"), e))?;
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
             let age = |t: i64| u64::try_from(now - t).ok().map(Duration::from_secs);
             Ok(listed
                 .into_iter()
@@ -203,6 +215,32 @@ mod real {
                 Err(e) => Err(self.error(format!("cannot delete {name}"), e)),
             }
         }
+    }
+
+    /// What an S3 error means, in words, from the server's error code (or the
+    /// connection's failure), when it is one a user can act on.
+    pub(super) fn reason(text: &str) -> Option<String> {
+        let tag = |name: &str| {
+            let open = format!("<{name}>");
+            let start = text.find(&open)? + open.len();
+            let end = text[start..].find(&format!("</{name}>"))? + start;
+            Some(text[start..end].to_string())
+        };
+        if let Some(code) = tag("Code") {
+            let said = tag("Message").unwrap_or_default();
+            return Some(match code.as_str() {
+                "SignatureDoesNotMatch" | "InvalidAccessKeyId" | "InvalidClientTokenId" | "ExpiredToken" => {
+                    format!("the server refused the credentials ({code}: {said})")
+                }
+                "NoSuchBucket" => format!("the bucket does not exist ({code})"),
+                "AccessDenied" => format!("access denied ({code}: {said})"),
+                _ => format!("the server said {code}: {said}"),
+            });
+        }
+        if text.contains("Connection refused") || text.contains("tcp connect error") || text.contains("dns error") {
+            return Some("cannot connect to the server".into());
+        }
+        None
     }
 
     /// Keys from the AWS shared credentials file (profile `AWS_PROFILE`, else
@@ -257,8 +295,21 @@ mod real {
     #[cfg(test)]
     mod tests {
         #[test]
+        fn server_errors_are_said_in_words() {
+            let xml = "403 Forbidden: <Error><Code>SignatureDoesNotMatch</Code><Message>bad sig</Message></Error>";
+            assert_eq!(
+                super::reason(xml).unwrap(),
+                "the server refused the credentials (SignatureDoesNotMatch: bad sig)"
+            );
+            assert_eq!(super::reason("<Code>NoSuchBucket</Code>").unwrap(), "the bucket does not exist (NoSuchBucket)");
+            assert_eq!(super::reason("tcp connect error: Connection refused").unwrap(), "cannot connect to the server");
+            assert_eq!(super::reason("something else"), None);
+        }
+
+        #[test]
         fn profiles_are_read_from_their_section() {
-            let text = "[default]\naws_access_key_id = A\n\n[profile lab]\nregion = eu-west-1\n[lab]\naws_access_key_id=B\n";
+            let text =
+                "[default]\naws_access_key_id = A\n\n[profile lab]\nregion = eu-west-1\n[lab]\naws_access_key_id=B\n";
             assert_eq!(super::ini_section(text, "default"), [("aws_access_key_id".to_string(), "A".to_string())]);
             assert_eq!(super::ini_section(text, "lab"), [("aws_access_key_id".to_string(), "B".to_string())]);
             assert_eq!(super::ini_section(text, "profile lab")[0].1, "eu-west-1");

@@ -17,7 +17,9 @@ pub enum Resolved {
     Local(Box<Manifest>),
     Remote(Box<Manifest>),
     /// Neither cache has it (`key`, when its inputs are known).
-    Missing { key: Option<String> },
+    Missing {
+        key: Option<String>,
+    },
 }
 
 impl Resolved {
@@ -30,7 +32,12 @@ impl Resolved {
 }
 
 /// Each selected stage (by index; `None` when not selected), resolved.
-pub fn resolve(p: &Pipeline, store: &Store, remote: &Remote, sel: &Selection) -> Result<Vec<Option<Resolved>>, ResolveError> {
+pub fn resolve(
+    p: &Pipeline,
+    store: &Store,
+    remote: &Remote,
+    sel: &Selection,
+) -> Result<Vec<Option<Resolved>>, ResolveError> {
     let plan = plan_pipeline(p, store, sel)?;
     let n = p.stages.len();
     let mut out: Vec<Option<Resolved>> = (0..n).map(|_| None).collect();
@@ -58,7 +65,8 @@ pub fn resolve(p: &Pipeline, store: &Store, remote: &Remote, sel: &Selection) ->
         pending = rest;
         let mut ask = Vec::new();
         for i in wave {
-            let key = stage_key(p, i, &produced, &mut stat).map_err(|e| ResolveError::Key(p.stages[i].name.clone(), e))?;
+            let key =
+                stage_key(p, i, &produced, &mut stat).map_err(|e| ResolveError::Key(p.stages[i].name.clone(), e))?;
             let digest = key.digest();
             match store.lookup(&digest)? {
                 Lookup::Hit(m) => {

@@ -133,7 +133,8 @@ impl Remote {
         let files = distinct(todo.iter().copied());
         let object_names: Vec<String> = files.iter().map(|f| Remote::object_name(&f.digest)).collect();
         let have = self.present("objects", &object_names)?;
-        let send: Vec<&FileEntry> = files.into_iter().filter(|f| !have.contains(&Remote::object_name(&f.digest))).collect();
+        let send: Vec<&FileEntry> =
+            files.into_iter().filter(|f| !have.contains(&Remote::object_name(&f.digest))).collect();
         moved.objects_present = object_names.len() - send.len();
         t.total(send.iter().map(|f| f.size).sum());
         all(&send, |f| {
@@ -183,7 +184,9 @@ impl Remote {
                 self.count_fetched(size);
                 Ok(())
             }
-            Some((digest, _)) => Err(RemoteError::Corrupt { url: self.url.clone(), digest: f.digest.clone(), got: digest }),
+            Some((digest, _)) => {
+                Err(RemoteError::Corrupt { url: self.url.clone(), digest: f.digest.clone(), got: digest })
+            }
             None => Err(RemoteError::Request {
                 url: self.url.clone(),
                 what: format!("object {} is missing", f.digest),
