@@ -108,8 +108,9 @@ fn all<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> Result<R, RemoteError> +
     pool().install(|| items.par_iter().map(&f).collect())
 }
 
-/// Above this many names, one listing is cheaper than a request per name.
-const LIST_ABOVE: usize = 64;
+/// Above this many names, one listing (a request per 1,000 names on the remote) is
+/// cheaper than a request per name.
+const LIST_ABOVE: usize = 16;
 
 impl Remote {
     /// Which of `names` (under `dir/`) the remote has: a request per name for a few,
