@@ -115,10 +115,49 @@ struct Line {
     parsed: Option<Entry>,
 }
 
+/// The memo file's bytes: mapped from the page cache rather than copied into fresh
+/// memory (at 100,000 stages the file is tens of MB, and zeroing and filling that much
+/// new memory was a tenth of a no-op run). The file is only ever replaced whole (a new
+/// file renamed over it), so a mapping keeps seeing the bytes it was made of.
+enum Text {
+    Mapped(memmap2::Mmap),
+    Empty,
+}
+
+impl Text {
+    fn open(file: &Path) -> Text {
+        let Ok(f) = fs::File::open(file) else { return Text::Empty };
+        // SAFETY: the memo is written to a new file renamed over the old one, never
+        // changed in place, so the mapped bytes do not change under us; another program
+        // truncating it by hand would be the only way, as with any mapped file.
+        match unsafe { memmap2::Mmap::map(&f) } {
+            Ok(m) => Text::Mapped(m),
+            Err(_) => Text::Empty,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Text::Mapped(m) => m,
+            Text::Empty => &[],
+        }
+    }
+
+    fn str(&self, range: std::ops::Range<usize>) -> &str {
+        std::str::from_utf8(&self.bytes()[range]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Text({} bytes)", self.bytes().len())
+    }
+}
+
 #[derive(Debug)]
 pub struct Memo {
     file: PathBuf,
-    text: String,
+    text: Text,
     /// The times the loaded lines were read under.
     then: Stamps,
     /// The times now, taken before anything in the cache is read.
@@ -141,14 +180,14 @@ impl Memo {
         // and nothing is remembered.
         let off = std::env::var_os("PIPE_MEMO").is_some_and(|v| v == "off");
         let now = if off { vec![None; SHARDS] } else { stamps(store.root()) };
-        let text = if off { String::new() } else { fs::read_to_string(&file).unwrap_or_default() };
-        let (then, lines) = parse(&text).unwrap_or_default();
+        let text = if off { Text::Empty } else { Text::open(&file) };
+        let (then, lines) = parse(text.bytes()).unwrap_or_default();
         Memo { file, text, then, now, lines, next: HashMap::new(), changed: false }
     }
 
     /// The key stage `name` had when the memo was written.
     pub fn last_key(&self, name: &str) -> Option<&str> {
-        self.lines.get(name).map(|l| &self.text[l.key.clone()])
+        self.lines.get(name).map(|l| self.text.str(l.key.clone()))
     }
 
     /// Whether an entry's folders are unchanged between `stamps` and now.
@@ -170,7 +209,7 @@ impl Memo {
         digest: &str,
     ) -> Result<(Lookup, Option<StageKey>), StoreError> {
         if let Some(line) = self.lines.get_mut(name)
-            && &self.text[line.key.clone()] == digest
+            && &self.text.bytes()[line.key.clone()] == digest.as_bytes()
             && let Some(entry) = line.parsed.take()
         {
             if self.trusted(&self.then, digest, &entry.outputs) {
@@ -206,60 +245,65 @@ impl Memo {
             return Ok(());
         }
         let header = Header { format: MEMO_FORMAT, manifest: MANIFEST_FORMAT, stamps: self.now.clone() };
-        let mut out = serde_json::to_string(&header)?;
-        out.push('\n');
+        let mut out = serde_json::to_vec(&header)?;
+        out.push(b'\n');
         // (name, key, manifest): lines this run found still true (`next` holds `None`
         // for them: their parsed form went into the plan), lines it did not look at
         // whose folders are unchanged, and entries it found on disk.
-        let mut kept: Vec<(&str, &str, &str)> = Vec::new();
+        let mut kept: Vec<(&str, &str, &[u8])> = Vec::new();
         for (name, line) in &self.lines {
-            let key = &self.text[line.key.clone()];
+            let key = self.text.str(line.key.clone());
             let keep = match self.next.get(name) {
                 Some(found) => found.is_none(),
                 None => line.parsed.as_ref().is_some_and(|e| self.trusted(&self.then, key, &e.outputs)),
             };
             if keep {
-                kept.push((name, key, &self.text[line.entry.clone()]));
+                kept.push((name, key, &self.text.bytes()[line.entry.clone()]));
             }
         }
         for (name, found) in &self.next {
             if let Some((key, entry)) = found {
-                kept.push((name, key, entry));
+                kept.push((name, key, entry.as_bytes()));
             }
         }
         kept.sort_unstable();
         for (name, key, entry) in kept {
-            out.push_str(key);
-            out.push('\t');
-            out.push_str(&serde_json::to_string(name)?);
-            out.push('\t');
-            out.push_str(entry);
-            out.push('\n');
+            out.extend_from_slice(key.as_bytes());
+            out.push(b'\t');
+            out.extend_from_slice(serde_json::to_string(name)?.as_bytes());
+            out.push(b'\t');
+            out.extend_from_slice(entry);
+            out.push(b'\n');
         }
-        crate::durable::write_bytes(&self.file, out.as_bytes(), false)?;
+        crate::durable::write_bytes(&self.file, &out, false)?;
         self.changed = false;
         Ok(())
     }
 }
 
 /// The header's times and each line's place in `text`.
-fn parse(text: &str) -> Option<(Stamps, HashMap<String, Line>)> {
-    let (head, _) = text.split_once('\n')?;
-    let header: Header = serde_json::from_str(head).ok()?;
+fn parse(text: &[u8]) -> Option<(Stamps, HashMap<String, Line>)> {
+    let head_end = text.iter().position(|b| *b == b'\n')?;
+    let header: Header = serde_json::from_slice(&text[..head_end]).ok()?;
     if header.format != MEMO_FORMAT || header.manifest != MANIFEST_FORMAT || header.stamps.len() != SHARDS {
         return None;
     }
     let mut lines = Vec::new();
-    let mut at = head.len() + 1;
-    for line in text[at..].split_terminator('\n') {
-        let mut parts = line.splitn(3, '\t');
+    let mut at = head_end + 1;
+    for line in text[at..].split(|b| *b == b'\n') {
+        if line.is_empty() {
+            at += 1;
+            continue;
+        }
+        let mut parts = line.splitn(3, |b| *b == b'\t');
         let (key, name, entry) = (parts.next()?, parts.next()?, parts.next()?);
-        let name: String = serde_json::from_str(name).ok()?;
+        std::str::from_utf8(key).ok()?;
+        let name: String = serde_json::from_slice(name).ok()?;
         let end = at + line.len();
         lines.push((name, Line { key: at..at + key.len(), entry: end - entry.len()..end, parsed: None }));
         at += line.len() + 1;
     }
-    let read = |(_, l): &mut (String, Line)| l.parsed = serde_json::from_str(&text[l.entry.clone()]).ok();
+    let read = |(_, l): &mut (String, Line)| l.parsed = serde_json::from_slice(&text[l.entry.clone()]).ok();
     if lines.len() > 1000 {
         lines.par_iter_mut().for_each(read);
     } else {
