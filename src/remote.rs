@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use backend::Backend;
-pub use resolve::{Resolved, resolve};
+pub use resolve::{Resolved, resolve, resolve_plan};
 pub use sync::{Moved, Transfer};
 
 use crate::store::StoreError;

@@ -10,7 +10,7 @@
 //! Every stage becomes ready once (when its last input is done) and is settled once,
 //! so a run costs O(stages + edges) besides the work itself.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -194,10 +194,17 @@ pub fn run_with(
     let will_run: Vec<usize> =
         planned.selected().filter(|(_, s)| !matches!(s.state, StageState::Fresh { .. })).map(|(i, _)| i).collect();
     executor.prepare(&will_run).map_err(RunError::Executor)?;
+    // The remote's manifests of the stages that are not here, fetched a wave at a time
+    // in parallel, rather than one by one as the scheduler reaches each stage.
+    let prefetched = match &opts.remote {
+        Some(r) if !will_run.is_empty() => prefetch(p, store, r, &planned),
+        _ => HashMap::new(),
+    };
     let total = sel.selected.iter().filter(|s| **s).count();
     let books = Books { stat: &mut stat, records: &mut records, memo: &mut memo };
     let mut s = Scheduler::new(p, store, &sel, planned, Progress::new(total, opts.json), books);
     s.remote = opts.remote.clone();
+    s.prefetched = prefetched;
     let pusher = opts.remote.as_ref().filter(|_| opts.push).map(|r| Pusher::start(r.clone(), store.clone()));
     s.push = pusher.as_ref().map(|p| p.tx.clone());
     s.settle_ready()?;
@@ -259,6 +266,27 @@ pub fn run_with(
         seconds: started.elapsed().as_secs_f64(),
         remote,
     })
+}
+
+/// The remote manifests of the planned stages that are not in the local cache. A
+/// remote that fails here is only a lost shortcut: the scheduler asks again per stage.
+fn prefetch(
+    p: &Pipeline,
+    store: &Store,
+    remote: &Remote,
+    plan: &crate::engine::plan::Plan,
+) -> HashMap<String, Manifest> {
+    match crate::remote::resolve_plan(p, store, remote, plan) {
+        Ok(resolved) => resolved
+            .into_iter()
+            .flatten()
+            .filter_map(|r| match r {
+                crate::remote::Resolved::Remote(m) => Some((m.key.clone(), *m)),
+                _ => None,
+            })
+            .collect(),
+        Err(_) => HashMap::new(),
+    }
 }
 
 /// Pushes each computed stage's entry to the remote on its own thread, so training
@@ -331,6 +359,8 @@ struct Scheduler<'a> {
     remote: Option<Arc<Remote>>,
     /// Where computed entries go to be pushed.
     push: Option<std::sync::mpsc::Sender<Manifest>>,
+    /// Manifests the remote has, by key, fetched before the run.
+    prefetched: HashMap<String, Manifest>,
 }
 
 /// What a run reads and keeps beside the cache: workspace digests, the last key of
@@ -400,6 +430,7 @@ impl<'a> Scheduler<'a> {
             memo: books.memo,
             remote: None,
             push: None,
+            prefetched: HashMap::new(),
         };
         for (pos, &i) in p.dag.order.iter().enumerate() {
             s.order_pos[i] = pos;
@@ -499,7 +530,8 @@ impl<'a> Scheduler<'a> {
     fn from_remote(&mut self, i: usize) -> bool {
         let (Some(remote), Some(key)) = (self.remote.clone(), self.keys[i].as_ref()) else { return false };
         let digest = key.digest();
-        let fetched = remote.manifest(&digest).and_then(|m| match m {
+        let known = self.prefetched.remove(&digest).map(|m| Ok(Some(m)));
+        let fetched = known.unwrap_or_else(|| remote.manifest(&digest)).and_then(|m| match m {
             Some(m) => {
                 let files: Vec<_> = m.outputs.values().filter(|o| o.workspace).flat_map(|o| &o.content.files).collect();
                 remote.fetch(self.store, &files, &Transfer::quiet()).map(|_| Some(m))

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::{CONNECTIONS, Remote, RemoteError};
 use crate::config::Pipeline;
 use crate::digest::StatCache;
-use crate::engine::plan::{Produced, Selection, StageState, plan_pipeline, produced_of, stage_key, workspace_id};
+use crate::engine::plan::{Plan, Produced, Selection, StageState, plan_pipeline, produced_of, stage_key, workspace_id};
 use crate::store::{Lookup, Manifest, Store};
 
 /// Where one selected stage's entry is.
@@ -39,6 +39,16 @@ pub fn resolve(
     sel: &Selection,
 ) -> Result<Vec<Option<Resolved>>, ResolveError> {
     let plan = plan_pipeline(p, store, sel)?;
+    resolve_plan(p, store, remote, &plan)
+}
+
+/// [`resolve`], from a plan made already.
+pub fn resolve_plan(
+    p: &Pipeline,
+    store: &Store,
+    remote: &Remote,
+    plan: &Plan,
+) -> Result<Vec<Option<Resolved>>, ResolveError> {
     let n = p.stages.len();
     let mut out: Vec<Option<Resolved>> = (0..n).map(|_| None).collect();
     let mut produced: Vec<Option<Produced>> = vec![None; n];
