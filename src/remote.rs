@@ -86,12 +86,22 @@ pub enum RemoteError {
     },
     #[error("remote {url}: object {digest} is damaged: its bytes hash to {got}; nothing of it was stored locally")]
     Corrupt { url: String, digest: String, got: String },
+    #[error("remote {url}: object {digest} is missing, though an entry there names it")]
+    MissingObject { url: String, digest: String },
     #[error("remote {url}: the manifest of entry {key} is not one this pipe can use ({why})")]
     BadManifest { url: String, key: String, why: String },
     #[error("this pipe was built without remote caches; build it with `cargo build --release --features remote`")]
     Unsupported,
     #[error(transparent)]
     Local(#[from] StoreError),
+}
+
+impl RemoteError {
+    /// Whether the remote's bytes are at fault (damaged or missing), rather than the
+    /// way to them: computing the entry here repairs it.
+    pub fn is_damage(&self) -> bool {
+        matches!(self, RemoteError::Corrupt { .. } | RemoteError::MissingObject { .. })
+    }
 }
 
 /// What a run or a command moved between the caches.
@@ -144,6 +154,20 @@ impl Remote {
         }
         if m.key != key || m.key_struct.digest() != key {
             return Err(bad("it names another key".into()));
+        }
+        // Only digests and relative paths inside their own folder: a manifest from
+        // elsewhere must not make pipe read or write outside the cache and workspace.
+        let hex = |d: &str| d.len() == 64 && d.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let inside = |p: &str| !p.starts_with('/') && !p.split('/').any(|s| s == ".." || s == ".");
+        for (name, content) in
+            m.outputs.iter().map(|(n, o)| (n.as_str(), &o.content)).chain(m.log.iter().map(|l| ("log", l)))
+        {
+            if name.is_empty() || !inside(name) || !hex(&content.digest) {
+                return Err(bad(format!("output `{name}` has a bad name or digest")));
+            }
+            if let Some(f) = content.files.iter().find(|f| !hex(&f.digest) || !inside(&f.path)) {
+                return Err(bad(format!("output `{name}` names a bad file `{}`", f.path)));
+            }
         }
         Ok(Some(m))
     }

@@ -1367,6 +1367,19 @@ fn objects(cache: &Path) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// The digest of stage `stage`'s checkpoint in a cache.
+fn checkpoint_of(cache: &Path, stage: &str) -> String {
+    for f in walk(&cache.join("entries")) {
+        let m: serde_json::Value = serde_json::from_slice(&fs::read(f).unwrap()).unwrap();
+        if m["stage"] == stage {
+            let files = m["outputs"]["network"]["files"].as_array().unwrap();
+            let f = files.iter().find(|f| f["path"] == "model.safetensors").unwrap();
+            return f["digest"].as_str().unwrap().to_string();
+        }
+    }
+    panic!("no entry for {stage}")
+}
+
 /// The digests of the checkpoints (`network/model.safetensors`) in a cache's entries.
 fn checkpoints(cache: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -1527,6 +1540,24 @@ fn damaged_remote_bytes_and_unreachable_remotes_are_clear_errors_that_change_not
     assert!(!objects(&b.path().join("cache")).contains(&digest), "damaged bytes never enter the cache");
     assert!(walk(&b.path().join("cache/entries")).is_empty(), "no entry was published");
 
+    // A run that reads a damaged remote checkpoint computes its stage here instead.
+    let base = checkpoint_of(&a.path().join("cache"), "base[half=A]");
+    let object = a.path().join("remote/objects").join(&base[..2]).join(&base[2..]);
+    let mut bytes = fs::read(&object).unwrap();
+    bytes[200] ^= 1;
+    fs::set_permissions(&object, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    fs::write(&object, bytes).unwrap();
+    let c = Sandbox::new();
+    c.write("quick.yaml", &quick());
+    let t = "transfer[from=A,n=1,ft=false]";
+    let out = c.cmd(&["run", "quick.yaml", t, "--force", t, "--remote", &url, "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let outcome = |n: &str| v["stages"].as_array().unwrap().iter().find(|s| s["name"] == n).unwrap()["outcome"].clone();
+    assert_eq!((outcome("base[half=A]"), outcome(t)), ("ran".into(), "ran".into()), "{v}");
+    assert!(stderr(&out).contains("is damaged"), "{}", stderr(&out));
+    assert_eq!(checkpoint_of(&c.path().join("cache"), "base[half=A]"), base, "the same bytes, computed here");
+
     // Nothing to reach: the error names the remote and the cause; the cache is as it was.
     let before = objects(&a.path().join("cache"));
     let mut cases = vec![("s3://pipe-ci/x?endpoint=http://127.0.0.1:9".to_string(), "cannot connect to the server")];
@@ -1585,6 +1616,13 @@ fn push_during_a_run_and_gc_of_the_remote() {
         let other =
             a.cmd(&["run", "quick.yaml", "--set", "training.epochs=2", "--remote", &url, "--push"]).output().unwrap();
         assert!(other.status.success(), "{}", stderr(&other));
+        // Where keys cannot be known (another dataset, in neither cache), gc of the
+        // remote removes nothing.
+        let c = Sandbox::new();
+        c.write("quick.yaml", &quick());
+        let out = c.pipe(&["cache", "gc", "quick.yaml", "--set", "stages.data.dataset.seed=5", "--remote", &url]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains("nothing was removed"), "{}", stderr(&out));
         let out = a.pipe(&["cache", "gc", "quick.yaml", "--remote", &url]);
         assert!(out.status.success(), "{}", stderr(&out));
         assert!(stdout(&out).contains("kept 20 entries"), "{}", stdout(&out));

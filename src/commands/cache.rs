@@ -172,6 +172,22 @@ fn gc_remote(
     for f in files {
         let p = load(f, sets)?;
         let resolved = crate::remote::resolve(&p, store, &remote, &Selection::new(&p, &[], &[])?)?;
+        // A stage whose inputs are in neither cache has a key nobody can know here, and
+        // so may the remote entries of everything after it: remove nothing.
+        let unknown: Vec<&str> = resolved
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(r, Some(crate::remote::Resolved::Missing { key: None })))
+            .map(|(i, _)| p.stages[i].name.as_str())
+            .collect();
+        if let Some(first) = unknown.first() {
+            return Err(Error::failed(format!(
+                "error: remote {url}: nothing was removed: the keys of {} stage(s) of {} (`{first}` first) \
+                 cannot be known, because what they read is in neither cache; run or pull the pipeline first",
+                unknown.len(),
+                f.display()
+            )));
+        }
         keep.extend(resolved.iter().flatten().filter_map(|r| r.manifest()).map(|m| m.key.clone()));
     }
     let r = remote.gc(&keep, dry_run)?;

@@ -63,10 +63,29 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
             crate::engine::slurm::run(&p, &store, &opts, settings)?
         }
     };
+    // The report from the remote is a convenience: a remote that fails now is a
+    // warning, never a reason to hide how the run went.
     let from_remote = match &remote {
-        Some(r) => pull_reports(&p, &store, r, &summary)?,
-        None => HashMap::new(),
+        Some(r) if !summary.interrupted => pull_reports(&p, &store, r, &summary).unwrap_or_else(|e| {
+            eprintln!("warning: the report was not brought from the remote: {}", e.render().trim_end());
+            HashMap::new()
+        }),
+        _ => HashMap::new(),
     };
+    if let Some(traffic) = &summary.remote {
+        for e in &traffic.push_errors {
+            eprintln!("warning: not pushed (it is in the local cache; `pipe push` sends it later): {e}");
+        }
+        if let Some(m) = traffic.pushed.as_ref().filter(|_| !a.json) {
+            emit(&format!(
+                "pushed {} entries, {} objects ({}) to {}\n",
+                m.entries,
+                m.objects,
+                crate::commands::cache::human(m.bytes),
+                traffic.url
+            ))?;
+        }
+    }
     let pages = write_pages(&p, &store, &summary, &from_remote)?;
     if a.json {
         // The report pages are written here too, and named beside the stages.

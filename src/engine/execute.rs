@@ -129,7 +129,17 @@ fn gather_inputs(
                     None => parts.iter().map(|(_, c)| c.size).sum(),
                 };
                 if let Some(remote) = &job.remote {
-                    fetch_missing(store, remote, one.into_iter().chain(parts.iter().map(|(_, c)| *c)))?;
+                    let contents = one.into_iter().chain(parts.iter().map(|(_, c)| *c));
+                    fetch_missing(store, remote, contents).map_err(|e| {
+                        let what = format!("input `{}` from stage `{}`", input.role, p.stages[*stage].name);
+                        if e.is_damage() {
+                            // Computed here, it is whole again.
+                            StageFailure::damaged_input(*stage, format!("{what}: {e}"))
+                        } else {
+                            StageFailure::caused(format!("cannot fetch {what} from the remote cache"), e)
+                                .with_class(FailureClass::Io)
+                        }
+                    })?;
                 }
                 let linked = match one {
                     Some(c) => store.link(c, &dest),
@@ -159,13 +169,11 @@ fn fetch_missing<'c>(
     store: &Store,
     remote: &crate::remote::Remote,
     contents: impl Iterator<Item = &'c crate::digest::Content>,
-) -> Result<(), StageFailure> {
+) -> Result<(), crate::remote::RemoteError> {
     let files: Vec<&crate::digest::FileEntry> =
         contents.flat_map(|c| &c.files).filter(|f| !store.has_object(&f.digest)).collect();
     if files.is_empty() {
         return Ok(());
     }
-    remote.fetch(store, &files, &crate::remote::Transfer::quiet()).map(drop).map_err(|e| {
-        StageFailure::caused("cannot fetch an input from the remote cache", e).with_class(FailureClass::Io)
-    })
+    remote.fetch(store, &files, &crate::remote::Transfer::quiet()).map(drop)
 }

@@ -471,6 +471,7 @@ impl<'a> Scheduler<'a> {
             // Fresh as planned, and its workspace outputs are in place: nothing to do.
             let planned = match planned {
                 Some(m) if self.in_place[i] => {
+                    self.push_entry(&m);
                     self.done(i, *m, Outcome::Cached, 0.0);
                     continue;
                 }
@@ -509,7 +510,10 @@ impl<'a> Scheduler<'a> {
             };
             match hit {
                 Some(m) => match restore_workspace(self.store, self.p, &m, self.stat) {
-                    Ok(()) => self.done(i, m, Outcome::Cached, 0.0),
+                    Ok(()) => {
+                        self.push_entry(&m);
+                        self.done(i, m, Outcome::Cached, 0.0);
+                    }
                     // A workspace output whose stored bytes are damaged: compute it.
                     Err(e) if e.is_damage() => {
                         self.keys[i] = Some(m.key_struct);
@@ -555,6 +559,13 @@ impl<'a> Scheduler<'a> {
                 self.progress.line(&format!("warning: {}: {why}; computing it here", self.p.stages[i].name));
                 false
             }
+        }
+    }
+
+    /// Hand a local entry to the pusher (with `--push`); it sends what the remote lacks.
+    fn push_entry(&self, m: &Manifest) {
+        if let Some(tx) = &self.push {
+            let _ = tx.send(m.clone());
         }
     }
 
@@ -615,12 +626,14 @@ impl<'a> Scheduler<'a> {
                 }
                 self.reran[i] = true;
                 self.memo.forget(&self.p.stages[i].name);
-                if let Some(tx) = &self.push {
-                    let _ = tx.send(m.clone());
-                }
+                self.push_entry(&m);
                 self.done(i, m, Outcome::Ran, f.seconds);
             }
             Ok(Executed::Cached(m)) => match restore_workspace(self.store, self.p, &m, self.stat) {
+                Ok(()) if self.push.is_some() => {
+                    self.push_entry(&m);
+                    self.done(i, m, Outcome::Cached, f.seconds);
+                }
                 Ok(()) => self.done(i, m, Outcome::Cached, f.seconds),
                 Err(e) if e.is_damage() => self.queue(i, true),
                 Err(e) => return Err(e.into()),

@@ -174,7 +174,15 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
     fn submit(&mut self, job: Job) {
         let name = self.p.stages[job.stage].name.clone();
         if let Some(remote) = &job.remote {
-            let files: Vec<_> = job.upstream.values().flat_map(|o| o.iter()).flat_map(|(_, c)| &c.files).collect();
+            let reads = self.p.stages[job.stage].task.reads();
+            let wanted = |name: &str| reads.is_none_or(|r| r.contains(&name));
+            let files: Vec<_> = job
+                .upstream
+                .values()
+                .flat_map(|o| o.iter())
+                .filter(|(name, _)| wanted(name))
+                .flat_map(|(_, c)| &c.files)
+                .collect();
             if let Err(e) = remote.fetch(self.store, &files, &crate::remote::Transfer::quiet()) {
                 let failure = StageFailure::caused("cannot fetch an input from the remote cache", e);
                 self.ended.push_back(Finished {
@@ -256,6 +264,8 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
     fn sbatch(&self, stage: usize, threads: usize, name: &str, files: &JobFiles) -> Result<String, StageFailure> {
         let out = Command::new("sbatch")
             .arg("--parsable")
+            // A requeued job would run beside the one pipe submits again (--retries).
+            .arg("--no-requeue")
             .arg(format!("--job-name=pipe:{name}"))
             .arg(format!("--output={}", files.out.display()))
             .arg(format!("--chdir={}", self.p.workspace.display()))
@@ -291,6 +301,11 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
                 Some(JobReport::Failed { class, .. }) => *class != FailureClass::Interrupted,
                 None => false,
             };
+            // A shared filesystem may show the report before the entry it vouches for.
+            if trusted && matches!(report, Some(JobReport::Ok { .. })) && !self.entry_visible(k) {
+                k += 1;
+                continue;
+            }
             if trusted {
                 let job = self.jobs.remove(k);
                 let finished = self.from_report(job, report.expect("trusted"));
@@ -305,6 +320,17 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             }
             k += 1;
         }
+    }
+
+    /// Whether job `k`'s entry can be seen here, or it has been waited for long enough
+    /// (then its report is taken as it is, and a missing entry said plainly).
+    fn entry_visible(&mut self, k: usize) -> bool {
+        let digest = self.jobs[k].key.digest();
+        if matches!(self.store.lookup(&digest), Ok(Lookup::Hit(_))) {
+            return true;
+        }
+        let since = *self.jobs[k].ended_without_report.get_or_insert_with(Instant::now);
+        since.elapsed() >= REPORT_GRACE
     }
 
     fn poll_interval(&self) -> Duration {

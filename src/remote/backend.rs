@@ -193,10 +193,11 @@ mod real {
         }
 
         /// The names under `dir/` (relative to the remote's root), with their sizes and
-        /// how long ago each was written.
+        /// how long ago each was written. The root is taken off by path segments, not
+        /// by length: a prefix may be stored percent-encoded.
         pub fn list(&self, dir: &str) -> Result<Vec<(String, u64, Option<Duration>)>, RemoteError> {
             let path = self.path(dir);
-            let skip = if self.prefix.is_empty() { 0 } else { self.prefix.len() + 1 };
+            let root = ObjectPath::from(self.prefix.as_str());
             let listed: Result<Vec<_>, _> =
                 self.rt.block_on(self.store.list(Some(&path)).collect::<Vec<_>>()).into_iter().collect();
             let listed = listed.map_err(|e| self.error(format!("cannot list {dir}"), e))?;
@@ -205,7 +206,11 @@ mod real {
             let age = |t: i64| u64::try_from(now - t).ok().map(Duration::from_secs);
             Ok(listed
                 .into_iter()
-                .map(|m| (m.location.as_ref()[skip..].to_string(), m.size, age(m.last_modified.timestamp())))
+                .filter_map(|m| {
+                    let parts: Vec<String> =
+                        m.location.prefix_match(&root)?.map(|part| part.as_ref().to_string()).collect();
+                    Some((parts.join("/"), m.size, age(m.last_modified.timestamp())))
+                })
                 .collect())
         }
 

@@ -188,11 +188,7 @@ impl Remote {
             Some((digest, _)) => {
                 Err(RemoteError::Corrupt { url: self.url.clone(), digest: f.digest.clone(), got: digest })
             }
-            None => Err(RemoteError::Request {
-                url: self.url.clone(),
-                what: format!("object {} is missing", f.digest),
-                source: "an entry on the remote names it, but it is not there".into(),
-            }),
+            None => Err(RemoteError::MissingObject { url: self.url.clone(), digest: f.digest.clone() }),
         }
     }
 
@@ -209,12 +205,18 @@ impl Remote {
         Ok(moved)
     }
 
-    /// Remove every remote entry whose key is not in `keep`, then every object no kept
+    /// Remove every remote entry whose key is not in `keep`, then every object no
     /// entry names. Objects written in the last hour stay: another machine may be
-    /// pushing the entry that names them.
+    /// pushing the entry that names them. A push that relies on an older object while
+    /// gc runs can still lose it (the push saw it, then gc removed it): run
+    /// `gc --remote` when nobody pushes, as with `dvc gc -c`.
     pub fn gc(&self, keep: &BTreeSet<String>, dry_run: bool) -> Result<Moved, RemoteError> {
         let entries = self.backend.list("entries")?;
-        let key_of = |name: &str| name.rsplit('/').next().and_then(|n| n.strip_suffix(".json")).map(str::to_string);
+        // Only names this pipe writes: 64 hex digits.
+        let key_of = |name: &str| {
+            let key = name.rsplit('/').next()?.strip_suffix(".json")?;
+            (key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit())).then(|| key.to_string())
+        };
         let (kept, gone): (Vec<_>, Vec<_>) =
             entries.into_iter().partition(|(n, _, _)| key_of(n).is_some_and(|k| keep.contains(&k)));
         let kept_keys: Vec<String> = kept.iter().filter_map(|(n, _, _)| key_of(n)).collect();
@@ -227,7 +229,7 @@ impl Remote {
             .filter(|(n, _, age)| !names.contains(n) && age.is_some_and(|a| a.as_secs() > 3600))
             .map(|(n, size, _)| (n, size))
             .collect();
-        let removed = Moved {
+        let mut removed = Moved {
             entries: gone.len(),
             objects: unreached.len(),
             bytes: unreached.iter().map(|(_, s)| s).sum(),
@@ -237,6 +239,22 @@ impl Remote {
         if !dry_run {
             // Entries first: an object goes only once nothing names it.
             all(&gone, |(n, _, _)| self.backend.delete(n))?;
+            // An entry pushed meanwhile (by another machine) may name objects that were
+            // there before it: keep whatever any entry there now names.
+            let listed: HashSet<String> = kept.iter().chain(&gone).map(|(n, _, _)| n.clone()).collect();
+            let new_keys: Vec<String> = self
+                .backend
+                .list("entries")?
+                .into_iter()
+                .filter(|(n, _, _)| !listed.contains(n))
+                .filter_map(|(n, _, _)| key_of(&n))
+                .collect();
+            let newer = all(&new_keys, |k| self.manifest(k))?;
+            let named: HashSet<String> =
+                newer.iter().flatten().flat_map(files_of).map(|f| Remote::object_name(&f.digest)).collect();
+            let unreached: Vec<(String, u64)> = unreached.into_iter().filter(|(n, _)| !named.contains(n)).collect();
+            removed.objects = unreached.len();
+            removed.bytes = unreached.iter().map(|(_, s)| s).sum();
             all(&unreached, |(n, _)| self.backend.delete(n))?;
         }
         Ok(removed)

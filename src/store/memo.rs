@@ -115,21 +115,28 @@ struct Line {
     parsed: Option<Entry>,
 }
 
-/// The memo file's bytes: mapped from the page cache rather than copied into fresh
-/// memory (at 100,000 stages the file is tens of MB, and zeroing and filling that much
-/// new memory was a tenth of a no-op run). The file is only ever replaced whole (a new
-/// file renamed over it), so a mapping keeps seeing the bytes it was made of.
+/// The memo file's bytes: on a local disk, mapped from the page cache rather than
+/// copied into fresh memory (at 100,000 stages the file is tens of MB, and zeroing and
+/// filling that much new memory was a tenth of a no-op run). The file is only ever
+/// replaced whole (a new file renamed over it), so a mapping keeps seeing the bytes it
+/// was made of. On a network filesystem a file renamed over by another machine can
+/// vanish from under a mapping, so there it is read.
 enum Text {
     Mapped(memmap2::Mmap),
+    Read(Vec<u8>),
     Empty,
 }
 
 impl Text {
     fn open(file: &Path) -> Text {
         let Ok(f) = fs::File::open(file) else { return Text::Empty };
+        if !on_local_disk(&f) {
+            return fs::read(file).map_or(Text::Empty, Text::Read);
+        }
         // SAFETY: the memo is written to a new file renamed over the old one, never
-        // changed in place, so the mapped bytes do not change under us; another program
-        // truncating it by hand would be the only way, as with any mapped file.
+        // changed in place, and on a local filesystem the old file lives on while
+        // mapped, so the mapped bytes do not change under us (only another program
+        // truncating it by hand could, as with any mapped file).
         match unsafe { memmap2::Mmap::map(&f) } {
             Ok(m) => Text::Mapped(m),
             Err(_) => Text::Empty,
@@ -139,6 +146,7 @@ impl Text {
     fn bytes(&self) -> &[u8] {
         match self {
             Text::Mapped(m) => m,
+            Text::Read(b) => b,
             Text::Empty => &[],
         }
     }
@@ -146,6 +154,31 @@ impl Text {
     fn str(&self, range: std::ops::Range<usize>) -> &str {
         std::str::from_utf8(&self.bytes()[range]).unwrap_or_default()
     }
+}
+
+/// Whether `f` is on a filesystem of this machine (not NFS, SMB/CIFS, FUSE, Lustre,
+/// GPFS, Ceph, 9p, AFS).
+fn on_local_disk(f: &fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    const REMOTE: [i64; 10] = [
+        0x6969,     // NFS
+        0x517B,     // SMB
+        0xFE534D42, // SMB2
+        0xFF534D42, // CIFS
+        0x65735546, // FUSE
+        0x0BD00BD0, // Lustre
+        0x47504653, // GPFS
+        0x00C36400, // Ceph
+        0x01021997, // 9p
+        0x5346414F, // AFS
+    ];
+    // SAFETY: `statfs` is plain integers, for which all zeroes is a valid value; and
+    // fstatfs only writes into the struct it is given, for a descriptor open here.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstatfs(f.as_raw_fd(), &mut st) } != 0 {
+        return false;
+    }
+    !REMOTE.contains(&(st.f_type as i64))
 }
 
 impl std::fmt::Debug for Text {
