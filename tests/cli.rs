@@ -737,15 +737,20 @@ fn damage(cache: &Path, stage: &str, output: &str) -> PathBuf {
     let f = files.iter().max_by_key(|f| f["size"].as_u64().unwrap()).unwrap();
     let d = f["digest"].as_str().unwrap();
     let path = cache.join("objects").join(&d[..2]).join(&d[2..]);
-    let mut bytes = fs::read(&path).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x10;
-    let mut perms = fs::metadata(&path).unwrap().permissions();
+    let mid = fs::metadata(&path).unwrap().len() as usize / 2;
+    flip_bit(&path, mid, 0x10);
+    path
+}
+
+/// Flip bits `mask` of byte `at` of a (possibly read-only) file.
+fn flip_bit(path: &Path, at: usize, mask: u8) {
+    let mut bytes = fs::read(path).unwrap();
+    bytes[at] ^= mask;
+    let mut perms = fs::metadata(path).unwrap().permissions();
     #[allow(clippy::permissions_set_readonly_false)]
     perms.set_readonly(false);
-    fs::set_permissions(&path, perms).unwrap();
-    fs::write(&path, bytes).unwrap();
-    path
+    fs::set_permissions(path, perms).unwrap();
+    fs::write(path, bytes).unwrap();
 }
 
 /// Damaged cache bytes are found where they are read, never used: the stage that made
@@ -1367,41 +1372,41 @@ fn objects(cache: &Path) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
-/// The digest of stage `stage`'s checkpoint in a cache.
-fn checkpoint_of(cache: &Path, stage: &str) -> String {
-    for f in walk(&cache.join("entries")) {
-        let m: serde_json::Value = serde_json::from_slice(&fs::read(f).unwrap()).unwrap();
-        if m["stage"] == stage {
-            let files = m["outputs"]["network"]["files"].as_array().unwrap();
-            let f = files.iter().find(|f| f["path"] == "model.safetensors").unwrap();
-            return f["digest"].as_str().unwrap().to_string();
-        }
-    }
-    panic!("no entry for {stage}")
-}
-
-/// The digests of the checkpoints (`network/model.safetensors`) in a cache's entries.
-fn checkpoints(cache: &Path) -> Vec<String> {
+/// Each network stage's checkpoint (`network/model.safetensors`) digest in a cache.
+fn checkpoints_by_stage(cache: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for f in walk(&cache.join("entries")) {
         let m: serde_json::Value = serde_json::from_slice(&fs::read(f).unwrap()).unwrap();
-        if let Some(files) = m["outputs"]["network"]["files"].as_array() {
-            out.extend(
-                files
-                    .iter()
-                    .filter(|f| f["path"] == "model.safetensors")
-                    .map(|f| f["digest"].as_str().unwrap().to_string()),
-            );
+        let Some(files) = m["outputs"]["network"]["files"].as_array() else { continue };
+        for f in files.iter().filter(|f| f["path"] == "model.safetensors") {
+            out.push((m["stage"].as_str().unwrap().to_string(), f["digest"].as_str().unwrap().to_string()));
         }
     }
     out
 }
 
-#[test]
-fn a_second_machine_pulls_what_the_first_pushed_and_trains_nothing() {
+/// The digest of stage `stage`'s checkpoint in a cache.
+fn checkpoint_of(cache: &Path, stage: &str) -> String {
+    let found = checkpoints_by_stage(cache).into_iter().find(|(s, _)| s == stage);
+    found.unwrap_or_else(|| panic!("no entry for {stage}")).1
+}
+
+/// The digests of the checkpoints in a cache's entries.
+fn checkpoints(cache: &Path) -> Vec<String> {
+    checkpoints_by_stage(cache).into_iter().map(|(_, d)| d).collect()
+}
+
+/// A sandbox where quick.yaml has run.
+fn quick_ran() -> Sandbox {
     let a = Sandbox::new();
     a.write("quick.yaml", &quick());
     a.run_json("quick.yaml", &[]);
+    a
+}
+
+#[test]
+fn a_second_machine_pulls_what_the_first_pushed_and_trains_nothing() {
+    let a = quick_ran();
     for url in remotes("the push/pull test", a.path()) {
         let out = a.pipe(&["push", "quick.yaml", "--remote", &url, "--json"]);
         assert!(out.status.success(), "{url}: {}", stderr(&out));
@@ -1438,9 +1443,7 @@ fn a_second_machine_pulls_what_the_first_pushed_and_trains_nothing() {
 
 #[test]
 fn a_run_with_a_remote_computes_nothing_and_fetches_only_what_it_reads() {
-    let a = Sandbox::new();
-    a.write("quick.yaml", &quick());
-    a.run_json("quick.yaml", &[]);
+    let a = quick_ran();
     for url in remotes("the --remote run test", a.path()) {
         assert!(a.pipe(&["push", "quick.yaml", "--remote", &url]).status.success());
         let b = Sandbox::new();
@@ -1485,9 +1488,7 @@ fn a_run_with_a_remote_computes_nothing_and_fetches_only_what_it_reads() {
 
 #[test]
 fn concurrent_and_interrupted_transfers_leave_the_remote_and_the_cache_consistent() {
-    let a = Sandbox::new();
-    a.write("quick.yaml", &quick());
-    a.run_json("quick.yaml", &[]);
+    let a = quick_ran();
     for url in remotes("the concurrent transfer test", a.path()) {
         // A push killed midway, then two at once.
         let mut killed = a.cmd(&["push", "quick.yaml", "--remote", &url]).spawn().unwrap();
@@ -1519,18 +1520,13 @@ fn concurrent_and_interrupted_transfers_leave_the_remote_and_the_cache_consisten
 
 #[test]
 fn damaged_remote_bytes_and_unreachable_remotes_are_clear_errors_that_change_nothing() {
-    let a = Sandbox::new();
-    a.write("quick.yaml", &quick());
-    a.run_json("quick.yaml", &[]);
+    let a = quick_ran();
     let url = format!("file://{}", a.path().join("remote").display());
     assert!(a.pipe(&["push", "quick.yaml", "--remote", &url]).status.success());
     // One flipped byte in the remote copy of a checkpoint.
     let digest = checkpoints(&a.path().join("cache"))[0].clone();
     let object = a.path().join("remote/objects").join(&digest[..2]).join(&digest[2..]);
-    let mut bytes = fs::read(&object).unwrap();
-    bytes[100] ^= 1;
-    fs::set_permissions(&object, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    fs::write(&object, bytes).unwrap();
+    flip_bit(&object, 100, 1);
     let b = Sandbox::new();
     b.write("quick.yaml", &quick());
     let out = b.pipe(&["pull", "quick.yaml", "--remote", &url]);
@@ -1543,10 +1539,7 @@ fn damaged_remote_bytes_and_unreachable_remotes_are_clear_errors_that_change_not
     // A run that reads a damaged remote checkpoint computes its stage here instead.
     let base = checkpoint_of(&a.path().join("cache"), "base[half=A]");
     let object = a.path().join("remote/objects").join(&base[..2]).join(&base[2..]);
-    let mut bytes = fs::read(&object).unwrap();
-    bytes[200] ^= 1;
-    fs::set_permissions(&object, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    fs::write(&object, bytes).unwrap();
+    flip_bit(&object, 200, 1);
     let c = Sandbox::new();
     c.write("quick.yaml", &quick());
     let t = "transfer[from=A,n=1,ft=false]";

@@ -32,27 +32,17 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
     install_handler();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let executor = a.executor.as_deref().and_then(ExecutorName::parse).or(p.executor).unwrap_or(ExecutorName::Local);
+    let opts = RunOptions {
+        targets: a.stages.clone(),
+        jobs: cores,
+        force: a.force.clone(),
+        json: a.json,
+        remote: remote.clone(),
+        push: a.push,
+    };
     let summary = match executor {
-        ExecutorName::Local => {
-            let opts = RunOptions {
-                targets: a.stages.clone(),
-                jobs: a.jobs.unwrap_or(cores),
-                force: a.force.clone(),
-                json: a.json,
-                remote: remote.clone(),
-                push: a.push,
-            };
-            run_pipeline(&p, &store, &opts)?
-        }
+        ExecutorName::Local => run_pipeline(&p, &store, &RunOptions { jobs: a.jobs.unwrap_or(cores), ..opts })?,
         ExecutorName::Slurm => {
-            let opts = RunOptions {
-                targets: a.stages.clone(),
-                jobs: cores,
-                force: a.force.clone(),
-                json: a.json,
-                remote: remote.clone(),
-                push: a.push,
-            };
             let settings = SlurmSettings {
                 max_jobs: a.jobs.unwrap_or(100),
                 local_cores: cores,

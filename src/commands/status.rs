@@ -7,7 +7,7 @@ use crate::cli::StatusArgs;
 use crate::commands::load_pipeline;
 use crate::engine::plan::{Selection, StageStatus, plan_pipeline};
 use crate::error::{Error, emit};
-use crate::remote::{Remote, Resolved, resolve};
+use crate::remote::{Remote, Resolved, resolve_plan};
 use crate::store::Store;
 
 pub fn status(cache: &Path, a: &StatusArgs) -> Result<(), Error> {
@@ -18,7 +18,7 @@ pub fn status(cache: &Path, a: &StatusArgs) -> Result<(), Error> {
     let mut statuses = plan.statuses(&p);
     if let Some(url) = &a.remote {
         let remote = Remote::open(url, false)?;
-        let resolved = resolve(&p, &store, &remote, &sel)?;
+        let resolved = resolve_plan(&p, &store, &remote, &plan)?;
         with_remote(&mut statuses, resolved.iter().flatten(), url);
     }
     if a.json {

@@ -93,8 +93,9 @@ struct Submitted {
     attempts: u32,
     progress: Box<dyn Fn(String) + Send + Sync>,
     announce: Box<dyn Fn(String) + Send + Sync>,
-    /// When Slurm first said it ended without its report being there.
-    ended_without_report: Option<Instant>,
+    /// Since when the job has been waited for after it ended: its report, or the entry
+    /// its report vouches for, not yet visible here.
+    waiting_since: Option<Instant>,
 }
 
 /// The files of one job, side by side in the run's folder.
@@ -163,10 +164,6 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
     fn runs_here(&self, i: usize) -> bool {
         let s = &self.p.stages[i];
         s.resources.local.unwrap_or_else(|| s.task.light())
-    }
-
-    fn resource_args(&self, i: usize, threads: usize) -> Vec<String> {
-        sbatch_args(&self.p.stages[i], threads)
     }
 
     /// Write the job's files and submit it. Inputs only the remote cache has are
@@ -243,7 +240,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
                     attempts: 1,
                     progress: job.progress,
                     announce: job.announce,
-                    ended_without_report: None,
+                    waiting_since: None,
                 });
             }
             Err(failure) => {
@@ -269,7 +266,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             .arg(format!("--job-name=pipe:{name}"))
             .arg(format!("--output={}", files.out.display()))
             .arg(format!("--chdir={}", self.p.workspace.display()))
-            .args(self.resource_args(stage, threads))
+            .args(sbatch_args(&self.p.stages[stage], threads))
             .arg(&files.script)
             .output()
             .map_err(|e| StageFailure::caused("cannot run sbatch", e))?;
@@ -329,7 +326,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         if matches!(self.store.lookup(&digest), Ok(Lookup::Hit(_))) {
             return true;
         }
-        let since = *self.jobs[k].ended_without_report.get_or_insert_with(Instant::now);
+        let since = *self.jobs[k].waiting_since.get_or_insert_with(Instant::now);
         since.elapsed() >= REPORT_GRACE
     }
 
@@ -364,7 +361,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
                     job.id = id;
                     job.attempts += 1;
                     job.state = "PENDING".into();
-                    job.ended_without_report = None;
+                    job.waiting_since = None;
                     return None;
                 }
                 Err(failure) => {
@@ -375,7 +372,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         }
         if state == "COMPLETED" {
             // Its report is on its way (a shared filesystem may show it late).
-            let first = *job.ended_without_report.get_or_insert_with(Instant::now);
+            let first = *job.waiting_since.get_or_insert_with(Instant::now);
             if first.elapsed() < REPORT_GRACE {
                 return None;
             }
@@ -535,7 +532,7 @@ impl Executor for Slurm<'_, '_> {
         // partition or account is sbatch's own message, shown plainly.
         let mut seen = BTreeSet::new();
         for i in jobs {
-            let args = self.resource_args(i, self.p.stages[i].resources.cpus() as usize);
+            let args = sbatch_args(&self.p.stages[i], self.p.stages[i].resources.cpus() as usize);
             if !seen.insert(args.clone()) {
                 continue;
             }

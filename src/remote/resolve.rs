@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use super::{CONNECTIONS, Remote, RemoteError};
+use super::{Remote, RemoteError};
 use crate::config::Pipeline;
 use crate::digest::StatCache;
 use crate::engine::plan::{Plan, Produced, Selection, StageState, plan_pipeline, produced_of, stage_key, workspace_id};
@@ -64,7 +64,7 @@ pub fn resolve_plan(
         }
     }
     let mut stat = StatCache::load(store.sub("stat").join(workspace_id(p)));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(CONNECTIONS).build().expect("threads for transfers");
+    let pool = super::sync::pool();
     loop {
         // The stages whose inputs are all resolved (in the order of the graph).
         let (wave, rest): (Vec<usize>, Vec<usize>) =

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::io::IsTerminal;
-use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -81,7 +80,7 @@ impl Transfer {
 }
 
 /// Workers for `CONNECTIONS` transfers at once.
-fn pool() -> rayon::ThreadPool {
+pub(super) fn pool() -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(CONNECTIONS)
         .thread_name(|i| format!("pipe-remote-{i}"))
@@ -259,11 +258,4 @@ impl Remote {
         }
         Ok(removed)
     }
-}
-
-/// Errors of a background push, kept for the end of the run.
-#[derive(Default)]
-pub struct PushLog {
-    pub moved: Mutex<Moved>,
-    pub errors: Mutex<Vec<String>>,
 }
