@@ -1,5 +1,6 @@
-//! Run a pipeline from code: load and validate the file, open the cache, run what is
-//! stale, and read the outcome of every stage.
+//! Run a pipeline from code: load and validate the file, open the cache, read what it
+//! remembers of the file (its books), run what is stale, and read the outcome of every
+//! stage.
 //!
 //! ```sh
 //! cargo run --release --example run_pipeline -- pipelines/quick.yaml
@@ -8,6 +9,7 @@
 use std::path::PathBuf;
 
 use pipe::config::load;
+use pipe::engine::plan::Books;
 use pipe::engine::run::{Outcome, RunOptions, run};
 use pipe::store::Store;
 
@@ -17,7 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pipeline = load(&file, &["training.epochs=1".to_string()])?;
     let store = Store::open(&PathBuf::from("cache"))?;
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let summary = run(&pipeline, &store, &RunOptions { jobs, json: true, ..RunOptions::default() })?;
+    let books = Books::load(&store, &pipeline.file);
+    let summary = run(&pipeline, &store, &RunOptions { jobs, json: true, ..RunOptions::default() }, books)?;
     for stage in &summary.stages {
         let key = stage.key.as_deref().map_or("-", |k| &k[..12]);
         println!("{:<8} {key}  {}", format!("{:?}", stage.outcome).to_lowercase(), stage.name);

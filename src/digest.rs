@@ -25,9 +25,18 @@ pub struct Content {
     pub digest: String,
     pub size: u64,
     /// A lone file has one entry with an empty path; a folder one per file, sorted.
+    #[serde(deserialize_with = "exact")]
     pub files: Vec<FileEntry>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dir: bool,
+}
+
+/// A list read without spare room: JSON does not say how long a list is, so it grows by
+/// doubling, and a plan of a large pipeline holds two of these per stage.
+fn exact<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    let mut v = Vec::<T>::deserialize(d)?;
+    v.shrink_to_fit();
+    Ok(v)
 }
 
 impl Content {
@@ -77,7 +86,7 @@ pub fn walk(dir: &Path) -> io::Result<Vec<String>> {
     Ok(out)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stamp {
     size: u64,
     mtime_ns: i128,
@@ -101,22 +110,41 @@ impl Stamp {
 #[derive(Debug, Default)]
 pub struct StatCache {
     file: Option<PathBuf>,
-    entries: HashMap<String, (Stamp, String)>,
+    /// Absolute path -> its stamp and digest (as bytes: a workspace of 100,000 files
+    /// is read on every run, and a hex string would be one more allocation each).
+    entries: HashMap<String, (Stamp, blake3::Hash)>,
     dirty: bool,
 }
 
-#[derive(Serialize, Deserialize)]
-struct StatFile {
-    entries: Vec<(String, Stamp, String)>,
+/// The first line of a stat file; another one (an older pipe's) is ignored, which
+/// only costs hashing the workspace's files once more.
+const STAT_HEADER: &str = "pipe stat 2";
+
+/// One line per file: digest, size, mtime and ctime (ns), inode, and the path as a
+/// JSON string, separated by tabs.
+fn stat_line(line: &str) -> Option<(String, (Stamp, blake3::Hash))> {
+    let mut f = line.splitn(6, '\t');
+    let digest = blake3::Hash::from_hex(f.next()?).ok()?;
+    let size = f.next()?.parse().ok()?;
+    let mtime_ns = f.next()?.parse().ok()?;
+    let ctime_ns = f.next()?.parse().ok()?;
+    let ino = f.next()?.parse().ok()?;
+    let path: String = serde_json::from_str(f.next()?).ok()?;
+    Some((path, (Stamp { size, mtime_ns, ctime_ns, ino }, digest)))
 }
 
 impl StatCache {
     pub fn load(file: PathBuf) -> StatCache {
-        let entries = fs::read(&file)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<StatFile>(&b).ok())
-            .map(|s| s.entries.into_iter().map(|(p, st, d)| (p, (st, d))).collect())
-            .unwrap_or_default();
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        let mut lines = text.lines();
+        let entries = if lines.next() == Some(STAT_HEADER) {
+            let mut entries = HashMap::with_capacity(text.bytes().filter(|b| *b == b'\n').count());
+            // A damaged line ends what is believed: the files after it are hashed again.
+            entries.extend(lines.map_while(stat_line));
+            entries
+        } else {
+            HashMap::new()
+        };
         StatCache { file: Some(file), entries, dirty: false }
     }
 
@@ -155,7 +183,7 @@ impl StatCache {
                     && self
                         .entries
                         .get(&*abs.to_string_lossy())
-                        .is_some_and(|(s, d)| *s == Stamp::of(&meta) && *d == content.digest)
+                        .is_some_and(|(s, d)| *s == Stamp::of(&meta) && d.to_hex().as_str() == content.digest)
             })
     }
 
@@ -164,7 +192,7 @@ impl StatCache {
         if let Some((s, d)) = self.entries.get(&*abs.to_string_lossy())
             && *s == stamp
         {
-            return Ok((d.clone(), stamp.size));
+            return Ok((d.to_hex().to_string(), stamp.size));
         }
         let (digest, size) = hash_file(abs)?;
         self.remember(abs, meta, &digest);
@@ -173,17 +201,28 @@ impl StatCache {
 
     /// Record a digest computed elsewhere (a file just restored from the cache).
     pub fn remember(&mut self, abs: &Path, meta: &fs::Metadata, digest: &str) {
-        self.entries.insert(abs.to_string_lossy().into_owned(), (Stamp::of(meta), digest.to_string()));
-        self.dirty = true;
+        // Digests are made here, so always hex; one that is not is not remembered.
+        if let Ok(d) = blake3::Hash::from_hex(digest) {
+            self.entries.insert(abs.to_string_lossy().into_owned(), (Stamp::of(meta), d));
+            self.dirty = true;
+        }
     }
 
     pub fn save(&mut self) -> io::Result<()> {
         let (Some(file), true) = (&self.file, self.dirty) else { return Ok(()) };
-        let mut entries: Vec<(String, Stamp, String)> =
-            self.entries.iter().map(|(p, (s, d))| (p.clone(), *s, d.clone())).collect();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let bytes = serde_json::to_vec(&StatFile { entries }).map_err(io::Error::other)?;
-        crate::durable::write_bytes(file, &bytes, false)?;
+        let mut entries: Vec<(&String, &(Stamp, blake3::Hash))> = self.entries.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut text = String::with_capacity(entries.len() * 160);
+        text.push_str(STAT_HEADER);
+        text.push('\n');
+        for (path, (s, d)) in entries {
+            use std::fmt::Write as _;
+            let path = serde_json::to_string(path).map_err(io::Error::other)?;
+            let _ = writeln!(text, "{}\t{}\t{}\t{}\t{}\t{path}", d.to_hex(), s.size, s.mtime_ns, s.ctime_ns, s.ino);
+        }
+        crate::durable::write_bytes(file, text.as_bytes(), false)?;
+        // The JSON file of earlier versions, superseded by this one.
+        let _ = fs::remove_file(file.with_extension("json"));
         self.dirty = false;
         Ok(())
     }

@@ -31,8 +31,6 @@ pub struct Resolved {
 
 #[derive(Debug)]
 pub struct Dag {
-    /// Node `i` is stage `i`; an edge runs from a producer to its consumer.
-    pub graph: DiGraph<usize, ()>,
     pub upstream: Vec<Vec<usize>>,
     pub downstream: Vec<Vec<usize>>,
     /// Stage indices in an order where every stage follows its inputs.
@@ -48,7 +46,7 @@ pub fn build(stages: &[Stage], declared: &[String], diags: &mut Diagnostics) -> 
     }
     let outs = workspace_outputs(stages, diags);
     let index = NameIndex::new(stages);
-    let mut upstream = vec![BTreeSet::new(); stages.len()];
+    let mut upstream: Vec<Vec<usize>> = vec![Vec::new(); stages.len()];
     let mut inputs = Vec::with_capacity(stages.len());
     for (i, stage) in stages.iter().enumerate() {
         let mut mine = Vec::new();
@@ -60,13 +58,13 @@ pub fn build(stages: &[Stage], declared: &[String], diags: &mut Diagnostics) -> 
                         && s != i
                     {
                         source = Source::Output(s, p.clone());
-                        upstream[i].insert(s);
+                        upstream[i].push(s);
                     }
                     // Stages that write a folder holding it, or files inside it, run first.
                     for s in ancestors(&p).filter_map(|a| outs.get(a).copied()).chain(inside(&outs, &p).map(|(_, s)| s))
                     {
                         if s != i {
-                            upstream[i].insert(s);
+                            upstream[i].push(s);
                         }
                     }
                     mine.push(Resolved { role: p, source });
@@ -74,13 +72,15 @@ pub fn build(stages: &[Stage], declared: &[String], diags: &mut Diagnostics) -> 
                 Input::Stage { role, reference, mark, field } => {
                     let path = KeyPath::root().key("stages").key(&stage.group).key(stage.kind.name()).key(field);
                     for (role, s, output) in resolve(stages, &index, declared, &role, &reference, mark, &path, diags) {
-                        upstream[i].insert(s);
+                        upstream[i].push(s);
                         mine.push(Resolved { role, source: Source::Stage { stage: s, output } });
                     }
                 }
             }
         }
         inputs.push(mine);
+        upstream[i].sort_unstable();
+        upstream[i].dedup();
     }
     for (i, ups) in upstream.iter().enumerate() {
         for u in ups {
@@ -94,14 +94,13 @@ pub fn build(stages: &[Stage], declared: &[String], diags: &mut Diagnostics) -> 
             (0..stages.len()).collect()
         }
     };
-    let upstream: Vec<Vec<usize>> = upstream.into_iter().map(|s| s.into_iter().collect()).collect();
     let mut downstream = vec![Vec::new(); stages.len()];
     for (i, ups) in upstream.iter().enumerate() {
         for u in ups {
             downstream[*u].push(i);
         }
     }
-    Dag { graph, upstream, downstream, order, inputs }
+    Dag { upstream, downstream, order, inputs }
 }
 
 /// Split `base[half=A].checkpoint` into the stage part and the output part. Matrix
@@ -147,24 +146,34 @@ fn ancestors(p: &str) -> impl Iterator<Item = &str> {
 }
 
 /// The outputs strictly inside folder `p`.
-fn inside<'a>(outs: &'a BTreeMap<String, usize>, p: &str) -> impl Iterator<Item = (&'a str, usize)> {
-    // Every path that starts with `p/` sorts between `p/` and `p0` ('0' follows '/').
-    outs.range(format!("{p}/")..format!("{p}0")).map(|(k, v)| (k.as_str(), *v))
+fn inside<'a>(outs: &'a BTreeMap<String, usize>, p: &'a str) -> impl Iterator<Item = (&'a str, usize)> {
+    // The paths that start with `p` follow it in order; of those, the ones inside it
+    // (`p/...`) come after those that go on with a byte below '/' (`p.txt`, `p-2`) and
+    // before those that go on with one above (`p0`, `p_x`). No key is built for the
+    // range: this runs for every output and input of every stage.
+    use std::ops::Bound;
+    outs.range::<str, _>((Bound::Excluded(p), Bound::Unbounded))
+        .map_while(move |(k, v)| match k.strip_prefix(p).map(|rest| rest.as_bytes().first().copied()) {
+            Some(Some(b)) if b <= b'/' => Some((k, *v)),
+            _ => None,
+        })
+        .filter(|(k, _)| k.as_bytes()[p.len()] == b'/')
+        .map(|(k, v)| (k.as_str(), v))
 }
 
 /// Stage names and group names to stage indices.
-struct NameIndex {
-    names: HashMap<String, usize>,
-    groups: HashMap<String, Vec<usize>>,
+struct NameIndex<'a> {
+    names: HashMap<&'a str, usize>,
+    groups: HashMap<&'a str, Vec<usize>>,
 }
 
-impl NameIndex {
-    fn new(stages: &[Stage]) -> NameIndex {
-        let mut names = HashMap::new();
-        let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+impl<'a> NameIndex<'a> {
+    fn new(stages: &'a [Stage]) -> NameIndex<'a> {
+        let mut names = HashMap::with_capacity(stages.len());
+        let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, s) in stages.iter().enumerate() {
-            names.entry(s.name.clone()).or_insert(i);
-            groups.entry(s.group.clone()).or_default().push(i);
+            names.entry(s.name.as_str()).or_insert(i);
+            groups.entry(s.group.as_str()).or_default().push(i);
         }
         NameIndex { names, groups }
     }
@@ -195,7 +204,7 @@ fn resolve(
         // Suggestions come from the named group's instances, or from the group names:
         // a large matrix with a broken reference must not compare every pair of names.
         let instances = index.groups.get(group).map(|v| v.as_slice()).unwrap_or_default();
-        let mut group_names: Vec<&str> = index.groups.keys().map(String::as_str).collect();
+        let mut group_names: Vec<&str> = index.groups.keys().copied().collect();
         group_names.sort_unstable();
         let candidates: Vec<&str> = if instances.is_empty() {
             group_names.clone()

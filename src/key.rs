@@ -11,7 +11,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+
+use crate::name_map::NameMap;
 
 /// Bump to invalidate every cache entry (a change of what goes into keys).
 pub const KEY_FORMAT: u32 = 1;
@@ -21,29 +24,28 @@ pub struct StageKey {
     pub format: u32,
     pub kind: String,
     pub kind_version: u32,
-    pub params: serde_json::Value,
+    pub params: Params,
     /// Input name (a workspace path, or a role such as `base`) -> blake3 digest.
-    pub inputs: BTreeMap<String, String>,
+    pub inputs: NameMap<String>,
 }
 
 impl StageKey {
-    pub fn new(kind: &str, kind_version: u32, params: serde_json::Value, inputs: BTreeMap<String, String>) -> StageKey {
-        StageKey { format: KEY_FORMAT, kind: kind.to_string(), kind_version, params, inputs }
+    pub fn new(kind: &str, kind_version: u32, params: impl Into<Params>, inputs: NameMap<String>) -> StageKey {
+        StageKey { format: KEY_FORMAT, kind: kind.to_string(), kind_version, params: params.into(), inputs }
     }
 
     /// The hex blake3 digest of the canonical form: JSON with the fields and every
     /// object's keys in sorted order and no whitespace. Written straight into the
     /// hasher (a plan computes one key per stage, so this must not build a tree).
     pub fn digest(&self) -> String {
-        /// The fields in sorted order; `serde_json::Map` keeps its keys sorted, so
-        /// `params` serializes in canonical form as it is.
+        /// The fields in sorted order; `params` is canonical text already.
         #[derive(Serialize)]
         struct Canonical<'a> {
             format: u32,
-            inputs: &'a BTreeMap<String, String>,
+            inputs: &'a NameMap<String>,
             kind: &'a str,
             kind_version: u32,
-            params: &'a serde_json::Value,
+            params: &'a RawValue,
         }
         let mut hasher = blake3::Hasher::new();
         let canonical = Canonical {
@@ -51,10 +53,64 @@ impl StageKey {
             inputs: &self.inputs,
             kind: &self.kind,
             kind_version: self.kind_version,
-            params: &self.params,
+            params: &self.params.0,
         };
         serde_json::to_writer(&mut hasher, &canonical).expect("a stage key is plain data");
         hasher.finalize().to_hex().to_string()
+    }
+}
+
+/// A stage's parameters as the canonical JSON text of the key: object keys sorted at
+/// every level, no whitespace. Kept as text rather than as a JSON tree: a plan holds one
+/// key per stage, and the text is a tenth of the tree's memory; it is parsed back only
+/// to say which field changed.
+#[derive(Clone)]
+pub struct Params(Box<RawValue>);
+
+impl Params {
+    /// `serde_json::Map` keeps its keys sorted, so a value prints in canonical form.
+    pub fn of(v: &serde_json::Value) -> Params {
+        Params(RawValue::from_string(v.to_string()).expect("a JSON value prints as JSON"))
+    }
+
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).expect("canonical JSON parses")
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl From<serde_json::Value> for Params {
+    fn from(v: serde_json::Value) -> Params {
+        Params::of(&v)
+    }
+}
+
+impl PartialEq for Params {
+    fn eq(&self, other: &Params) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Params {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// Read through a JSON tree, so text written with other spacing or key order (a
+/// manifest edited by hand, another tool) comes back canonical.
+impl<'de> Deserialize<'de> for Params {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Params, D::Error> {
+        serde_json::Value::deserialize(d).map(|v| Params::of(&v))
     }
 }
 
@@ -121,8 +177,8 @@ pub fn diff(old: &StageKey, new: &StageKey) -> Vec<Change> {
         changes.push(Change::Version { kind: new.kind.clone(), old: old.kind_version, new: new.kind_version });
     }
     let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
-    flatten("params", &old.params, &mut a);
-    flatten("params", &new.params, &mut b);
+    flatten("params", &old.params.value(), &mut a);
+    flatten("params", &new.params.value(), &mut b);
     for (path, va) in &a {
         match b.get(path) {
             Some(vb) if vb == va => {}
@@ -203,8 +259,15 @@ mod tests {
     }
     use serde_json::json;
 
+    /// `k` with its parameters changed by `f`.
+    fn edit(k: &mut StageKey, f: impl FnOnce(&mut serde_json::Value)) {
+        let mut v = k.params.value();
+        f(&mut v);
+        k.params = v.into();
+    }
+
     fn key() -> StageKey {
-        let inputs = BTreeMap::from([("data.csv".to_string(), "ab".repeat(32))]);
+        let inputs = NameMap::from([("data.csv".to_string(), "ab".repeat(32))]);
         StageKey::new("cmd", 1, json!({"run": "echo 1", "outs": ["o.txt"], "env": {"A": "1", "B": "2"}}), inputs)
     }
 
@@ -227,7 +290,7 @@ mod tests {
     #[test]
     fn the_digest_hashes_the_canonical_text() {
         let mut k = key();
-        k.params = json!({"z": [1.5, -2, "\u{1}é\"", null, true], "a": {"y": {}, "b": []}, "m": 1e300});
+        k.params = json!({"z": [1.5, -2, "\u{1}é\"", null, true], "a": {"y": {}, "b": []}, "m": 1e300}).into();
         let mut text = String::new();
         canonical(&serde_json::to_value(&k).unwrap(), &mut text);
         assert_eq!(k.digest(), blake3::hash(text.as_bytes()).to_hex().to_string());
@@ -241,7 +304,7 @@ mod tests {
     #[test]
     fn map_order_does_not_matter() {
         let mut k = key();
-        k.params = json!({"env": {"B": "2", "A": "1"}, "outs": ["o.txt"], "run": "echo 1"});
+        k.params = json!({"env": {"B": "2", "A": "1"}, "outs": ["o.txt"], "run": "echo 1"}).into();
         assert_eq!(k.digest(), key().digest());
     }
 
@@ -259,13 +322,13 @@ mod tests {
         k.kind_version = 2;
         variants.push(k);
         let mut k = key();
-        k.params["run"] = json!("echo 2");
+        edit(&mut k, |p| p["run"] = json!("echo 2"));
         variants.push(k);
         let mut k = key();
-        k.params["env"]["A"] = json!("3");
+        edit(&mut k, |p| p["env"]["A"] = json!("3"));
         variants.push(k);
         let mut k = key();
-        k.params["outs"] = json!(["p.txt"]);
+        edit(&mut k, |p| p["outs"] = json!(["p.txt"]));
         variants.push(k);
         let mut k = key();
         k.inputs.insert("data.csv".into(), "cd".repeat(32));
@@ -274,7 +337,7 @@ mod tests {
         k.inputs.insert("other".into(), "cd".repeat(32));
         variants.push(k);
         let mut k = key();
-        k.params["run"] = json!(1);
+        edit(&mut k, |p| p["run"] = json!(1));
         variants.push(k);
         let mut digests: Vec<String> = variants.iter().map(StageKey::digest).collect();
         assert!(!digests.contains(&base));
@@ -286,8 +349,8 @@ mod tests {
     #[test]
     fn diff_names_fields() {
         let mut new = key();
-        new.params["run"] = json!("echo 2");
-        new.params["env"]["C"] = json!("x");
+        edit(&mut new, |p| p["run"] = json!("echo 2"));
+        edit(&mut new, |p| p["env"]["C"] = json!("x"));
         new.inputs.insert("data.csv".into(), "cd".repeat(32));
         new.kind_version = 2;
         assert_eq!(

@@ -47,7 +47,7 @@ pub enum Input {
 
 pub trait Task: Send + Sync + fmt::Debug {
     /// Resolved parameters with every default filled in: what goes into the key.
-    fn params(&self) -> serde_json::Value;
+    fn params(&self) -> crate::key::Params;
 
     fn inputs(&self) -> Vec<Input>;
 
@@ -275,8 +275,8 @@ impl fmt::Display for StageFailure {
 
 /// A kind's parameter struct as the key's `params`: the struct is the single place a
 /// parameter lives, so none can affect a stage's output and be missing from its key.
-pub fn params_json<T: serde::Serialize>(params: &T) -> serde_json::Value {
-    serde_json::to_value(params).expect("parameters are plain data")
+pub fn params_json<T: serde::Serialize>(params: &T) -> crate::key::Params {
+    crate::key::Params::of(&serde_json::to_value(params).expect("parameters are plain data"))
 }
 
 /// Every stage kind this build knows.

@@ -21,6 +21,7 @@ pub mod graph;
 pub mod key;
 pub mod kind;
 pub mod kinds;
+pub mod name_map;
 pub mod nn;
 pub mod paths;
 pub mod remote;

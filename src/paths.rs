@@ -20,6 +20,12 @@ pub fn normalize_rel(p: &str) -> Result<String, &'static str> {
     Ok(parts.join("/"))
 }
 
+/// Whether `p` is a relative path in normal form already (what `normalize_rel` would
+/// give back unchanged).
+pub fn is_normal_rel(p: &str) -> bool {
+    !p.is_empty() && p.split('/').all(|part| !matches!(part, "" | "." | ".."))
+}
+
 /// Whether `inner` is `outer` or lies inside it.
 pub fn contains(outer: &str, inner: &str) -> bool {
     inner == outer || inner.strip_prefix(outer).is_some_and(|rest| rest.starts_with('/'))
@@ -32,6 +38,12 @@ mod tests {
     #[test]
     fn normal_forms() {
         assert_eq!(normalize_rel("./a//b/").unwrap(), "a/b");
+        for p in ["a", "a/b.txt", "a/.b/c"] {
+            assert!(is_normal_rel(p) && normalize_rel(p).unwrap() == p, "{p}");
+        }
+        for p in ["", "/a", "./a", "a//b", "a/", "a/./b", "a/../b", ".."] {
+            assert!(!is_normal_rel(p), "{p}");
+        }
         assert!(normalize_rel("/etc/passwd").is_err());
         assert!(normalize_rel("a/../b").is_err());
         assert!(normalize_rel("./").is_err());

@@ -7,7 +7,7 @@
 //!   locks/<key>.lock        held while a process computes that key
 //!   records/<file>.json     per pipeline file: the last key of each stage name (for `status`)
 //!   records/<file>.memo     per pipeline file: the entries its last run found (see memo.rs)
-//!   stat/<workspace>.json   digests of workspace files by size and mtime
+//!   stat/<workspace>.stat   digests of workspace files by size, times and inode
 //!   resume/<key>/           state a killed stage resumes from
 //!   quarantine/<digest>     objects that failed verification when read
 //!   tmp/<proc>/             a process's work in progress, while it holds tmp/<proc>.lock

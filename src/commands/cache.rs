@@ -135,7 +135,7 @@ fn gc(store: &Store, files: &[std::path::PathBuf], sets: &[String], dry_run: boo
         keep.downloads.extend(p.stages.iter().flat_map(|s| s.task.downloads()));
         let plan = plan_pipeline(&p, store, &Selection::new(&p, &[], &[])?)?;
         for (_, s) in plan.selected() {
-            let Some(key) = s.digest.clone() else { continue };
+            let Some(key) = s.digest().map(str::to_string) else { continue };
             match s.state {
                 StageState::Fresh { .. } => keep.entries.insert(key),
                 _ => keep.resume.insert(key),

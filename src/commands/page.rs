@@ -44,7 +44,7 @@ pub fn networks<'m>(
         };
         let dir = tempfile::tempdir().map_err(|source| Error::Io { context: "a temporary folder".into(), source })?;
         let linked =
-            ["info.json", "metrics.json", "log.json"].iter().try_for_each(|file| match manifest.outputs.get(*file) {
+            ["info.json", "metrics.json", "log.json"].iter().try_for_each(|file| match manifest.outputs.get(file) {
                 Some(o) => store.link(&o.content, &dir.path().join(file)),
                 None => Ok(()),
             });

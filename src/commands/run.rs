@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::cli::RunArgs;
-use crate::commands::load_pipeline;
 use crate::commands::page::{networks, page_path, shown, timeline, title};
+use crate::commands::{load_pipeline, load_with_books};
 use crate::config::Pipeline;
 use crate::config::resources::ExecutorName;
 use crate::engine::cancel::install_handler;
@@ -20,11 +20,11 @@ use crate::report::{Computed, PageContext, build};
 use crate::store::{Manifest, Store};
 
 pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
-    let p = load_pipeline(&a.pipeline)?;
-    let store = Store::open(cache)?;
     if a.dry_run {
-        return dry_run(&p, &store, a);
+        let p = load_pipeline(&a.pipeline)?;
+        return dry_run(&p, &Store::open(cache)?, a);
     }
+    let (p, store, books) = load_with_books(&a.pipeline, cache)?;
     let remote = match &a.remote {
         Some(url) => Some(std::sync::Arc::new(Remote::open(url, a.push)?)),
         None => None,
@@ -41,7 +41,7 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
         push: a.push,
     };
     let summary = match executor {
-        ExecutorName::Local => run_pipeline(&p, &store, &RunOptions { jobs: a.jobs.unwrap_or(cores), ..opts })?,
+        ExecutorName::Local => run_pipeline(&p, &store, &RunOptions { jobs: a.jobs.unwrap_or(cores), ..opts }, books)?,
         ExecutorName::Slurm => {
             let settings = SlurmSettings {
                 max_jobs: a.jobs.unwrap_or(100),
@@ -50,7 +50,7 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
                 poll: slurm_poll(),
                 sets: a.pipeline.sets.clone(),
             };
-            crate::engine::slurm::run(&p, &store, &opts, settings)?
+            crate::engine::slurm::run(&p, &store, &opts, books, settings)?
         }
     };
     // The report from the remote is a convenience: a remote that fails now is a

@@ -4,17 +4,15 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::cli::StatusArgs;
-use crate::commands::load_pipeline;
-use crate::engine::plan::{Selection, StageStatus, plan_pipeline};
+use crate::commands::load_with_books;
+use crate::engine::plan::{Selection, StageStatus, plan_with};
 use crate::error::{Error, emit};
 use crate::remote::{Remote, Resolved, resolve_plan};
-use crate::store::Store;
 
 pub fn status(cache: &Path, a: &StatusArgs) -> Result<(), Error> {
-    let p = load_pipeline(&a.pipeline)?;
-    let store = Store::open(cache)?;
+    let (p, store, books) = load_with_books(&a.pipeline, cache)?;
     let sel = Selection::new(&p, &a.stages, &[])?;
-    let plan = plan_pipeline(&p, &store, &sel)?;
+    let plan = plan_with(&p, &store, &sel, books)?;
     let mut statuses = plan.statuses(&p);
     if let Some(url) = &a.remote {
         let remote = Remote::open(url, false)?;

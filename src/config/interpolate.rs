@@ -16,6 +16,28 @@ pub type Vars = BTreeMap<String, Node>;
 
 /// A copy of `node` with every `${var}` replaced.
 pub fn interpolate(node: &Node, vars: &Vars, path: &KeyPath, diags: &mut Diagnostics) -> Node {
+    fill(node, vars, &At::Root(path), diags)
+}
+
+/// Where a node lies, spelled out only for an error: every instance of a large matrix
+/// visits every node of its parameters, and almost never has anything to report.
+enum At<'a> {
+    Root(&'a KeyPath),
+    Key(&'a At<'a>, &'a str),
+    Index(&'a At<'a>, usize),
+}
+
+impl At<'_> {
+    fn path(&self) -> KeyPath {
+        match self {
+            At::Root(p) => (*p).clone(),
+            At::Key(parent, k) => parent.path().key(k),
+            At::Index(parent, i) => parent.path().index(*i),
+        }
+    }
+}
+
+fn fill(node: &Node, vars: &Vars, at: &At<'_>, diags: &mut Diagnostics) -> Node {
     match &node.value {
         Value::Str(s) => {
             if let Some(name) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}'))
@@ -27,9 +49,10 @@ pub fn interpolate(node: &Node, vars: &Vars, path: &KeyPath, diags: &mut Diagnos
                 Ok(text) => Node::new(Value::Str(text), node.mark),
                 Err(name) if name.starts_with("env:") => {
                     let var = &name[4..];
+                    let path = at.path();
                     diags.error_help(
                         node.mark,
-                        path,
+                        &path,
                         format!("environment variable `{var}` is not set"),
                         format!("set it (`export {var}=...`) or give the value with `--set {}=...`", path.as_str()),
                     );
@@ -46,19 +69,17 @@ pub fn interpolate(node: &Node, vars: &Vars, path: &KeyPath, diags: &mut Diagnos
                             vars.keys().cloned().collect::<Vec<_>>().join(", ")
                         ),
                     };
-                    diags.error_help(node.mark, path, format!("unknown variable `{name}` in `{s}`"), help);
+                    diags.error_help(node.mark, &at.path(), format!("unknown variable `{name}` in `{s}`"), help);
                     node.clone()
                 }
             }
         }
         Value::Seq(items) => Node::new(
-            Value::Seq(items.iter().enumerate().map(|(i, n)| interpolate(n, vars, &path.index(i), diags)).collect()),
+            Value::Seq(items.iter().enumerate().map(|(i, n)| fill(n, vars, &At::Index(at, i), diags)).collect()),
             node.mark,
         ),
         Value::Map(entries) => Node::new(
-            Value::Map(
-                entries.iter().map(|(k, v)| (k.clone(), interpolate(v, vars, &path.key(&k.name), diags))).collect(),
-            ),
+            Value::Map(entries.iter().map(|(k, v)| (k.clone(), fill(v, vars, &At::Key(at, &k.name), diags))).collect()),
             node.mark,
         ),
         _ => node.clone(),

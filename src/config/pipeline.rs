@@ -13,6 +13,7 @@
 //! ```
 
 use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
 
 use super::diagnostic::Diagnostics;
 use super::interpolate::{Vars, interpolate};
@@ -28,8 +29,6 @@ pub struct Stage {
     pub name: String,
     /// The name written in the file.
     pub group: String,
-    /// The matrix values of this instance, in declaration order.
-    pub vars: Vec<(String, String)>,
     pub kind: &'static dyn Kind,
     pub task: Box<dyn Task>,
     pub mark: Mark,
@@ -277,7 +276,7 @@ fn stage_group(
     // load time); their problems are merged in matrix order, so reports are stable.
     use rayon::prelude::*;
     let checked: Vec<(Option<Stage>, Diagnostics)> =
-        combos.into_par_iter().map(|combo| instance(key, kind, &params, &params_path, &combo, &resources)).collect();
+        combos.into_par_iter().map(|combo| instance(key, kind, &params, &params_path, combo, &resources)).collect();
     for (stage, d) in checked {
         diags.items.extend(d.items);
         out.extend(stage);
@@ -309,23 +308,27 @@ fn instance(
     kind: &'static dyn Kind,
     params: &Node,
     params_path: &KeyPath,
-    combo: &[(String, Node)],
+    combo: Vec<(String, Node)>,
     resources: &std::sync::Arc<Resources>,
 ) -> (Option<Stage>, Diagnostics) {
     let mut d = Diagnostics::default();
-    let vars: Vars = combo.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let resolved = interpolate(params, &vars, params_path, &mut d);
-    let Some(task) = kind.check(&resolved, params_path, &mut d) else { return (None, d) };
-    let shown: Vec<(String, String)> =
-        combo.iter().map(|(k, v)| (k.clone(), v.scalar_text().unwrap_or_default())).collect();
-    let name = if shown.is_empty() {
+    // `name[k=v,...]`, the matrix values in declaration order.
+    let name = if combo.is_empty() {
         key.name.clone()
     } else {
-        let inner: Vec<String> = shown.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("{}[{}]", key.name, inner.join(","))
+        let mut name = format!("{}[", key.name);
+        for (n, (k, v)) in combo.iter().enumerate() {
+            let sep = if n == 0 { "" } else { "," };
+            let _ = write!(name, "{sep}{k}={}", v.scalar_text().unwrap_or_default());
+        }
+        name.push(']');
+        name
     };
+    let vars: Vars = combo.into_iter().collect();
+    let resolved = interpolate(params, &vars, params_path, &mut d);
+    let Some(task) = kind.check(&resolved, params_path, &mut d) else { return (None, d) };
     let resources = resources.clone();
-    (Some(Stage { name, group: key.name.clone(), vars: shown, kind, task, mark: key.mark, resources }), d)
+    (Some(Stage { name, group: key.name.clone(), kind, task, mark: key.mark, resources }), d)
 }
 
 /// Every combination of the matrix's values, the last variable varying fastest.

@@ -56,7 +56,7 @@ pub fn execute(store: &Store, p: &Pipeline, job: &Job) -> Result<Executed, Stage
             return Err(StageFailure::new(format!("the stage finished without writing its output `{name}`")));
         }
     }
-    let mut outputs = BTreeMap::new();
+    let mut outputs = crate::name_map::NameMap::new();
     let mut names: Vec<String> = crate::digest::walk(&out_dir)
         .map_err(|e| StageFailure::caused("cannot list the outputs", e))?
         .into_iter()
@@ -109,12 +109,17 @@ fn gather_inputs(
                 let dest = in_dir.join(&input.role);
                 let produced = &job.upstream[stage];
                 let one = match output {
-                    Some(o) => Some(produced.get(o).ok_or_else(|| {
-                        StageFailure::from(KeyError::NoOutput {
-                            stage: p.stages[*stage].name.clone(),
-                            output: o.clone(),
-                        })
-                    })?),
+                    Some(o) => Some(
+                        &produced
+                            .get(o)
+                            .ok_or_else(|| {
+                                StageFailure::from(KeyError::NoOutput {
+                                    stage: p.stages[*stage].name.clone(),
+                                    output: o.clone(),
+                                })
+                            })?
+                            .content,
+                    ),
                     None => None,
                 };
                 // A whole stage as a folder of the outputs this task reads.
@@ -122,7 +127,7 @@ fn gather_inputs(
                 let wanted = |name: &str| reads.is_none_or(|r| r.contains(&name));
                 let parts: Vec<(&String, &crate::digest::Content)> = match one {
                     Some(_) => Vec::new(),
-                    None => produced.iter().filter(|(name, _)| wanted(name)).collect(),
+                    None => produced.iter().filter(|(name, _)| wanted(name)).map(|(n, o)| (n, &o.content)).collect(),
                 };
                 bytes += match one {
                     Some(c) => c.size,

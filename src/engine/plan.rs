@@ -8,43 +8,21 @@
 //! fresh input. The cost is one key and one manifest lookup per stage, linear in
 //! stages and edges.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::path::Path;
 
 use serde::Serialize;
 
 use crate::config::Pipeline;
-use crate::digest::{Content, StatCache};
+use crate::digest::StatCache;
 use crate::graph::Source;
-use crate::key::{Change, StageKey, diff};
-use crate::store::{Lookup, Manifest, Memo, Records, Store, StoreError};
+use crate::key::{Change, Params, StageKey, diff};
+use crate::store::{Lookup, Manifest, Memo, Output, Records, Store, StoreError};
 
 /// The outputs of a finished stage, sorted by output name. A list, not a map: a stage
 /// has a few outputs, and a plan holds one of these per stage.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Produced(Vec<(String, Content)>);
-
-impl Produced {
-    pub fn get(&self, name: &str) -> Option<&Content> {
-        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok().map(|k| &self.0[k].1)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Content)> {
-        self.0.iter().map(|(n, c)| (n, c))
-    }
-
-    pub fn values(&self) -> impl Iterator<Item = &Content> {
-        self.0.iter().map(|(_, c)| c)
-    }
-}
-
-impl FromIterator<(String, Content)> for Produced {
-    fn from_iter<I: IntoIterator<Item = (String, Content)>>(items: I) -> Produced {
-        let mut v: Vec<(String, Content)> = items.into_iter().collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v.dedup_by(|a, b| a.0 == b.0);
-        Produced(v)
-    }
-}
+/// The outputs of a finished stage by name: its manifest's.
+pub type Produced = crate::name_map::NameMap<Output>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -136,7 +114,19 @@ pub struct Planned {
     /// The key, where the inputs are known (a fresh stage's may be in its manifest
     /// instead).
     pub key: Option<StageKey>,
-    pub digest: Option<String>,
+    /// The key's digest, where the inputs are known and the stage is not fresh (a fresh
+    /// stage's is its manifest's key): see `digest()`.
+    digest: Option<String>,
+}
+
+impl Planned {
+    /// The digest of the stage's key, where its inputs are known.
+    pub fn digest(&self) -> Option<&str> {
+        match &self.state {
+            StageState::Fresh { manifest } => Some(&manifest.key),
+            _ => self.digest.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -167,6 +157,9 @@ impl Selection {
     /// The named targets and everything they need (all stages when none is named);
     /// `force` names stages or groups to recompute even when cached.
     pub fn new(p: &Pipeline, targets: &[String], force: &[String]) -> Result<Selection, UnknownStage> {
+        if targets.is_empty() && force.is_empty() {
+            return Ok(Selection { selected: vec![true; p.stages.len()], forced: vec![false; p.stages.len()] });
+        }
         let index = NameIndex::new(p);
         let mut selected = vec![targets.is_empty(); p.stages.len()];
         let mut stack = Vec::new();
@@ -233,26 +226,32 @@ pub fn plan(
     memo: &mut Memo,
 ) -> Result<Plan, StoreError> {
     let n = p.stages.len();
-    let mut outputs: Vec<Option<Produced>> = vec![None; n];
     let mut stages: Vec<Option<Planned>> = vec![None; n];
+    // The outputs of forced stages found in the cache (recomputed, but their keys stand
+    // for their readers' until then); every other known output is in its fresh manifest.
+    let mut forced_outputs: HashMap<usize, Produced> = HashMap::new();
     // Parameters do not depend on inputs: those of the stages the last run found in the
     // cache (likely fresh again, so their keys are needed) are built at once, on all
     // cores; the others when their key is.
-    let mut params: Vec<Option<serde_json::Value>> = {
+    let mut params: Vec<Option<Params>> = {
         use rayon::prelude::*;
-        let likely = |i: usize| sel.selected[i] && memo.last_key(&p.stages[i].name).is_some();
+        let likely = |i: usize| sel.selected[i] && memo.remembers(&p.stages[i].name);
         (0..n).into_par_iter().map(|i| likely(i).then(|| p.stages[i].task.params())).collect()
     };
     for &i in &p.dag.order {
         if !sel.selected[i] {
             continue;
         }
-        let on: Vec<usize> = p.dag.upstream[i].iter().copied().filter(|u| outputs[*u].is_none()).collect();
+        let outputs_of = |u: usize| match &stages[u] {
+            Some(Planned { state: StageState::Fresh { manifest }, .. }) => Some(&manifest.outputs),
+            _ => forced_outputs.get(&u),
+        };
+        let on: Vec<usize> = p.dag.upstream[i].iter().copied().filter(|u| outputs_of(*u).is_none()).collect();
         if !on.is_empty() {
             stages[i] = Some(Planned { state: StageState::Waiting { on }, key: None, digest: None });
             continue;
         }
-        let key = match key_with(p, i, params[i].take(), &outputs, stat) {
+        let key = match key_with(p, i, params[i].take(), outputs_of, stat) {
             Ok(k) => k,
             Err(e) => {
                 let reasons = vec![StaleReason::Input(crate::causes::chain_text(&e))];
@@ -264,8 +263,8 @@ pub fn plan(
         let (found, key) = memo.lookup(store, &p.stages[i].name, key, &digest)?;
         let state = match found {
             Lookup::Hit(m) => {
-                outputs[i] = Some(produced_of(&m));
                 if sel.forced[i] {
+                    forced_outputs.insert(i, m.outputs);
                     StageState::Stale { reasons: vec![StaleReason::Forced] }
                 } else {
                     StageState::Fresh { manifest: m }
@@ -284,7 +283,9 @@ pub fn plan(
                 StageState::Stale { reasons }
             }
         };
-        stages[i] = Some(Planned { state, key, digest: Some(digest) });
+        // A fresh stage's digest is its manifest's key: not held twice.
+        let digest = (!matches!(state, StageState::Fresh { .. })).then_some(digest);
+        stages[i] = Some(Planned { state, key, digest });
     }
     Ok(Plan { stages })
 }
@@ -296,32 +297,32 @@ pub fn stage_key(
     produced: &[Option<Produced>],
     stat: &mut StatCache,
 ) -> Result<StageKey, KeyError> {
-    key_with(p, i, None, produced, stat)
+    key_with(p, i, None, |u| produced[u].as_ref(), stat)
 }
 
 /// The key of stage `i`, with its parameters when they are already built.
-fn key_with(
+fn key_with<'a>(
     p: &Pipeline,
     i: usize,
-    params: Option<serde_json::Value>,
-    produced: &[Option<Produced>],
+    params: Option<Params>,
+    produced: impl Fn(usize) -> Option<&'a Produced>,
     stat: &mut StatCache,
 ) -> Result<StageKey, KeyError> {
     let stage = &p.stages[i];
-    let mut inputs = BTreeMap::new();
+    let mut inputs = crate::name_map::NameMap::new();
     for input in &p.dag.inputs[i] {
         let digest = match &input.source {
-            Source::Output(s, path) => match produced[*s].as_ref().and_then(|o| o.get(path)) {
-                Some(c) => c.digest.clone(),
+            Source::Output(s, path) => match produced(*s).and_then(|o| o.get(path)) {
+                Some(o) => o.content.digest.clone(),
                 None => workspace_digest(p, path, stat)?,
             },
             Source::Workspace(path) => workspace_digest(p, path, stat)?,
             Source::Stage { stage: s, output } => {
-                let outs = produced[*s].as_ref().ok_or_else(|| KeyError::NotProduced(p.stages[*s].name.clone()))?;
+                let outs = produced(*s).ok_or_else(|| KeyError::NotProduced(p.stages[*s].name.clone()))?;
                 match output {
                     Some(o) => outs
                         .get(o)
-                        .map(|c| c.digest.clone())
+                        .map(|o| o.content.digest.clone())
                         .ok_or_else(|| KeyError::NoOutput { stage: p.stages[*s].name.clone(), output: o.clone() })?,
                     None => all_outputs_digest(outs),
                 }
@@ -344,23 +345,49 @@ fn workspace_digest(p: &Pipeline, path: &str, stat: &mut StatCache) -> Result<St
 /// One digest for all of a stage's outputs: their names and contents.
 pub fn all_outputs_digest(outs: &Produced) -> String {
     let mut h = blake3::Hasher::new();
-    for (name, c) in outs.iter() {
+    for (name, o) in outs.iter() {
         h.update(name.as_bytes());
         h.update(b"\0");
-        h.update(c.digest.as_bytes());
+        h.update(o.content.digest.as_bytes());
         h.update(b"\n");
     }
     h.finalize().to_hex().to_string()
 }
 
 pub fn produced_of(m: &Manifest) -> Produced {
-    m.outputs.iter().map(|(k, o)| (k.clone(), o.content.clone())).collect()
+    m.outputs.clone()
 }
 
 /// The file in the cache's `stat/` that remembers this workspace's file digests.
 pub fn workspace_id(p: &Pipeline) -> String {
-    let id = blake3::hash(p.workspace.to_string_lossy().as_bytes()).to_hex();
-    format!("{}.json", &id[..16])
+    workspace_file(&p.workspace)
+}
+
+fn workspace_file(workspace: &Path) -> String {
+    let id = blake3::hash(workspace.to_string_lossy().as_bytes()).to_hex();
+    format!("{}.stat", &id[..16])
+}
+
+/// What the cache keeps beside its entries for one pipeline file: the digests of its
+/// workspace's files, the last key of each stage, and the memo of the entries the last
+/// run found. All of it is found from the file's path alone, so a command reads it
+/// while the file is parsed (at 100,000 stages each takes a quarter of a second).
+pub struct Books {
+    pub stat: StatCache,
+    pub records: Records,
+    pub memo: Memo,
+}
+
+impl Books {
+    /// The books of pipeline file `file` (absolute, as `Pipeline::file` is).
+    pub fn load(store: &Store, file: &Path) -> Books {
+        let workspace = file.parent().unwrap_or(Path::new("."));
+        let (stat, memo) = rayon::join(
+            || StatCache::load(store.sub("stat").join(workspace_file(workspace))),
+            || Memo::load(store, file),
+        );
+        Books { stat, records: Records::load(&store.sub("records"), file), memo }
+    }
 }
 
 /// The plan of a pipeline as `status` and friends need it: loads the stat cache, the
@@ -368,9 +395,12 @@ pub fn workspace_id(p: &Pipeline) -> String {
 /// thing it may write). Only `run` writes the memo: it keeps the records in step with
 /// it.
 pub fn plan_pipeline(p: &Pipeline, store: &Store, sel: &Selection) -> Result<Plan, StoreError> {
-    let mut stat = StatCache::load(store.sub("stat").join(workspace_id(p)));
-    let records = Records::load(&store.sub("records"), &p.file);
-    let mut memo = Memo::load(store, &p.file);
+    plan_with(p, store, sel, Books::load(store, &p.file))
+}
+
+/// As `plan_pipeline`, with the books already read.
+pub fn plan_with(p: &Pipeline, store: &Store, sel: &Selection, books: Books) -> Result<Plan, StoreError> {
+    let Books { mut stat, records, mut memo } = books;
     let plan = plan(p, store, sel, &mut stat, &records, &mut memo)?;
     let _ = stat.save();
     Ok(plan)
@@ -406,7 +436,12 @@ impl Plan {
                         on.iter().map(|u| format!("waits for {}", p.stages[*u].name)).collect()
                     }
                 };
-                StageStatus { name: p.stages[i].name.clone(), state: s.state.word(), reasons, key: s.digest.clone() }
+                StageStatus {
+                    name: p.stages[i].name.clone(),
+                    state: s.state.word(),
+                    reasons,
+                    key: s.digest().map(str::to_string),
+                }
             })
             .collect()
     }

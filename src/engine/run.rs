@@ -22,9 +22,7 @@ use crate::digest::StatCache;
 use crate::engine::cancel::cancelled;
 use crate::engine::executor::{Executed, Executor, Finished, Job};
 use crate::engine::local::Local;
-use crate::engine::plan::{
-    Planned, Produced, Selection, StageState, UnknownStage, plan, produced_of, stage_key, workspace_id,
-};
+use crate::engine::plan::{Books, Planned, Produced, Selection, StageState, UnknownStage, plan, stage_key};
 use crate::engine::progress::Progress;
 use crate::key::StageKey;
 use crate::kind::{FailureClass, StageFailure};
@@ -171,10 +169,10 @@ enum State {
 }
 
 /// Run the pipeline on this machine's cores.
-pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions) -> Result<RunSummary, RunError> {
+pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions, books: Books) -> Result<RunSummary, RunError> {
     std::thread::scope(|scope| {
         let mut local = Local::new(scope, p, store, opts.jobs);
-        run_with(p, store, opts, &mut local)
+        run_with(p, store, opts, books, &mut local)
     })
 }
 
@@ -183,14 +181,13 @@ pub fn run_with(
     p: &Pipeline,
     store: &Store,
     opts: &RunOptions,
+    books: Books,
     executor: &mut dyn Executor,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let sel = Selection::new(p, &opts.targets, &opts.force)?;
-    let mut stat = StatCache::load(store.sub("stat").join(workspace_id(p)));
-    let mut records = Records::load(&store.sub("records"), &p.file);
-    let mut memo = Memo::load(store, &p.file);
-    let planned = plan(p, store, &sel, &mut stat, &records, &mut memo)?;
+    let mut books = books;
+    let planned = plan(p, store, &sel, &mut books.stat, &books.records, &mut books.memo)?;
     let will_run: Vec<usize> =
         planned.selected().filter(|(_, s)| !matches!(s.state, StageState::Fresh { .. })).map(|(i, _)| i).collect();
     executor.prepare(&will_run).map_err(RunError::Executor)?;
@@ -201,8 +198,7 @@ pub fn run_with(
         _ => HashMap::new(),
     };
     let total = sel.selected.iter().filter(|s| **s).count();
-    let books = Books { stat: &mut stat, records: &mut records, memo: &mut memo };
-    let mut s = Scheduler::new(p, store, &sel, planned, Progress::new(total, opts.json), books);
+    let mut s = Scheduler::new(p, store, &sel, planned, Progress::new(total, opts.json), &mut books);
     s.remote = opts.remote.clone();
     s.prefetched = prefetched;
     let pusher = opts.remote.as_ref().filter(|_| opts.push).map(|r| Pusher::start(r.clone(), store.clone()));
@@ -250,9 +246,9 @@ pub fn run_with(
             push_errors,
         }
     });
-    let _ = stat.save();
-    let _ = records.save(&p.file);
-    let _ = memo.save();
+    let _ = books.stat.save();
+    let _ = books.records.save(&p.file);
+    let _ = books.memo.save();
     let stages = results
         .into_iter()
         .enumerate()
@@ -363,14 +359,6 @@ struct Scheduler<'a> {
     prefetched: HashMap<String, Manifest>,
 }
 
-/// What a run reads and keeps beside the cache: workspace digests, the last key of
-/// each stage, and the memo of entries found.
-struct Books<'a> {
-    stat: &'a mut StatCache,
-    records: &'a mut Records,
-    memo: &'a mut Memo,
-}
-
 impl<'a> Scheduler<'a> {
     /// Every selected stage blocked on its inputs, the plan's keys and fresh manifests
     /// at hand.
@@ -380,7 +368,7 @@ impl<'a> Scheduler<'a> {
         sel: &Selection,
         planned: crate::engine::plan::Plan,
         progress: Progress,
-        books: Books<'a>,
+        books: &'a mut Books,
     ) -> Scheduler<'a> {
         let n = p.stages.len();
         let (mut keys, mut fresh) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -395,7 +383,7 @@ impl<'a> Scheduler<'a> {
         }
         let in_place = {
             use rayon::prelude::*;
-            let stat = &*books.stat;
+            let stat = &books.stat;
             fresh
                 .par_iter()
                 .map(|m| {
@@ -425,9 +413,9 @@ impl<'a> Scheduler<'a> {
             ready: Vec::new(),
             place: vec![None; n],
             progress,
-            stat: books.stat,
-            records: books.records,
-            memo: books.memo,
+            stat: &mut books.stat,
+            records: &mut books.records,
+            memo: &mut books.memo,
             remote: None,
             push: None,
             prefetched: HashMap::new(),
@@ -578,10 +566,11 @@ impl<'a> Scheduler<'a> {
     /// Stage `i` is done with manifest `m`: record it, and tell the stages that read it.
     fn done(&mut self, i: usize, m: Manifest, outcome: Outcome, seconds: f64) {
         let name = &self.p.stages[i].name;
-        if self.memo.last_key(name) != Some(&m.key) {
+        if !self.memo.had_key(name, &m.key) {
             self.records.set(name, Record { key: m.key.clone(), key_struct: m.key_struct.clone() });
         }
-        self.outputs[i] = Some(produced_of(&m));
+        let key = Some(m.key);
+        self.outputs[i] = Some(m.outputs);
         self.state[i] = State::Done;
         let verb = match outcome {
             Outcome::Ran => "ran",
@@ -590,7 +579,6 @@ impl<'a> Scheduler<'a> {
         };
         let place = self.place[i].clone();
         self.progress.finished(i, name, verb, (outcome == Outcome::Ran).then_some(seconds), place.as_deref());
-        let key = Some(m.key.clone());
         self.results[i] = Some(StageResult { seconds, key, job: place, ..StageResult::new(name, outcome) });
         if std::mem::replace(&mut self.settled[i], true) {
             // Computed again after a reader found its output damaged: only those
@@ -739,8 +727,8 @@ mod tests {
     }
 
     impl Task for Buggy {
-        fn params(&self) -> serde_json::Value {
-            serde_json::json!({"buggy": self.in_pool})
+        fn params(&self) -> crate::key::Params {
+            serde_json::json!({"buggy": self.in_pool}).into()
         }
 
         fn inputs(&self) -> Vec<Input> {
@@ -778,7 +766,8 @@ mod tests {
             p.stages[0].task = Box::new(Buggy { in_pool });
             let store = Store::open(&dir.path().join("cache")).unwrap();
             let opts = RunOptions { jobs: 2, json: true, ..RunOptions::default() };
-            let summary = run(&p, &store, &opts).unwrap();
+            let books = Books::load(&store, &p.file);
+            let summary = run(&p, &store, &opts, books).unwrap();
             let outcome = |n: &str| summary.stages.iter().find(|s| s.name == n).unwrap().clone();
             let a = outcome("a");
             assert_eq!(a.outcome, Outcome::Failed);

@@ -42,11 +42,17 @@ pub struct SlurmSettings {
 }
 
 /// Run the pipeline with its heavy stages as Slurm jobs.
-pub fn run(p: &Pipeline, store: &Store, opts: &RunOptions, settings: SlurmSettings) -> Result<RunSummary, RunError> {
+pub fn run(
+    p: &Pipeline,
+    store: &Store,
+    opts: &RunOptions,
+    books: crate::engine::plan::Books,
+    settings: SlurmSettings,
+) -> Result<RunSummary, RunError> {
     std::thread::scope(|scope| {
         let local = Local::new(scope, p, store, settings.local_cores);
         let mut slurm = Slurm::new(local, p, store, settings)?;
-        run_with(p, store, opts, &mut slurm)
+        run_with(p, store, opts, books, &mut slurm)
     })
 }
 
@@ -178,7 +184,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
                 .values()
                 .flat_map(|o| o.iter())
                 .filter(|(name, _)| wanted(name))
-                .flat_map(|(_, c)| &c.files)
+                .flat_map(|(_, o)| &o.content.files)
                 .collect();
             if let Err(e) = remote.fetch(self.store, &files, &crate::remote::Transfer::quiet()) {
                 let failure = StageFailure::caused("cannot fetch an input from the remote cache", e);

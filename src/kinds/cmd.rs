@@ -60,14 +60,18 @@ impl Kind for Cmd {
 }
 
 fn rel_paths(m: &mut MapReader<'_>, key: &'static str, diags: &mut Diagnostics) -> Vec<String> {
-    let node = m.node().get(key).cloned();
     let list = m.string_list(key, diags);
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(list.len());
     for (i, p) in list.into_iter().enumerate() {
+        // Most paths are written in normal form already: kept as they are.
+        if crate::paths::is_normal_rel(&p) {
+            out.push(p);
+            continue;
+        }
         match normalize_rel(&p) {
             Ok(p) => out.push(p),
             Err(why) => {
-                let mark = node.as_ref().map_or(m.node().mark, |n| match &n.value {
+                let mark = m.node().get(key).map_or(m.node().mark, |n| match &n.value {
                     Value::Seq(items) => items.get(i).map_or(n.mark, |x| x.mark),
                     _ => n.mark,
                 });
@@ -116,7 +120,7 @@ struct CmdTask {
 }
 
 impl Task for CmdTask {
-    fn params(&self) -> serde_json::Value {
+    fn params(&self) -> crate::key::Params {
         crate::kind::params_json(&self.params)
     }
 

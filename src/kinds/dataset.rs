@@ -253,7 +253,7 @@ impl DatasetTask {
 }
 
 impl Task for DatasetTask {
-    fn params(&self) -> serde_json::Value {
+    fn params(&self) -> crate::key::Params {
         crate::kind::params_json(&self.key_params())
     }
 

@@ -66,7 +66,7 @@ struct EvaluateTask {
 }
 
 impl Task for EvaluateTask {
-    fn params(&self) -> serde_json::Value {
+    fn params(&self) -> crate::key::Params {
         crate::kind::params_json(&self.params)
     }
 

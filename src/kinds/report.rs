@@ -80,7 +80,7 @@ pub const PAGE_TITLE: &str = "Transfer experiment report";
 impl Task for ReportTask {
     /// A report has no parameters: it depends only on its inputs' content (and the
     /// kind's version, bumped when the findings' rules change).
-    fn params(&self) -> serde_json::Value {
+    fn params(&self) -> crate::key::Params {
         crate::kind::params_json(&ReportParams {})
     }
 

@@ -85,7 +85,7 @@ struct SplitTask {
 }
 
 impl Task for SplitTask {
-    fn params(&self) -> serde_json::Value {
+    fn params(&self) -> crate::key::Params {
         crate::kind::params_json(&self.params)
     }
 

@@ -199,7 +199,7 @@ impl NetTask {
 }
 
 impl Task for NetTask {
-    fn params(&self) -> serde_json::Value {
+    fn params(&self) -> crate::key::Params {
         crate::kind::params_json(&self.params)
     }
 

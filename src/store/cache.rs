@@ -94,6 +94,13 @@ impl Store {
         Ok(Store { root, scratch_root: Arc::new(OnceLock::new()) })
     }
 
+    /// The store at `root` as it stands, creating nothing: to read from while a
+    /// pipeline file that may yet be refused is parsed.
+    pub fn existing(root: &Path) -> Result<Store, StoreError> {
+        let root = std::path::absolute(root).map_err(io_at(root))?;
+        Ok(Store { root, scratch_root: Arc::new(OnceLock::new()) })
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

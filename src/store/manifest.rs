@@ -1,7 +1,5 @@
 //! What the cache knows about one computed stage.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Content;
@@ -19,7 +17,7 @@ pub struct Manifest {
     /// The name of the stage that computed it (informational: not part of the key).
     pub stage: String,
     /// Output name -> content: workspace paths for `cmd`, file names for other kinds.
-    pub outputs: BTreeMap<String, Output>,
+    pub outputs: crate::name_map::NameMap<Output>,
     /// The task's log (command output), kept beside the outputs.
     pub log: Option<Content>,
     pub seconds: f64,

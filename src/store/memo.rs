@@ -17,10 +17,11 @@
 //!
 //! On disk, `records/<file>.memo`: a header line with the folder times, then one line
 //! per stage: its key, its name (a JSON string) and its manifest without the key
-//! structure (JSON, which the planner has computed anyway), separated by tabs. A line's
-//! manifest is parsed only when its stage is looked up, and written back as it was.
+//! structure (which the planner has computed anyway) as packed JSON arrays (see
+//! `PackedEntry`), separated by tabs. Lines are parsed in parallel when the memo is
+//! read, and written back as they were.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -31,15 +32,16 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::{Lookup, Store, StoreError};
 use super::manifest::{MANIFEST_FORMAT, Manifest, Output, Verified};
-use crate::digest::Content;
+use crate::digest::{Content, FileEntry};
 use crate::key::StageKey;
+use crate::name_map::NameMap;
 
 /// How long a folder must have been left alone before its time is trusted: far more
 /// than any filesystem's timestamp granularity (2 s on FAT, a clock tick elsewhere).
 const SETTLED: Duration = Duration::from_secs(2);
 
 /// Bump when the line format changes: an unknown format is ignored, never misread.
-const MEMO_FORMAT: u32 = 1;
+const MEMO_FORMAT: u32 = 2;
 
 /// `entries/00`..`entries/ff`, then `objects/00`..`objects/ff`.
 const SHARDS: usize = 512;
@@ -57,15 +59,77 @@ struct Header {
 }
 
 /// A manifest less its format and key structure.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 struct Entry {
     stage: String,
-    outputs: BTreeMap<String, Output>,
+    outputs: NameMap<Output>,
     log: Option<Content>,
     seconds: f64,
     created_unix: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     inputs_verified: Option<Verified>,
+}
+
+/// A content as a memo line holds it: digest, size, flags (1: executable, 2: a folder,
+/// 4: files listed), and the files unless it is one file named by its own digest,
+/// which most are. Arrays rather than objects, and each digest once: the memo of a
+/// large pipeline is read whole on every run, and this is a third of a manifest's
+/// JSON, parsed in a third of the time.
+type PackedContent = (String, u64, u8, Vec<(String, String, u64, bool)>);
+
+/// An entry as a memo line holds it: stage, outputs (name, in the workspace, content),
+/// log, seconds, creation time, and the bytes and seconds of its inputs' verification.
+type PackedEntry = (String, Vec<(String, bool, PackedContent)>, Option<PackedContent>, f64, u64, Option<(u64, f64)>);
+
+fn pack(c: &Content) -> PackedContent {
+    let lone =
+        !c.dir && matches!(c.files.as_slice(), [f] if f.path.is_empty() && f.digest == c.digest && f.size == c.size);
+    if lone {
+        (c.digest.clone(), c.size, u8::from(c.files[0].executable), Vec::new())
+    } else {
+        let files = c.files.iter().map(|f| (f.path.clone(), f.digest.clone(), f.size, f.executable)).collect();
+        (c.digest.clone(), c.size, if c.dir { 2 | 4 } else { 4 }, files)
+    }
+}
+
+fn unpack((digest, size, flags, files): PackedContent) -> Content {
+    let files = if flags & 4 == 0 {
+        vec![FileEntry { path: String::new(), digest: digest.clone(), size, executable: flags & 1 != 0 }]
+    } else {
+        files.into_iter().map(|(path, digest, size, executable)| FileEntry { path, digest, size, executable }).collect()
+    };
+    Content { digest, size, files, dir: flags & 2 != 0 }
+}
+
+impl Serialize for Entry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let outputs: Vec<(String, bool, PackedContent)> =
+            self.outputs.iter().map(|(n, o)| (n.clone(), o.workspace, pack(&o.content))).collect();
+        let packed: PackedEntry = (
+            self.stage.clone(),
+            outputs,
+            self.log.as_ref().map(pack),
+            self.seconds,
+            self.created_unix,
+            self.inputs_verified.map(|v| (v.bytes, v.seconds)),
+        );
+        packed.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Entry, D::Error> {
+        let (stage, outputs, log, seconds, created_unix, verified) = PackedEntry::deserialize(d)?;
+        let outputs =
+            outputs.into_iter().map(|(n, workspace, c)| (n, Output { content: unpack(c), workspace })).collect();
+        Ok(Entry {
+            stage,
+            outputs,
+            log: log.map(unpack),
+            seconds,
+            created_unix,
+            inputs_verified: verified.map(|(bytes, seconds)| Verified { bytes, seconds }),
+        })
+    }
 }
 
 impl Entry {
@@ -97,13 +161,21 @@ impl Entry {
 
 /// The shards an entry's trust rests on: its manifest's folder and the folders of the
 /// objects its outputs name (the objects a lookup checks).
-fn shards(key: &str, outputs: &BTreeMap<String, Output>) -> impl Iterator<Item = usize> {
+fn shards(key: &str, outputs: &NameMap<Output>) -> impl Iterator<Item = usize> {
     let objects = outputs.values().flat_map(|o| o.content.files.iter()).map(|f| 256 + shard(&f.digest));
     std::iter::once(shard(key)).chain(objects)
 }
 
 fn shard(hex: &str) -> usize {
     usize::from_str_radix(hex.get(..2).unwrap_or("zz"), 16).unwrap_or(usize::MAX)
+}
+
+/// Whether an entry's folders are unchanged between `stamps` and `now`.
+fn trusted(now: &Stamps, stamps: &Stamps, key: &str, outputs: &NameMap<Output>) -> bool {
+    shards(key, outputs).all(|s| {
+        let now = now.get(s).copied().flatten();
+        now.is_some() && now == stamps.get(s).copied().flatten()
+    })
 }
 
 /// One stage's line: where its key and manifest lie in the memo's text, and the
@@ -113,6 +185,8 @@ struct Line {
     key: std::ops::Range<usize>,
     entry: std::ops::Range<usize>,
     parsed: Option<Entry>,
+    /// A lookup found it still true in this run: written back as it was.
+    confirmed: bool,
 }
 
 /// The memo file's bytes: on a local disk, mapped from the page cache rather than
@@ -195,11 +269,12 @@ pub struct Memo {
     then: Stamps,
     /// The times now, taken before anything in the cache is read.
     now: Stamps,
-    /// Stage name -> its line in `text`.
-    lines: HashMap<String, Line>,
-    /// What to write back: stage name -> (key, manifest JSON), for lines that still
-    /// hold (`None`: as loaded) and hits found on disk in this run.
-    next: HashMap<String, Option<(String, String)>>,
+    /// The lines of `text`, in file order.
+    lines: Vec<Line>,
+    /// Stage name -> its line, for the lines that still stand.
+    index: HashMap<String, usize>,
+    /// Hits found on disk in this run, to write: stage name -> (key, manifest JSON).
+    next: HashMap<String, (String, String)>,
     changed: bool,
 }
 
@@ -214,21 +289,20 @@ impl Memo {
         let off = std::env::var_os("PIPE_MEMO").is_some_and(|v| v == "off");
         let now = if off { vec![None; SHARDS] } else { stamps(store.root()) };
         let text = if off { Text::Empty } else { Text::open(&file) };
-        let (then, lines) = parse(text.bytes()).unwrap_or_default();
-        Memo { file, text, then, now, lines, next: HashMap::new(), changed: false }
+        let (then, names, lines) = parse(text.bytes()).unwrap_or_default();
+        let mut index = HashMap::with_capacity(names.len());
+        index.extend(names.into_iter().enumerate().map(|(k, name)| (name, k)));
+        Memo { file, text, then, now, lines, index, next: HashMap::new(), changed: false }
     }
 
-    /// The key stage `name` had when the memo was written.
-    pub fn last_key(&self, name: &str) -> Option<&str> {
-        self.lines.get(name).map(|l| self.text.str(l.key.clone()))
+    /// Whether the memo has a line for stage `name`.
+    pub fn remembers(&self, name: &str) -> bool {
+        self.index.contains_key(name)
     }
 
-    /// Whether an entry's folders are unchanged between `stamps` and now.
-    fn trusted(&self, stamps: &Stamps, key: &str, outputs: &BTreeMap<String, Output>) -> bool {
-        shards(key, outputs).all(|s| {
-            let now = self.now.get(s).copied().flatten();
-            now.is_some() && now == stamps.get(s).copied().flatten()
-        })
+    /// Whether `key` is the key stage `name` had when the memo was written.
+    pub fn had_key(&self, name: &str, key: &str) -> bool {
+        self.index.get(name).is_some_and(|&k| &self.text.bytes()[self.lines[k].key.clone()] == key.as_bytes())
     }
 
     /// What the cache holds for stage `name` under `key` (its digest `digest`): from
@@ -241,24 +315,25 @@ impl Memo {
         key: StageKey,
         digest: &str,
     ) -> Result<(Lookup, Option<StageKey>), StoreError> {
-        if let Some(line) = self.lines.get_mut(name)
+        if let Some(&k) = self.index.get(name)
+            && let line = &mut self.lines[k]
             && &self.text.bytes()[line.key.clone()] == digest.as_bytes()
             && let Some(entry) = line.parsed.take()
         {
-            if self.trusted(&self.then, digest, &entry.outputs) {
-                self.next.insert(name.to_string(), None);
+            if trusted(&self.now, &self.then, digest, &entry.outputs) {
+                line.confirmed = true;
                 return Ok((Lookup::Hit(Box::new(entry.manifest(digest, key))), None));
             }
         }
         let found = store.lookup(digest)?;
-        if self.lines.remove(name).is_some() {
+        if self.index.remove(name).is_some() {
             self.changed = true;
         }
         if let Lookup::Hit(m) = &found
-            && self.trusted(&self.now, digest, &m.outputs)
+            && trusted(&self.now, &self.now, digest, &m.outputs)
         {
             let entry = serde_json::to_string(&Entry::of(m)).expect("a manifest is plain data");
-            self.next.insert(name.to_string(), Some((digest.to_string(), entry)));
+            self.next.insert(name.to_string(), (digest.to_string(), entry));
             self.changed = true;
         }
         Ok((found, Some(key)))
@@ -266,7 +341,7 @@ impl Memo {
 
     /// Stage `name` was computed in this run: what the memo knew of it is out of date.
     pub fn forget(&mut self, name: &str) {
-        if self.next.remove(name).is_some() | self.lines.remove(name).is_some() {
+        if self.next.remove(name).is_some() | self.index.remove(name).is_some() {
             self.changed = true;
         }
     }
@@ -280,24 +355,22 @@ impl Memo {
         let header = Header { format: MEMO_FORMAT, manifest: MANIFEST_FORMAT, stamps: self.now.clone() };
         let mut out = serde_json::to_vec(&header)?;
         out.push(b'\n');
-        // (name, key, manifest): lines this run found still true (`next` holds `None`
-        // for them: their parsed form went into the plan), lines it did not look at
-        // whose folders are unchanged, and entries it found on disk.
+        // (name, key, manifest): lines this run found still true (their parsed form
+        // went into the plan), lines it did not look at whose folders are unchanged,
+        // and entries it found on disk.
         let mut kept: Vec<(&str, &str, &[u8])> = Vec::new();
-        for (name, line) in &self.lines {
+        for (name, &k) in &self.index {
+            let line = &self.lines[k];
             let key = self.text.str(line.key.clone());
-            let keep = match self.next.get(name) {
-                Some(found) => found.is_none(),
-                None => line.parsed.as_ref().is_some_and(|e| self.trusted(&self.then, key, &e.outputs)),
-            };
+            let keep = line.confirmed
+                || !self.next.contains_key(name)
+                    && line.parsed.as_ref().is_some_and(|e| trusted(&self.now, &self.then, key, &e.outputs));
             if keep {
                 kept.push((name, key, &self.text.bytes()[line.entry.clone()]));
             }
         }
-        for (name, found) in &self.next {
-            if let Some((key, entry)) = found {
-                kept.push((name, key, entry.as_bytes()));
-            }
+        for (name, (key, entry)) in &self.next {
+            kept.push((name, key, entry.as_bytes()));
         }
         kept.sort_unstable();
         for (name, key, entry) in kept {
@@ -314,14 +387,16 @@ impl Memo {
     }
 }
 
-/// The header's times and each line's place in `text`.
-fn parse(text: &[u8]) -> Option<(Stamps, HashMap<String, Line>)> {
+/// The header's times, and each line's stage name and place in `text`.
+fn parse(text: &[u8]) -> Option<(Stamps, Vec<String>, Vec<Line>)> {
     let head_end = text.iter().position(|b| *b == b'\n')?;
     let header: Header = serde_json::from_slice(&text[..head_end]).ok()?;
     if header.format != MEMO_FORMAT || header.manifest != MANIFEST_FORMAT || header.stamps.len() != SHARDS {
         return None;
     }
-    let mut lines = Vec::new();
+    let body = &text[head_end + 1..];
+    let mut names = Vec::with_capacity(memchr_count(body));
+    let mut lines = Vec::with_capacity(names.capacity());
     let mut at = head_end + 1;
     for line in text[at..].split(|b| *b == b'\n') {
         if line.is_empty() {
@@ -333,16 +408,22 @@ fn parse(text: &[u8]) -> Option<(Stamps, HashMap<String, Line>)> {
         std::str::from_utf8(key).ok()?;
         let name: String = serde_json::from_slice(name).ok()?;
         let end = at + line.len();
-        lines.push((name, Line { key: at..at + key.len(), entry: end - entry.len()..end, parsed: None }));
+        names.push(name);
+        lines.push(Line { key: at..at + key.len(), entry: end - entry.len()..end, parsed: None, confirmed: false });
         at += line.len() + 1;
     }
-    let read = |(_, l): &mut (String, Line)| l.parsed = serde_json::from_slice(&text[l.entry.clone()]).ok();
+    let read = |l: &mut Line| l.parsed = serde_json::from_slice(&text[l.entry.clone()]).ok();
     if lines.len() > 1000 {
         lines.par_iter_mut().for_each(read);
     } else {
         lines.iter_mut().for_each(read);
     }
-    Some((header.stamps, lines.into_iter().collect()))
+    Some((header.stamps, names, lines))
+}
+
+/// The number of lines in `text`.
+fn memchr_count(text: &[u8]) -> usize {
+    text.iter().filter(|b| **b == b'\n').count()
 }
 
 /// The current times of the shard folders under `root`, `None` for those missing or
@@ -369,7 +450,7 @@ mod tests {
         let key = format!("0a{}", "0".repeat(62));
         let file =
             FileEntry { path: String::new(), digest: format!("ff{}", "1".repeat(62)), size: 1, executable: false };
-        let outputs = BTreeMap::from([(
+        let outputs = NameMap::from([(
             "o".to_string(),
             Output { content: Content::from_files(false, vec![file]), workspace: true },
         )]);
@@ -392,13 +473,13 @@ mod tests {
         let src = dir.join("out.txt");
         fs::write(&src, text).unwrap();
         let content = store.store(&src).unwrap();
-        let key = StageKey::new("cmd", 1, serde_json::json!({"run": text}), BTreeMap::new());
+        let key = StageKey::new("cmd", 1, serde_json::json!({"run": text}), NameMap::new());
         let m = Manifest {
             format: MANIFEST_FORMAT,
             key: key.digest(),
             key_struct: key.clone(),
             stage: "a".into(),
-            outputs: BTreeMap::from([("out.txt".to_string(), Output { content, workspace: true })]),
+            outputs: NameMap::from([("out.txt".to_string(), Output { content, workspace: true })]),
             log: None,
             seconds: 1.0,
             created_unix: 0,
@@ -448,7 +529,7 @@ mod tests {
         assert_eq!(from_memo(&store, &pipeline, &key), (true, "hit"));
         assert_eq!(from_memo(&store, &pipeline, &key), (true, "hit"));
         // Another key for the stage: the store's answer.
-        let other = StageKey::new("cmd", 1, serde_json::json!({"run": "other"}), BTreeMap::new());
+        let other = StageKey::new("cmd", 1, serde_json::json!({"run": "other"}), NameMap::new());
         assert_eq!(from_memo(&store, &pipeline, &other), (false, "miss"));
         // An object removed behind the memo's back changes its folder: damaged, not hit.
         let key = remembered(&store, dir.path(), &pipeline, "two");
