@@ -114,8 +114,8 @@ fn scale() {
         let stages: f64 = line.split(' ').next().unwrap().parse().unwrap();
         println!("plan/transfer.yaml {line}: status {ms:.0} ms ({:.1} ms per 1,000 stages)", ms / stages * 1000.0);
     }
-    // The cold run of 100,000 `cmd` stages takes half an hour on 2 cores (a process
-    // per stage): opt in with PIPE_BENCH_100K=1.
+    // The cold run of 100,000 `cmd` stages takes about a quarter of an hour on 2 cores
+    // (a process per stage): opt in with PIPE_BENCH_100K=1.
     let largest = if std::env::var_os("PIPE_BENCH_100K").is_some() { 100_000 } else { 10_000 };
     for n in [1_000usize, 10_000, 100_000].into_iter().filter(|n| *n <= largest) {
         let dir = tempfile::tempdir().expect("a temporary folder");

@@ -233,6 +233,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_stat_file_keeps_digests_across_loads_and_a_damaged_line_ends_it() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b) = (t.path().join("a b\t\"c"), t.path().join("b"));
+        fs::write(&a, "one").unwrap();
+        fs::write(&b, "two").unwrap();
+        let file = t.path().join("w.stat");
+        let mut sc = StatCache::load(file.clone());
+        let (ca, cb) = (sc.content(&a).unwrap(), sc.content(&b).unwrap());
+        sc.save().unwrap();
+        let again = StatCache::load(file.clone());
+        assert_eq!(again.entries.len(), 2);
+        assert!(again.holds_known(&a, &ca) && again.holds_known(&b, &cb));
+        assert!(!again.holds_known(&a, &cb), "another digest is not known");
+        // A line cut short: what follows it is not believed, what precedes it is.
+        let text = fs::read_to_string(&file).unwrap();
+        let cut = text.rfind('\t').unwrap();
+        fs::write(&file, &text[..cut]).unwrap();
+        assert_eq!(StatCache::load(file.clone()).entries.len(), 1);
+        // A file of another format (an earlier version's JSON) is ignored whole.
+        fs::write(&file, r#"{"entries":[]}"#).unwrap();
+        assert!(StatCache::load(file).entries.is_empty());
+    }
+
+    #[test]
     fn folder_digest_depends_on_names_and_content() {
         let t = tempfile::tempdir().unwrap();
         fs::create_dir_all(t.path().join("d/sub")).unwrap();

@@ -274,7 +274,22 @@ fn report_cycles(graph: &DiGraph<usize, ()>, stages: &[Stage], diags: &mut Diagn
 
 #[cfg(test)]
 mod tests {
-    use super::split_reference;
+    use super::{inside, split_reference};
+
+    #[test]
+    fn inside_a_folder_are_the_paths_under_it_only() {
+        let outs: std::collections::BTreeMap<String, usize> =
+            ["p", "p-2", "p.txt", "p/x", "p/y/z", "p0", "p_q/r", "q/p/x"]
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.to_string(), i))
+                .collect();
+        let found: Vec<&str> = inside(&outs, "p").map(|(k, _)| k).collect();
+        assert_eq!(found, ["p/x", "p/y/z"]);
+        assert_eq!(inside(&outs, "p/y").map(|(k, _)| k).collect::<Vec<_>>(), ["p/y/z"]);
+        assert_eq!(inside(&outs, "q").count(), 1);
+        assert_eq!(inside(&outs, "p/x").count() + inside(&outs, "r").count(), 0);
+    }
 
     #[test]
     fn references_split_at_the_output() {

@@ -547,6 +547,43 @@ mod tests {
     }
 
     #[test]
+    fn packed_lines_give_back_the_entry_they_were_made_of() {
+        let file = |path: &str, d: char, size, executable| FileEntry {
+            path: path.into(),
+            digest: d.to_string().repeat(64),
+            size,
+            executable,
+        };
+        let lone = Content::from_files(false, vec![file("", 'a', 3, true)]);
+        let folder = Content::from_files(true, vec![file("x/y", 'b', 1, false), file("z", 'c', 2, true)]);
+        // Not one file named by its own digest: kept as it is, not made regular.
+        let odd = Content { digest: "d".repeat(64), size: 3, files: vec![file("", 'e', 3, false)], dir: false };
+        let entry = Entry {
+            stage: "s[i=1]".into(),
+            outputs: NameMap::from([
+                ("o.txt".to_string(), Output { content: lone.clone(), workspace: true }),
+                ("dir".to_string(), Output { content: folder, workspace: false }),
+                ("odd".to_string(), Output { content: odd, workspace: false }),
+            ]),
+            log: Some(lone),
+            seconds: 1.5,
+            created_unix: 7,
+            inputs_verified: Some(Verified { bytes: 9, seconds: 0.25 }),
+        };
+        let text = serde_json::to_string(&entry).unwrap();
+        assert!(text.starts_with(r#"["s[i=1]",[["dir",false,["#), "{text}");
+        let back: Entry = serde_json::from_str(&text).unwrap();
+        let manifest = |e: Entry| {
+            let key = StageKey::new("cmd", 1, serde_json::json!({}), NameMap::new());
+            serde_json::to_value(e.manifest(&key.digest(), key)).unwrap()
+        };
+        assert_eq!(manifest(back), manifest(entry.clone()));
+        let none = Entry { log: None, inputs_verified: None, ..entry };
+        let back: Entry = serde_json::from_str(&serde_json::to_string(&none).unwrap()).unwrap();
+        assert_eq!(manifest(back), manifest(none));
+    }
+
+    #[test]
     fn a_damaged_memo_file_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("cache")).unwrap();
