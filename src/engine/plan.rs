@@ -19,9 +19,8 @@ use crate::graph::Source;
 use crate::key::{Change, Params, StageKey, diff};
 use crate::store::{Lookup, Manifest, Memo, Output, Records, Store, StoreError};
 
-/// The outputs of a finished stage, sorted by output name. A list, not a map: a stage
-/// has a few outputs, and a plan holds one of these per stage.
-/// The outputs of a finished stage by name: its manifest's.
+/// The outputs of a finished stage by name, as its manifest has them (a sorted list:
+/// a stage has a few outputs, and a plan holds one of these per stage).
 pub type Produced = crate::name_map::NameMap<Output>;
 
 #[derive(Debug, thiserror::Error)]
