@@ -17,6 +17,10 @@ start() {
   stop
   mkdir -p "$M"
   if [ ! -x "$M/venv/bin/moto_server" ]; then
+    if ! python3 -c 'import ensurepip' 2>/dev/null; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    fi
     python3 -m venv "$M/venv"
     "$M/venv/bin/pip" install -q 'moto[server]' >/dev/null
   fi
@@ -57,6 +61,7 @@ stop() {
   pid=$(cat "$M/moto.pid" 2>/dev/null || true)
   if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    echo "moto: stopped PID $pid"
   fi
   rm -f "$M/moto.pid"
 }

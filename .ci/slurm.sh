@@ -72,6 +72,7 @@ stop() {
   for p in $pids; do
     for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
   done
+  if [ -n "$pids" ]; then echo "slurm: stopped PIDs$pids"; fi
 }
 
 case "${1:-}" in

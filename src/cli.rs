@@ -152,8 +152,8 @@ pub struct ShowArgs {
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
     /// Bring the named stage's entry from this remote cache first, if it is there and
-    /// not here.
-    #[arg(long, env = "PIPE_REMOTE", value_name = "URL", requires = "stage")]
+    /// not here (without a STAGE there is nothing to bring).
+    #[arg(long, env = "PIPE_REMOTE", value_name = "URL")]
     pub remote: Option<String>,
     #[arg(long)]
     pub json: bool,

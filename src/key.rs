@@ -72,7 +72,7 @@ pub struct Params(Box<RawValue>);
 impl Params {
     /// `serde_json::Map` keeps its keys sorted, so a value prints in canonical form.
     pub fn of(v: &serde_json::Value) -> Params {
-        Params(RawValue::from_string(v.to_string()).expect("a JSON value prints as JSON"))
+        Params(serde_json::value::to_raw_value(v).expect("a JSON value prints as JSON"))
     }
 
     pub fn value(&self) -> serde_json::Value {

@@ -38,10 +38,6 @@ impl<V> NameMap<V> {
         self.find(name).ok().map(|k| &self.0[k].1)
     }
 
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut V> {
-        self.find(name).ok().map(|k| &mut self.0[k].1)
-    }
-
     pub fn contains_key(&self, name: &str) -> bool {
         self.find(name).is_ok()
     }
@@ -57,10 +53,6 @@ impl<V> NameMap<V> {
         }
     }
 
-    pub fn remove(&mut self, name: &str) -> Option<V> {
-        self.find(name).ok().map(|k| self.0.remove(k).1)
-    }
-
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -74,20 +66,12 @@ impl<V> NameMap<V> {
         self.0.iter().map(|(n, v)| (n, v))
     }
 
-    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&String, &mut V)> + ExactSizeIterator {
-        self.0.iter_mut().map(|(n, v)| (&*n, v))
-    }
-
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator {
         self.0.iter().map(|(n, _)| n)
     }
 
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + ExactSizeIterator {
         self.0.iter().map(|(_, v)| v)
-    }
-
-    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut V> + ExactSizeIterator {
-        self.0.iter_mut().map(|(_, v)| v)
     }
 }
 
@@ -127,14 +111,6 @@ impl<'a, V> IntoIterator for &'a NameMap<V> {
     type IntoIter = std::iter::Map<std::slice::Iter<'a, (String, V)>, fn(&'a (String, V)) -> (&'a String, &'a V)>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter().map(|(n, v)| (n, v))
-    }
-}
-
-impl<V> Extend<(String, V)> for NameMap<V> {
-    fn extend<I: IntoIterator<Item = (String, V)>>(&mut self, items: I) {
-        for (n, v) in items {
-            self.insert(n, v);
-        }
     }
 }
 
@@ -206,7 +182,6 @@ mod tests {
         let mut m = back;
         assert_eq!(m.insert("c".into(), 9), None);
         assert_eq!(m.insert("c".into(), 8), Some(9));
-        assert_eq!(m.remove("a"), Some(3));
-        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"b":2,"c":8,"z":1}"#);
+        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"a":3,"b":2,"c":8,"z":1}"#);
     }
 }

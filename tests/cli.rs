@@ -1450,6 +1450,17 @@ fn a_run_with_a_remote_computes_nothing_and_fetches_only_what_it_reads() {
         b.write("quick.yaml", &quick());
         let status = b.pipe(&["status", "quick.yaml", "--remote", &url]);
         assert!(stdout(&status).contains("20 stages: 0 fresh, 20 on the remote"), "{}", stdout(&status));
+        // One stage brought for `show`, though what it read is only on the remote (and
+        // named with spaces, as the command line allows).
+        let c = Sandbox::new();
+        c.write("quick.yaml", &quick());
+        let shown = c.pipe(&["show", "quick.yaml", "transfer[from=A, n=2, ft=true]", "--remote", &url]);
+        assert!(shown.status.success(), "{}", stderr(&shown));
+        assert!(stdout(&shown).contains("model.safetensors"), "{}", stdout(&shown));
+        // A remote named by PIPE_REMOTE does not get in the way of showing the whole
+        // pipeline.
+        let whole = c.cmd(&["show", "quick.yaml"]).env("PIPE_REMOTE", &url).output().unwrap();
+        assert!(whole.status.success(), "{}", stderr(&whole));
         let out = b.cmd(&["run", "quick.yaml", "--remote", &url, "--json"]).output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

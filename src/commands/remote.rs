@@ -72,21 +72,32 @@ pub fn pull(cache: &Path, a: &PullArgs) -> Result<(), Error> {
 }
 
 /// Make the entries of `stages` themselves (not what they read) complete here when the
-/// remote has them and this cache does not.
-pub fn pull_stages(p: &crate::config::Pipeline, store: &Store, url: &str, stages: &[String]) -> Result<Moved, Error> {
+/// remote has them and this cache does not. Their entries, by stage index, wherever
+/// they were found: a stage whose inputs are only on the remote is not fresh in a plan
+/// of this cache alone, though its own entry is here now.
+pub fn pull_stages(
+    p: &crate::config::Pipeline,
+    store: &Store,
+    url: &str,
+    stages: &[String],
+) -> Result<Vec<(usize, Manifest)>, Error> {
     let remote = Remote::open(url, false)?;
     let sel = Selection::new(p, stages, &[])?;
-    let resolved = resolve(p, store, &remote, &sel)?;
-    let named: Vec<Manifest> = resolved
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| stages.iter().any(|s| p.stages[*i].name == *s || p.stages[*i].group == *s))
-        .filter_map(|(_, r)| match r {
-            Some(Resolved::Remote(m)) => Some((**m).clone()),
-            _ => None,
-        })
-        .collect();
-    Ok(remote.pull(store, &named, &Transfer::quiet())?)
+    let mut resolved = resolve(p, store, &remote, &sel)?;
+    let mut named = Vec::new();
+    let mut to_pull = Vec::new();
+    for i in Selection::named(p, stages)? {
+        match resolved[i].take() {
+            Some(Resolved::Remote(m)) => {
+                to_pull.push((*m).clone());
+                named.push((i, *m));
+            }
+            Some(Resolved::Local(m)) => named.push((i, *m)),
+            _ => {}
+        }
+    }
+    remote.pull(store, &to_pull, &Transfer::quiet())?;
+    Ok(named)
 }
 
 fn report(verb: &str, remote: &Remote, moved: &Moved, not_there: usize, json: bool) -> Result<(), Error> {

@@ -203,6 +203,9 @@ fn dry_run(p: &Pipeline, store: &Store, a: &RunArgs) -> Result<(), Error> {
     emit(&out)
 }
 
+/// A report stage's result and where its page went (or why it could not be written).
+type Page<'s> = (&'s StageResult, Result<PathBuf, Error>);
+
 /// The page of every report stage that is done after this run, beside the pipeline file:
 /// the stage's result and where its page went (or why it could not be written; the
 /// results are in the cache whatever happens to a page).
@@ -211,7 +214,7 @@ fn write_pages<'s>(
     store: &Store,
     summary: &'s RunSummary,
     from_remote: &HashMap<String, Manifest>,
-) -> Result<Vec<(&'s StageResult, Result<PathBuf, Error>)>, Error> {
+) -> Result<Vec<Page<'s>>, Error> {
     let reports: std::collections::HashSet<&str> =
         p.stages.iter().filter(|s| s.kind.name() == "report").map(|s| s.name.as_str()).collect();
     let done: Vec<&StageResult> = summary

@@ -22,10 +22,11 @@ pub fn show(cache: &Path, a: &ShowArgs) -> Result<(), Error> {
             Err(Error::Usage("`--html` writes the page of the whole pipeline; name no stage".into()))
         }
         Some(stage) => {
-            if let Some(url) = &a.remote {
-                crate::commands::remote::pull_stages(&p, &store, url, std::slice::from_ref(stage))?;
-            }
-            locate(&p, &store, stage, a)
+            let pulled = match &a.remote {
+                Some(url) => crate::commands::remote::pull_stages(&p, &store, url, std::slice::from_ref(stage))?,
+                None => Vec::new(),
+            };
+            locate(&p, &store, stage, a, &pulled)
         }
         None => results(&p, &store, a),
     }
@@ -91,17 +92,20 @@ fn results(p: &Pipeline, store: &Store, a: &ShowArgs) -> Result<(), Error> {
     emit(&out)
 }
 
-/// Where one stage's outputs are: a path per file, inside the cache.
-fn locate(p: &Pipeline, store: &Store, stage: &str, a: &ShowArgs) -> Result<(), Error> {
+/// Where one stage's outputs are: a path per file, inside the cache. `pulled`: entries
+/// just brought from a remote (or found here through it), by stage index.
+fn locate(p: &Pipeline, store: &Store, stage: &str, a: &ShowArgs, pulled: &[(usize, Manifest)]) -> Result<(), Error> {
     let plan = plan_pipeline(p, store, &Selection::new(p, std::slice::from_ref(&stage.to_string()), &[])?)?;
-    // The selection knows the name: not a stage, so a matrix group.
-    let Some(i) = p.index_of(stage) else {
+    // The selection knows the name (spaces aside): one stage, or a matrix group.
+    let named = Selection::named(p, std::slice::from_ref(&stage.to_string()))?;
+    let &[i] = named.as_slice() else {
         let example = plan.selected().last().map(|(i, _)| p.stages[i].name.as_str()).unwrap_or(stage);
         return Err(Error::Usage(format!("`{stage}` is a group of stages; name one of them, e.g. `{example}`")));
     };
     let planned = plan.stages[i].as_ref().expect("a named stage is selected");
-    let m: &Manifest = match &planned.state {
-        StageState::Fresh { manifest } => manifest,
+    let m: &Manifest = match (&planned.state, pulled.iter().find(|(j, _)| *j == i)) {
+        (StageState::Fresh { manifest }, _) => manifest,
+        (_, Some((_, m))) => m,
         _ => {
             let status = plan.statuses(p).into_iter().find(|s| s.name == stage).expect("a selected stage");
             return Err(Error::failed(format!(

@@ -76,7 +76,7 @@ pub fn parse(file: &Path, bytes: &[u8], sets: &[String]) -> Result<Pipeline, Con
         return Err(invalid(diags.items));
     }
     let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
-    let workspace = abs.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let workspace = workspace_of(&abs);
     let name = validated.name.unwrap_or_else(|| {
         file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "pipeline".to_string())
     });
@@ -85,6 +85,11 @@ pub fn parse(file: &Path, bytes: &[u8], sets: &[String]) -> Result<Pipeline, Con
 
 /// The file's text without a UTF-8 byte-order mark (editors on Windows write one), and
 /// where the first byte that is not UTF-8 is, if any (the text is then lossy).
+/// The folder a pipeline file (absolute) runs in: its own.
+pub fn workspace_of(file: &Path) -> PathBuf {
+    file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
 fn decode(bytes: &[u8]) -> (String, Option<Mark>) {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {

@@ -175,10 +175,7 @@ fn fetch_missing<'c>(
     remote: &crate::remote::Remote,
     contents: impl Iterator<Item = &'c crate::digest::Content>,
 ) -> Result<(), crate::remote::RemoteError> {
-    let files: Vec<&crate::digest::FileEntry> =
-        contents.flat_map(|c| &c.files).filter(|f| !store.has_object(&f.digest)).collect();
-    if files.is_empty() {
-        return Ok(());
-    }
+    // `fetch` skips the objects already here.
+    let files: Vec<&crate::digest::FileEntry> = contents.flat_map(|c| &c.files).collect();
     remote.fetch(store, &files, &crate::remote::Transfer::quiet()).map(drop)
 }

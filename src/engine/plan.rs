@@ -181,6 +181,19 @@ impl Selection {
     }
 }
 
+impl Selection {
+    /// The stages `names` name (stages or matrix groups, spaces ignored), as the
+    /// command line names them.
+    pub fn named(p: &Pipeline, names: &[String]) -> Result<Vec<usize>, UnknownStage> {
+        let index = NameIndex::new(p);
+        let mut found = Vec::new();
+        for name in names {
+            found.extend(index.find(p, name)?);
+        }
+        Ok(found)
+    }
+}
+
 /// Stage and group names to indices, built once per command.
 struct NameIndex {
     by_name: std::collections::HashMap<String, Vec<usize>>,
@@ -308,7 +321,9 @@ fn key_with<'a>(
     stat: &mut StatCache,
 ) -> Result<StageKey, KeyError> {
     let stage = &p.stages[i];
-    let mut inputs = crate::name_map::NameMap::new();
+    // Gathered, then sorted once: a report can read tens of thousands of inputs, and
+    // inserting each into a sorted list would move the ones after it every time.
+    let mut inputs = Vec::with_capacity(p.dag.inputs[i].len());
     for input in &p.dag.inputs[i] {
         let digest = match &input.source {
             Source::Output(s, path) => match produced(*s).and_then(|o| o.get(path)) {
@@ -327,8 +342,9 @@ fn key_with<'a>(
                 }
             }
         };
-        inputs.insert(input.role.clone(), digest);
+        inputs.push((input.role.clone(), digest));
     }
+    let inputs: crate::name_map::NameMap<String> = inputs.into_iter().collect();
     let params = params.unwrap_or_else(|| stage.task.params());
     Ok(StageKey::new(stage.kind.name(), stage.kind.version(), params, inputs))
 }
@@ -351,10 +367,6 @@ pub fn all_outputs_digest(outs: &Produced) -> String {
         h.update(b"\n");
     }
     h.finalize().to_hex().to_string()
-}
-
-pub fn produced_of(m: &Manifest) -> Produced {
-    m.outputs.clone()
 }
 
 /// The file in the cache's `stat/` that remembers this workspace's file digests.
@@ -380,9 +392,9 @@ pub struct Books {
 impl Books {
     /// The books of pipeline file `file` (absolute, as `Pipeline::file` is).
     pub fn load(store: &Store, file: &Path) -> Books {
-        let workspace = file.parent().unwrap_or(Path::new("."));
+        let workspace = crate::config::load::workspace_of(file);
         let (stat, memo) = rayon::join(
-            || StatCache::load(store.sub("stat").join(workspace_file(workspace))),
+            || StatCache::load(store.sub("stat").join(workspace_file(&workspace))),
             || Memo::load(store, file),
         );
         Books { stat, records: Records::load(&store.sub("records"), file), memo }

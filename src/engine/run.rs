@@ -487,7 +487,7 @@ impl<'a> Scheduler<'a> {
                     match lookup {
                         Lookup::Hit(m) => Some(*m),
                         Lookup::Miss | Lookup::Damaged { .. } if !self.forced[i] => {
-                            if self.from_remote(i) {
+                            if self.take_from_remote(i) {
                                 continue;
                             }
                             None
@@ -519,7 +519,7 @@ impl<'a> Scheduler<'a> {
     /// (its workspace outputs fetched and put in place; other bytes stay remote until
     /// a stage here reads them). False when it must be computed. A remote that fails
     /// now is reported and the stage computed here.
-    fn from_remote(&mut self, i: usize) -> bool {
+    fn take_from_remote(&mut self, i: usize) -> bool {
         let (Some(remote), Some(key)) = (self.remote.clone(), self.keys[i].as_ref()) else { return false };
         let digest = key.digest();
         let known = self.prefetched.remove(&digest).map(|m| Ok(Some(m)));

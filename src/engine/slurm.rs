@@ -311,15 +311,15 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             }
             if trusted {
                 let job = self.jobs.remove(k);
-                let finished = self.from_report(job, report.expect("trusted"));
+                let finished = self.finish_from_report(job, report.expect("trusted"));
                 self.ended.push_back(finished);
                 continue;
             }
-            if let Some(state) = states.get(&self.jobs[k].id).cloned() {
-                if let Some(finished) = self.on_state(k, &state) {
-                    self.ended.push_back(finished);
-                    continue;
-                }
+            if let Some(state) = states.get(&self.jobs[k].id).cloned()
+                && let Some(finished) = self.on_state(k, &state)
+            {
+                self.ended.push_back(finished);
+                continue;
             }
             k += 1;
         }
@@ -429,7 +429,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
     }
 
     /// A job's own report: its entry, or its failure.
-    fn from_report(&mut self, job: Submitted, report: JobReport) -> Finished {
+    fn finish_from_report(&mut self, job: Submitted, report: JobReport) -> Finished {
         match report {
             JobReport::Ok { ran, seconds } => {
                 let digest = job.key.digest();

@@ -71,6 +71,9 @@ mod real {
                     if create {
                         std::fs::create_dir_all(path)
                             .map_err(|e| fail("cannot create the remote folder", Box::new(e)))?;
+                    } else if !path.exists() {
+                        let why = "no remote cache there yet (`pipe push` creates it)";
+                        return Err(fail("cannot open the remote folder", why.into()));
                     }
                     let store = LocalFileSystem::new_with_prefix(path)
                         .map_err(|e| fail("cannot open the remote folder", Box::new(e)))?;

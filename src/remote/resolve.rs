@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::{Remote, RemoteError};
 use crate::config::Pipeline;
 use crate::digest::StatCache;
-use crate::engine::plan::{Plan, Produced, Selection, StageState, plan_pipeline, produced_of, stage_key, workspace_id};
+use crate::engine::plan::{Plan, Produced, Selection, StageState, plan_pipeline, stage_key, workspace_id};
 use crate::store::{Lookup, Manifest, Store};
 
 /// Where one selected stage's entry is.
@@ -57,7 +57,7 @@ pub fn resolve_plan(
         let Some(planned) = &plan.stages[i] else { continue };
         match &planned.state {
             StageState::Fresh { manifest } => {
-                produced[i] = Some(produced_of(manifest));
+                produced[i] = Some(manifest.outputs.clone());
                 out[i] = Some(Resolved::Local(manifest.clone()));
             }
             _ => pending.push(i),
@@ -80,7 +80,7 @@ pub fn resolve_plan(
             let digest = key.digest();
             match store.lookup(&digest)? {
                 Lookup::Hit(m) => {
-                    produced[i] = Some(produced_of(&m));
+                    produced[i] = Some(m.outputs.clone());
                     out[i] = Some(Resolved::Local(m));
                 }
                 Lookup::Miss | Lookup::Damaged { .. } => ask.push((i, digest)),
@@ -91,7 +91,7 @@ pub fn resolve_plan(
         for ((i, digest), m) in ask.into_iter().zip(found) {
             match m? {
                 Some(m) => {
-                    produced[i] = Some(produced_of(&m));
+                    produced[i] = Some(m.outputs.clone());
                     out[i] = Some(Resolved::Remote(Box::new(m)));
                 }
                 None => out[i] = Some(Resolved::Missing { key: Some(digest) }),

@@ -79,24 +79,23 @@ impl Transfer {
     }
 }
 
-/// Workers for `CONNECTIONS` transfers at once.
-pub(super) fn pool() -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(CONNECTIONS)
-        .thread_name(|i| format!("pipe-remote-{i}"))
-        .build()
-        .expect("threads for transfers")
-}
-
-/// Every object a manifest names: its outputs' files and its log's.
-pub fn files_of(m: &Manifest) -> impl Iterator<Item = &FileEntry> {
-    m.outputs.values().flat_map(|o| &o.content.files).chain(m.log.iter().flat_map(|l| &l.files))
+/// Workers for `CONNECTIONS` transfers at once, started on first use and shared by
+/// every transfer of the process.
+pub(super) fn pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(CONNECTIONS)
+            .thread_name(|i| format!("pipe-remote-{i}"))
+            .build()
+            .expect("threads for transfers")
+    })
 }
 
 /// The distinct objects of `manifests`, by digest.
 fn distinct<'a>(manifests: impl Iterator<Item = &'a Manifest>) -> Vec<&'a FileEntry> {
     let mut seen = HashSet::new();
-    manifests.flat_map(files_of).filter(|f| seen.insert(f.digest.as_str())).collect()
+    manifests.flat_map(Manifest::files).filter(|f| seen.insert(f.digest.as_str())).collect()
 }
 
 /// Run `f` on every item on the transfer pool; the first error wins.
@@ -221,7 +220,7 @@ impl Remote {
         let kept_keys: Vec<String> = kept.iter().filter_map(|(n, _, _)| key_of(n)).collect();
         let manifests = all(&kept_keys, |k| self.manifest(k))?;
         let names: HashSet<String> =
-            manifests.iter().flatten().flat_map(files_of).map(|f| Remote::object_name(&f.digest)).collect();
+            manifests.iter().flatten().flat_map(Manifest::files).map(|f| Remote::object_name(&f.digest)).collect();
         let objects = self.backend.list("objects")?;
         let unreached: Vec<(String, u64)> = objects
             .into_iter()
@@ -250,7 +249,7 @@ impl Remote {
                 .collect();
             let newer = all(&new_keys, |k| self.manifest(k))?;
             let named: HashSet<String> =
-                newer.iter().flatten().flat_map(files_of).map(|f| Remote::object_name(&f.digest)).collect();
+                newer.iter().flatten().flat_map(Manifest::files).map(|f| Remote::object_name(&f.digest)).collect();
             let unreached: Vec<(String, u64)> = unreached.into_iter().filter(|(n, _)| !named.contains(n)).collect();
             removed.objects = unreached.len();
             removed.bytes = unreached.iter().map(|(_, s)| s).sum();

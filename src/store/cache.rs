@@ -231,15 +231,9 @@ impl Store {
             size += n as u64;
         }
         let digest = hasher.finalize().to_hex().to_string();
-        let dest = self.object_path(&digest);
-        if !dest.exists() {
+        if !self.object_path(&digest).exists() {
             tmp.as_file().sync_all().map_err(io_at(tmp.path()))?;
-            let parent = dest.parent().expect("objects have a folder");
-            fs::create_dir_all(parent).map_err(io_at(parent))?;
-            // Read-only for everyone the umask lets read it: a task given a hard link
-            // to an object cannot change the cache through it.
-            durable::set_mode(tmp.path(), 0o444).map_err(io_at(tmp.path()))?;
-            tmp.persist(&dest).map_err(|e| StoreError::Io { path: dest.clone(), source: e.error })?;
+            self.adopt(tmp, &digest)?;
         }
         Ok(FileEntry { path: rel, digest, size, executable })
     }
@@ -302,6 +296,8 @@ impl Store {
         }
         let parent = dest.parent().expect("objects have a folder");
         fs::create_dir_all(parent).map_err(io_at(parent))?;
+        // Read-only for everyone the umask lets read it: a task given a hard link to an
+        // object cannot change the cache through it.
         durable::set_mode(file.path(), 0o444).map_err(io_at(file.path()))?;
         file.persist(&dest).map_err(|e| StoreError::Io { path: dest.clone(), source: e.error })?;
         Ok(())

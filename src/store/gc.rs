@@ -71,8 +71,7 @@ impl Store {
         for (path, m) in self.manifests()? {
             match m {
                 Some(m) if keep.entries.contains(&m.key) => {
-                    let files = m.outputs.values().flat_map(|o| &o.content.files);
-                    keep_objects.extend(files.chain(m.log.iter().flat_map(|l| &l.files)).map(|f| f.digest.clone()));
+                    keep_objects.extend(m.files().map(|f| f.digest.clone()));
                 }
                 _ => {
                     sweep.report.entries += 1;

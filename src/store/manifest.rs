@@ -58,8 +58,17 @@ struct OutputFields {
     workspace: bool,
 }
 
+impl Manifest {
+    /// Every object the entry names: its outputs' files, then its log's.
+    pub fn files(&self) -> impl Iterator<Item = &crate::digest::FileEntry> {
+        self.outputs.values().flat_map(|o| &o.content.files).chain(self.log.iter().flat_map(|l| &l.files))
+    }
+}
+
 impl From<OutputFields> for Output {
-    fn from(o: OutputFields) -> Output {
+    fn from(mut o: OutputFields) -> Output {
+        // As `Content` reads its list: without the room JSON's growth left.
+        o.files.shrink_to_fit();
         Output {
             content: Content { digest: o.digest, size: o.size, files: o.files, dir: o.dir },
             workspace: o.workspace,

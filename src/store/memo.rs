@@ -319,11 +319,10 @@ impl Memo {
             && let line = &mut self.lines[k]
             && &self.text.bytes()[line.key.clone()] == digest.as_bytes()
             && let Some(entry) = line.parsed.take()
+            && trusted(&self.now, &self.then, digest, &entry.outputs)
         {
-            if trusted(&self.now, &self.then, digest, &entry.outputs) {
-                line.confirmed = true;
-                return Ok((Lookup::Hit(Box::new(entry.manifest(digest, key))), None));
-            }
+            line.confirmed = true;
+            return Ok((Lookup::Hit(Box::new(entry.manifest(digest, key))), None));
         }
         let found = store.lookup(digest)?;
         if self.index.remove(name).is_some() {
@@ -362,9 +361,10 @@ impl Memo {
         for (name, &k) in &self.index {
             let line = &self.lines[k];
             let key = self.text.str(line.key.clone());
-            let keep = line.confirmed
-                || !self.next.contains_key(name)
-                    && line.parsed.as_ref().is_some_and(|e| trusted(&self.now, &self.then, key, &e.outputs));
+            // (A line a lookup gave up on left the index; its stage's new entry, if
+            // any, is in `next`.)
+            let keep =
+                line.confirmed || line.parsed.as_ref().is_some_and(|e| trusted(&self.now, &self.then, key, &e.outputs));
             if keep {
                 kept.push((name, key, &self.text.bytes()[line.entry.clone()]));
             }
@@ -395,7 +395,7 @@ fn parse(text: &[u8]) -> Option<(Stamps, Vec<String>, Vec<Line>)> {
         return None;
     }
     let body = &text[head_end + 1..];
-    let mut names = Vec::with_capacity(memchr_count(body));
+    let mut names = Vec::with_capacity(line_count(body));
     let mut lines = Vec::with_capacity(names.capacity());
     let mut at = head_end + 1;
     for line in text[at..].split(|b| *b == b'\n') {
@@ -422,7 +422,7 @@ fn parse(text: &[u8]) -> Option<(Stamps, Vec<String>, Vec<Line>)> {
 }
 
 /// The number of lines in `text`.
-fn memchr_count(text: &[u8]) -> usize {
+fn line_count(text: &[u8]) -> usize {
     text.iter().filter(|b| **b == b'\n').count()
 }
 
@@ -443,7 +443,6 @@ fn stamps(root: &Path) -> Stamps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::FileEntry;
 
     #[test]
     fn shards_name_the_manifest_folder_then_object_folders() {
