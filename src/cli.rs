@@ -188,21 +188,79 @@ pub enum CacheCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Remove every entry and output that none of the given pipelines reaches.
-    Gc {
-        /// Pipeline files whose current results are kept.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Overrides applied to every file.
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        sets: Vec<String>,
-        /// Say what would be removed, remove nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Also remove from this remote cache what none of the pipelines reaches.
-        #[arg(long, value_name = "URL")]
-        remote: Option<String>,
-    },
+    /// Remove what no recorded run and no named pipeline reaches (see `--only`,
+    /// `--older-than`, `--max-size` to go further).
+    Gc(GcArgs),
+}
+
+/// `pipe cache gc`: by default every run recorded in the cache within the retention
+/// window is a root, whoever made it; narrowing to the named files is explicit.
+#[derive(Args, Debug)]
+pub struct GcArgs {
+    /// Pipeline files whose current results are kept (besides every recorded run's).
+    pub files: Vec<PathBuf>,
+    /// Overrides applied to every file.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Keep only what the named files reach: other pipelines' and users' entries go
+    /// (listed first; asks on a terminal, needs --yes elsewhere).
+    #[arg(long, requires = "files")]
+    pub only: bool,
+    /// Also remove entries unused for this long, roots included (e.g. 30d, 12h).
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub older_than: Option<u64>,
+    /// Then evict least recently used entries until the stored objects fit (e.g. 50G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_size: Option<u64>,
+    /// How long a recorded run stays a root (its pipeline's last run stays one while
+    /// the file exists).
+    #[arg(long, value_name = "AGE", value_parser = parse_age, default_value = "90d", env = "PIPE_RETENTION")]
+    pub retention: u64,
+    /// Say what would be removed, by owner; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask before `--only` removes other pipelines' entries.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Apply the same rules to this remote cache too, with the roots pushed there.
+    #[arg(long, value_name = "URL")]
+    pub remote: Option<String>,
+}
+
+/// A duration as `90d`, `2w`, `12h`, `30m` or `45s` (a bare number is seconds), in seconds.
+pub fn parse_age(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("`{s}` is not an age such as 30d, 12h or 90m"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("`{s}`: the unit must be s, m, h, d or w")),
+    };
+    Ok(n.saturating_mul(scale))
+}
+
+/// A size as `50G`, `500M`, `1.5T`, `100K` or bytes (binary units; a trailing `B` or
+/// `iB` is allowed), in bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: f64 = n.parse().map_err(|_| format!("`{s}` is not a size such as 50G or 500M"))?;
+    let unit = unit.trim_end_matches("iB").trim_end_matches('B');
+    let scale: u64 = match unit.to_ascii_uppercase().as_str() {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("`{s}`: the unit must be K, M, G or T")),
+    };
+    Ok((n * scale as f64) as u64)
 }
 
 /// Parse arguments, run the command, print any error; returns the exit code.

@@ -11,6 +11,8 @@
 //!   resume/<key>/           state a killed stage resumes from
 //!   quarantine/<digest>     objects that failed verification when read
 //!   tmp/<proc>/             a process's work in progress, while it holds tmp/<proc>.lock
+//!   uses/<file>-<host>-<uid>.log  who ran, checked or showed which entries, when (see uses.rs)
+//!   uses/sets/<digest>.keys the key lists those lines name, stored once
 //! ```
 //!
 //! Every object is hashed again when a stage reads it or `show` prints from it; one
@@ -22,9 +24,13 @@ mod gc;
 mod manifest;
 mod memo;
 mod records;
+mod retain;
+mod uses;
 
 pub use cache::{Lookup, Store, StoreError, VerifyReport};
-pub use gc::{GcReport, Keep, tree_bytes};
+pub use gc::{GcPreview, GcReport, Keep, tree_bytes};
 pub use manifest::{MANIFEST_FORMAT, Manifest, Output, Verified};
 pub use memo::Memo;
 pub use records::{Record, Records};
+pub use retain::{Decision, EntryFacts, Facts, Owner, Policy, Removed, Why, decide};
+pub use uses::{UseKind, UseLine, Who, now_unix, parse_log, user_name};

@@ -1,14 +1,16 @@
 //! `pipe cache ls | du | verify | gc`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::Path;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
-use crate::cli::CacheCommand;
+use crate::cli::{CacheCommand, GcArgs};
 use crate::config::load;
 use crate::digest::walk;
 use crate::engine::plan::{Selection, StageState, plan_pipeline};
 use crate::error::{Error, emit};
-use crate::store::{Keep, Manifest, Store, StoreError, tree_bytes};
+use crate::store::{Decision, Keep, Manifest, Owner, Policy, Removed, Store, StoreError, Why, now_unix, tree_bytes};
 
 pub fn cache(root: &Path, c: CacheCommand) -> Result<(), Error> {
     let store = Store::open(root)?;
@@ -16,13 +18,13 @@ pub fn cache(root: &Path, c: CacheCommand) -> Result<(), Error> {
         CacheCommand::Ls { json } => ls(&store, json),
         CacheCommand::Du { json } => du(&store, json),
         CacheCommand::Verify { json } => verify(&store, json),
-        CacheCommand::Gc { files, sets, dry_run, remote } => {
+        CacheCommand::Gc(a) => {
             // The remote's part first: what the pipelines reach is resolved against
             // the local cache as it is now.
-            if let Some(url) = remote {
-                gc_remote(&store, &files, &sets, &url, dry_run)?;
+            if let Some(url) = &a.remote {
+                gc_remote(&store, &a, url)?;
             }
-            gc(&store, &files, &sets, dry_run)
+            gc(&store, &a)
         }
     }
 }
@@ -79,22 +81,120 @@ fn du(store: &Store, json: bool) -> Result<(), Error> {
     let list = entries(store)?;
     let logical: u64 = list.iter().map(size_of).sum();
     let downloads = tree_bytes(&store.sub("downloads"));
+    let owners = by_owner(store)?;
     if json {
         let v = serde_json::json!({
             "entries": list.len(), "objects": count, "bytes": bytes, "logical_bytes": logical,
-            "download_bytes": downloads,
+            "download_bytes": downloads, "by_pipeline": owners.pipelines, "by_user": owners.users,
+            "unrecorded": owners.unrecorded,
         });
         return emit(&format!("{v}\n"));
     }
     let downloads = if downloads > 0 { format!(", plus {} of downloads", human(downloads)) } else { String::new() };
-    emit(&format!(
+    let mut out = format!(
         "{} entries, {} objects, {} on disk ({} before deduplication){downloads} in {}\n",
         list.len(),
         count,
         human(bytes),
         human(logical),
         store.root().display()
-    ))
+    );
+    out.push_str(&owners.render());
+    emit(&out)
+}
+
+/// What recorded runs (and status and show) used, by pipeline file and by user: the
+/// entries still here and the bytes of their objects, each object counted once per
+/// group.
+#[derive(Debug, Default, serde::Serialize)]
+struct Owners {
+    pipelines: Vec<Group>,
+    users: Vec<Group>,
+    unrecorded: Group,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct Group {
+    name: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    users: Vec<String>,
+    entries: usize,
+    bytes: u64,
+    last_use: u64,
+}
+
+fn by_owner(store: &Store) -> Result<Owners, Error> {
+    let (facts, _) = store.gc_facts()?;
+    let by_key: BTreeMap<&str, &crate::store::EntryFacts> = facts.entries.iter().map(|e| (e.key.as_str(), e)).collect();
+    // Keys by pipeline and by user, with users and last use.
+    let mut pipelines: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<&str>, u64)> = BTreeMap::new();
+    let mut users: BTreeMap<&str, (BTreeSet<&str>, u64)> = BTreeMap::new();
+    for line in facts.logs.values().flatten() {
+        let keys =
+            facts.sets.get(&line.set).into_iter().flatten().map(String::as_str).filter(|k| by_key.contains_key(k));
+        let keys: Vec<&str> = keys.collect();
+        let p = pipelines.entry(&line.pipeline).or_default();
+        p.0.extend(&keys);
+        p.1.insert(&line.user);
+        p.2 = p.2.max(line.t);
+        let u = users.entry(&line.user).or_default();
+        u.0.extend(&keys);
+        u.1 = u.1.max(line.t);
+    }
+    let group = |name: &str, keys: &BTreeSet<&str>, users: Vec<String>, last_use: u64| {
+        let mut seen = std::collections::HashSet::new();
+        let bytes =
+            keys.iter().flat_map(|k| &by_key[k].files).filter(|(d, _)| seen.insert(d.as_str())).map(|(_, s)| s).sum();
+        Group { name: name.to_string(), users, entries: keys.len(), bytes, last_use }
+    };
+    let recorded: BTreeSet<&str> = pipelines.values().flat_map(|p| p.0.iter().copied()).collect();
+    let rest: BTreeSet<&str> = by_key.keys().copied().filter(|k| !recorded.contains(k)).collect();
+    Ok(Owners {
+        pipelines: pipelines
+            .iter()
+            .map(|(name, (keys, u, t))| group(name, keys, u.iter().map(|s| s.to_string()).collect(), *t))
+            .collect(),
+        users: users.iter().map(|(name, (keys, t))| group(name, keys, Vec::new(), *t)).collect(),
+        unrecorded: group("", &rest, Vec::new(), 0),
+    })
+}
+
+impl Owners {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        if self.pipelines.is_empty() {
+            return out;
+        }
+        let now = now_unix();
+        let _ = writeln!(out, "by pipeline (objects several pipelines share count in each):");
+        for g in &self.pipelines {
+            let _ = writeln!(
+                out,
+                "  {}  ({}): {} entries, {}, last used {}",
+                g.name,
+                g.users.join(", "),
+                g.entries,
+                human(g.bytes),
+                ago(now, g.last_use)
+            );
+        }
+        let _ = writeln!(out, "by user:");
+        for g in &self.users {
+            let _ = writeln!(
+                out,
+                "  {}: {} entries, {}, last used {}",
+                g.name,
+                g.entries,
+                human(g.bytes),
+                ago(now, g.last_use)
+            );
+        }
+        if self.unrecorded.entries > 0 {
+            let _ =
+                writeln!(out, "no recorded use: {} entries, {}", self.unrecorded.entries, human(self.unrecorded.bytes));
+        }
+        out
+    }
 }
 
 fn verify(store: &Store, json: bool) -> Result<(), Error> {
@@ -125,10 +225,9 @@ fn verify(store: &Store, json: bool) -> Result<(), Error> {
     }
 }
 
-/// Keep what the named pipelines reach now (their fresh stages' entries and the
-/// objects those name, the resume state of stages still to run, their downloads); the
-/// store removes everything else and what killed processes left behind.
-fn gc(store: &Store, files: &[std::path::PathBuf], sets: &[String], dry_run: bool) -> Result<(), Error> {
+/// What the named pipelines reach now: their fresh stages' entries (the objects those
+/// name), the resume state of stages still to run, their downloads.
+fn named_keep(store: &Store, files: &[PathBuf], sets: &[String]) -> Result<Keep, Error> {
     let mut keep = Keep::default();
     for f in files {
         let p = load(f, sets)?;
@@ -142,35 +241,151 @@ fn gc(store: &Store, files: &[std::path::PathBuf], sets: &[String], dry_run: boo
             };
         }
     }
-    let r = store.gc(&keep, dry_run)?;
+    Ok(keep)
+}
+
+fn policy(a: &GcArgs) -> Policy {
+    Policy {
+        only: a.only,
+        retention: a.retention,
+        older_than: a.older_than,
+        max_size: a.max_size,
+        now: now_unix(),
+        ..Policy::default()
+    }
+}
+
+/// Keep every recorded run's entries and what the named files reach (with `--only`,
+/// the latter alone), less what age and size evict; the store removes the rest and
+/// what killed processes left behind.
+fn gc(store: &Store, a: &GcArgs) -> Result<(), Error> {
+    let keep = named_keep(store, &a.files, &a.sets)?;
+    let preview = store.gc_preview(&keep, policy(a))?;
+    let d = &preview.decision;
+    if a.dry_run || (a.only && !d.removed.is_empty()) {
+        emit(&listing(d, "here"))?;
+    }
+    if !a.dry_run && a.only && !d.removed.is_empty() {
+        confirm(d, a.yes)?;
+    }
+    let r = store.gc(&keep, &preview, a.dry_run)?;
     let downloads = if r.downloads > 0 { format!(" and {} downloads", r.downloads) } else { String::new() };
     let leftovers = match r.leftovers {
         0 => String::new(),
         n => format!(", plus {n} leftovers of killed or finished runs"),
     };
-    emit(&format!(
+    let mut out = format!(
         "{} {} entries, {} objects{downloads}{leftovers} ({}); kept {} entries\n",
-        if dry_run { "would remove" } else { "removed" },
+        if a.dry_run { "would remove" } else { "removed" },
         r.entries,
         r.objects,
         human(r.bytes),
         r.kept
-    ))
+    );
+    out.push_str(&rules_said(&r.removed, a));
+    if r.records > 0 {
+        let _ = writeln!(out, "dropped the use records of {} pipeline files that are gone", r.records);
+    }
+    emit(&out)
 }
 
-/// Remove from the remote every entry none of the pipelines reaches (here or there),
-/// and the objects only those named.
-fn gc_remote(
-    store: &Store,
-    files: &[std::path::PathBuf],
-    sets: &[String],
-    url: &str,
-    dry_run: bool,
-) -> Result<(), Error> {
+/// One line for each rule that took entries a recorded run reaches.
+fn rules_said(removed: &[Removed], a: &GcArgs) -> String {
+    let mut out = String::new();
+    let rooted = |why: Why| removed.iter().filter(|r| r.rooted && r.why == why).count();
+    if let Some(age) = a.older_than
+        && rooted(Why::Unused) > 0
+    {
+        let _ = writeln!(out, "{} of them were roots unused for more than {}", rooted(Why::Unused), age_text(age));
+    }
+    if let Some(max) = a.max_size
+        && rooted(Why::Evicted) > 0
+    {
+        let _ = writeln!(
+            out,
+            "{} of them were roots evicted, least recently used first, to fit {}",
+            rooted(Why::Evicted),
+            human(max)
+        );
+    }
+    out
+}
+
+/// Off a terminal, `--only` needs `--yes`; on one, the user says yes.
+fn confirm(d: &Decision, yes: bool) -> Result<(), Error> {
+    if yes {
+        return Ok(());
+    }
+    let others = d.removed.iter().filter(|r| !r.owners.is_empty()).count();
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(format!(
+            "`gc --only` would remove {others} entries that recorded runs used (listed above); \
+             nothing was removed. Without a terminal to ask on, pass --yes to remove them"
+        )));
+    }
+    eprint!("remove these {} entries? [y/N] ", d.removed.len());
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    if matches!(answer.trim(), "y" | "Y" | "yes") { Ok(()) } else { Err(Error::Usage("nothing was removed".into())) }
+}
+
+/// What would go, by who used it: user, pipeline, entries, size and last use.
+fn listing(d: &Decision, place: &str) -> String {
+    let now = now_unix();
+    let mut groups: BTreeMap<Option<&Owner>, (usize, u64, u64)> = BTreeMap::new();
+    for r in &d.removed {
+        let owners: Vec<Option<&Owner>> =
+            if r.owners.is_empty() { vec![None] } else { r.owners.iter().map(Some).collect() };
+        for o in owners {
+            let g = groups.entry(o).or_default();
+            g.0 += 1;
+            g.1 += r.bytes;
+            g.2 = g.2.max(r.last_use);
+        }
+    }
+    let mut out = String::new();
+    if groups.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "entries {place} that would go, by who used them last:");
+    let width = groups.keys().flatten().map(|o| o.user.len()).max().unwrap_or(0).max(4);
+    for (o, (n, bytes, last)) in &groups {
+        let who = match o {
+            Some(o) => format!("{:<width$}  {}", o.user, o.pipeline),
+            None => format!("{:<width$}  (no recorded run)", "-"),
+        };
+        let _ = writeln!(out, "  {who}: {n} entries, {}, last used {}", human(*bytes), ago(now, *last));
+    }
+    if d.removed.iter().any(|r| r.owners.len() > 1) {
+        let _ = writeln!(out, "  (an entry several pipelines used is counted under each)");
+    }
+    out
+}
+
+fn ago(now: u64, t: u64) -> String {
+    match now.saturating_sub(t) {
+        s if s < 120 => "just now".into(),
+        s if s < 7200 => format!("{} minutes ago", s / 60),
+        s if s < 2 * 86_400 => format!("{} hours ago", s / 3600),
+        s => format!("{} days ago", s / 86_400),
+    }
+}
+
+fn age_text(s: u64) -> String {
+    match s {
+        s if s % 86_400 == 0 => format!("{} days", s / 86_400),
+        s if s % 3600 == 0 => format!("{} hours", s / 3600),
+        s => format!("{s} seconds"),
+    }
+}
+
+/// The same rules on the remote, with the roots pushed there. The named files' keys
+/// must be known here: where one is not, nothing is removed.
+fn gc_remote(store: &Store, a: &GcArgs, url: &str) -> Result<(), Error> {
     let remote = crate::remote::Remote::open(url, false)?;
-    let mut keep = std::collections::BTreeSet::new();
-    for f in files {
-        let p = load(f, sets)?;
+    let mut named = BTreeSet::new();
+    for f in &a.files {
+        let p = load(f, &a.sets)?;
         let resolved = crate::remote::resolve(&p, store, &remote, &Selection::new(&p, &[], &[])?)?;
         // A stage whose inputs are in neither cache has a key nobody can know here, and
         // so may the remote entries of everything after it: remove nothing.
@@ -188,18 +403,33 @@ fn gc_remote(
                 f.display()
             )));
         }
-        keep.extend(resolved.iter().flatten().filter_map(|r| r.manifest()).map(|m| m.key.clone()));
+        named.extend(resolved.iter().flatten().filter_map(|r| r.manifest()).map(|m| m.key.clone()));
     }
-    let r = remote.gc(&keep, dry_run)?;
-    emit(&format!(
+    let policy = Policy { named, young: REMOTE_YOUNG, ..policy(a) };
+    let preview = remote.gc_preview(policy)?;
+    let d = &preview.decision;
+    if a.dry_run || (a.only && !d.removed.is_empty()) {
+        emit(&listing(d, &format!("on {url}")))?;
+    }
+    if !a.dry_run && a.only && !d.removed.is_empty() {
+        confirm(d, a.yes)?;
+    }
+    let r = remote.gc(&preview, a.dry_run)?;
+    let mut out = format!(
         "remote {url}: {} {} entries, {} objects ({}); kept {} entries\n",
-        if dry_run { "would remove" } else { "removed" },
-        r.entries,
-        r.objects,
-        human(r.bytes),
-        r.entries_present
-    ))
+        if a.dry_run { "would remove" } else { "removed" },
+        r.moved.entries,
+        r.moved.objects,
+        human(r.moved.bytes),
+        r.moved.entries_present
+    );
+    out.push_str(&rules_said(&r.removed, a));
+    emit(&out)
 }
+
+/// On a remote, an entry pushed less than a day ago stays under the default rules: a
+/// run elsewhere that pushes as it goes records its roots there when it ends.
+const REMOTE_YOUNG: u64 = 86_400;
 
 pub(crate) fn human(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -12,7 +12,7 @@ use crate::engine::plan::{Selection, StageState, plan_pipeline};
 use crate::error::{Error, emit};
 use crate::kinds::report::{summary, write_all};
 use crate::report::{Computed, PageContext, build};
-use crate::store::{Manifest, Store};
+use crate::store::{Manifest, Store, UseKind};
 
 pub fn show(cache: &Path, a: &ShowArgs) -> Result<(), Error> {
     let p = load_pipeline(&a.pipeline)?;
@@ -36,6 +36,7 @@ pub fn show(cache: &Path, a: &ShowArgs) -> Result<(), Error> {
 fn results(p: &Pipeline, store: &Store, a: &ShowArgs) -> Result<(), Error> {
     let sel = Selection::new(p, &[], &[])?;
     let plan = plan_pipeline(p, store, &sel)?;
+    let _ = store.record_use(&p.file, UseKind::Show, plan.fresh_keys());
     let fresh = |i: usize| match plan.stages[i].as_ref().map(|s| &s.state) {
         Some(StageState::Fresh { manifest }) => Some(&**manifest),
         _ => None,
@@ -115,6 +116,7 @@ fn locate(p: &Pipeline, store: &Store, stage: &str, a: &ShowArgs, pulled: &[(usi
             )));
         }
     };
+    let _ = store.record_use(&p.file, UseKind::Show, std::iter::once(m.key.as_str()));
     if let Some(dir) = &a.export {
         for (name, o) in &m.outputs {
             store.restore(&o.content, &dir.join(name))?;

@@ -8,11 +8,14 @@ use crate::commands::load_with_books;
 use crate::engine::plan::{Selection, StageStatus, plan_with};
 use crate::error::{Error, emit};
 use crate::remote::{Remote, Resolved, resolve_plan};
+use crate::store::UseKind;
 
 pub fn status(cache: &Path, a: &StatusArgs) -> Result<(), Error> {
     let (p, store, books) = load_with_books(&a.pipeline, cache)?;
     let sel = Selection::new(&p, &a.stages, &[])?;
     let plan = plan_with(&p, &store, &sel, books)?;
+    // What status found counts as used (for `gc --older-than` and `--max-size`).
+    let _ = store.record_use(&p.file, UseKind::Status, plan.fresh_keys());
     let mut statuses = plan.statuses(&p);
     if let Some(url) = &a.remote {
         let remote = Remote::open(url, false)?;

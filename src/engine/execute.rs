@@ -56,6 +56,9 @@ pub fn execute(store: &Store, p: &Pipeline, job: &Job) -> Result<Executed, Stage
             return Err(StageFailure::new(format!("the stage finished without writing its output `{name}`")));
         }
     }
+    // From the first object stored to the manifest published, `gc` waits: it would
+    // otherwise see objects that no entry names yet, and remove them.
+    let _storing = store.gc_lock(false)?;
     let mut outputs = crate::name_map::NameMap::new();
     let mut names: Vec<String> = crate::digest::walk(&out_dir)
         .map_err(|e| StageFailure::caused("cannot list the outputs", e))?

@@ -140,6 +140,14 @@ impl Plan {
         self.stages.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
     }
 
+    /// The keys of the selected stages that are fresh.
+    pub fn fresh_keys(&self) -> impl Iterator<Item = &str> {
+        self.selected().filter_map(|(_, s)| match &s.state {
+            StageState::Fresh { manifest } => Some(manifest.key.as_str()),
+            _ => None,
+        })
+    }
+
     pub fn count(&self, word: &str) -> usize {
         self.selected().filter(|(_, s)| s.state.word() == word).count()
     }

@@ -27,7 +27,7 @@ use crate::engine::progress::Progress;
 use crate::key::StageKey;
 use crate::kind::{FailureClass, StageFailure};
 use crate::remote::{Moved, Remote, Transfer};
-use crate::store::{Lookup, Manifest, Memo, Record, Records, Store, StoreError};
+use crate::store::{Lookup, Manifest, Memo, Record, Records, Store, StoreError, UseKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -191,6 +191,10 @@ pub fn run_with(
     let will_run: Vec<usize> =
         planned.selected().filter(|(_, s)| !matches!(s.state, StageState::Fresh { .. })).map(|(i, _)| i).collect();
     executor.prepare(&will_run).map_err(RunError::Executor)?;
+    if !will_run.is_empty() {
+        // While this run lives, `gc` keeps what it planned, whatever its rules say.
+        let _ = store.hold(planned.selected().filter_map(|(_, s)| s.digest()));
+    }
     // The remote's manifests of the stages that are not here, fetched a wave at a time
     // in parallel, rather than one by one as the scheduler reaches each stage.
     let prefetched = match &opts.remote {
@@ -211,6 +215,7 @@ pub fn run_with(
             let Some(&(_, i)) = s.queued.first() else { break };
             let Some(threads) = executor.admit(i, s.queued.len()) else { break };
             let job = s.job(i, threads);
+            let _ = store.hold_key(&job.key.digest());
             running += 1;
             executor.start(job);
         }
@@ -229,10 +234,17 @@ pub fn run_with(
     s.progress.done();
     let results = std::mem::take(&mut s.results);
     drop(s);
+    // The run's roots for `gc`: every entry it reached, here or on the remote.
+    let reached =
+        results.iter().flatten().filter(|r| matches!(r.outcome, Outcome::Ran | Outcome::Cached | Outcome::Remote));
+    let _ = store.record_use(&p.file, UseKind::Run, reached.filter_map(|r| r.key.as_deref()));
     let remote = opts.remote.as_ref().map(|r| {
         let (pushed, push_errors) = match pusher {
             Some(p) => {
-                let (moved, errors) = p.finish();
+                let (moved, mut errors) = p.finish();
+                if let Err(e) = r.push_uses(store) {
+                    errors.push(format!("the record of this run: {}", crate::causes::chain_text(&e)));
+                }
                 (Some(moved), errors)
             }
             None => (None, Vec::new()),
@@ -485,7 +497,11 @@ impl<'a> Scheduler<'a> {
                     };
                     self.keys[i] = key;
                     match lookup {
-                        Lookup::Hit(m) => Some(*m),
+                        Lookup::Hit(m) => {
+                            // Not planned: held from now on, as a computed stage is.
+                            let _ = self.store.hold_key(&m.key);
+                            Some(*m)
+                        }
                         Lookup::Miss | Lookup::Damaged { .. } if !self.forced[i] => {
                             if self.take_from_remote(i) {
                                 continue;

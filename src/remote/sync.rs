@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{CONNECTIONS, Remote, RemoteError};
 use crate::digest::FileEntry;
-use crate::store::{Manifest, Store};
+use crate::store::{EntryFacts, Facts, GcPreview, Manifest, Policy, Removed, Store, UseLine, decide, parse_log};
 
 /// What moved (or, for gc, was removed).
 #[derive(Debug, Default, Clone, Serialize)]
@@ -195,6 +195,8 @@ impl Remote {
     /// and no manifest whose objects are not all there.
     pub fn pull(&self, local: &Store, manifests: &[Manifest], t: &Transfer) -> Result<Moved, RemoteError> {
         let files = distinct(manifests.iter());
+        // Objects first, manifests last, with local gc kept waiting in between.
+        let _storing = local.gc_lock(false)?;
         let mut moved = self.fetch(local, &files, t)?;
         for m in manifests {
             local.publish(m)?;
@@ -203,24 +205,80 @@ impl Remote {
         Ok(moved)
     }
 
-    /// Remove every remote entry whose key is not in `keep`, then every object no
-    /// entry names. Objects written in the last hour stay: another machine may be
-    /// pushing the entry that names them. A push that relies on an older object while
-    /// gc runs can still lose it (the push saw it, then gc removed it): run
-    /// `gc --remote` when nobody pushes, as with `dvc gc -c`.
-    pub fn gc(&self, keep: &BTreeSet<String>, dry_run: bool) -> Result<Moved, RemoteError> {
-        let entries = self.backend.list("entries")?;
-        // Only names this pipe writes: 64 hex digits.
-        let key_of = |name: &str| {
-            let key = name.rsplit('/').next()?.strip_suffix(".json")?;
-            (key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit())).then(|| key.to_string())
-        };
-        let (kept, gone): (Vec<_>, Vec<_>) =
-            entries.into_iter().partition(|(n, _, _)| key_of(n).is_some_and(|k| keep.contains(&k)));
-        let kept_keys: Vec<String> = kept.iter().filter_map(|(n, _, _)| key_of(n)).collect();
-        let manifests = all(&kept_keys, |k| self.manifest(k))?;
-        let names: HashSet<String> =
-            manifests.iter().flatten().flat_map(Manifest::files).map(|f| Remote::object_name(&f.digest)).collect();
+    /// What gc of the remote would remove under `policy`, from the entries there and the
+    /// use logs pushed there (read-only).
+    pub fn gc_preview(&self, policy: Policy) -> Result<GcPreview, RemoteError> {
+        let facts = self.gc_facts(policy.now)?;
+        let decision = decide(&facts, &policy, &|_| true, &|_| true);
+        Ok(GcPreview { decision, policy })
+    }
+
+    /// Every entry on the remote (an entry counts as created when it was pushed, if
+    /// later), and the use lines pushed there with the key lists they name.
+    fn gc_facts(&self, now: u64) -> Result<Facts, RemoteError> {
+        let listed: Vec<(String, u64, Option<std::time::Duration>)> =
+            self.backend.list("entries")?.into_iter().filter(|(n, _, _)| key_of(n).is_some()).collect();
+        let manifests = all(&listed, |(n, _, age)| {
+            let key = key_of(n).expect("filtered above");
+            // One this build cannot read is no entry of its own: it goes, as before.
+            let m = self.manifest(&key).unwrap_or(None);
+            Ok(m.map(|m| (m, age.map(|a| now.saturating_sub(a.as_secs())))))
+        })?;
+        let mut facts = Facts::default();
+        for (m, pushed) in manifests.into_iter().flatten() {
+            facts.entries.push(EntryFacts {
+                stage: m.stage.clone(),
+                kind: m.key_struct.kind.clone(),
+                created: m.created_unix.max(pushed.unwrap_or(0)),
+                files: m.files().map(|f| (f.digest.clone(), f.size)).collect(),
+                key: m.key,
+            });
+        }
+        let logs: Vec<String> =
+            self.backend.list("uses")?.into_iter().map(|(n, _, _)| n).filter(|n| n.ends_with(".log")).collect();
+        let texts = all(&logs, |n| Ok((n.clone(), self.backend.get(n)?)))?;
+        for (name, text) in texts {
+            let lines = parse_log(&String::from_utf8_lossy(&text.unwrap_or_default()));
+            facts.logs.insert(name, lines);
+        }
+        let sets: Vec<String> =
+            facts.logs.values().flatten().map(|l| l.set.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+        let got = all(&sets, |d| Ok((d.clone(), self.backend.get(&format!("uses/sets/{d}.keys"))?)))?;
+        for (d, bytes) in got {
+            let text = String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned();
+            facts.sets.insert(d, text.lines().map(str::to_string).collect());
+        }
+        Ok(facts)
+    }
+
+    /// Remove the entries `preview` showed that the same rules still remove now, then
+    /// every object no entry there names. Objects written in the last hour stay:
+    /// another machine may be pushing the entry that names them. A push that relies on
+    /// an older object while gc runs can still lose it (the push saw it, then gc
+    /// removed it): run `gc --remote` when nobody pushes, as with `dvc gc -c`.
+    pub fn gc(&self, preview: &GcPreview, dry_run: bool) -> Result<RemoteGc, RemoteError> {
+        let facts = self.gc_facts(preview.policy.now)?;
+        let shown: HashSet<&str> = preview.decision.removed.iter().map(|r| r.key.as_str()).collect();
+        let mut now = decide(&facts, &preview.policy, &|_| true, &|_| true);
+        now.removed.retain(|r| shown.contains(r.key.as_str()));
+        let gone: HashSet<&str> = now.removed.iter().map(|r| r.key.as_str()).collect();
+        let listed = self.backend.list("entries")?;
+        // Names this pipe cannot read go too, as they always did.
+        let doomed: Vec<String> = listed
+            .iter()
+            .map(|(n, _, _)| n)
+            .filter(|n| match key_of(n) {
+                Some(k) => gone.contains(k.as_str()) || !facts.entries.iter().any(|e| e.key == k),
+                None => false,
+            })
+            .cloned()
+            .collect();
+        let names: HashSet<String> = facts
+            .entries
+            .iter()
+            .filter(|e| !gone.contains(e.key.as_str()))
+            .flat_map(|e| e.files.iter().map(|(d, _)| Remote::object_name(d)))
+            .collect();
         let objects = self.backend.list("objects")?;
         let unreached: Vec<(String, u64)> = objects
             .into_iter()
@@ -228,23 +286,23 @@ impl Remote {
             .map(|(n, size, _)| (n, size))
             .collect();
         let mut removed = Moved {
-            entries: gone.len(),
+            entries: doomed.len(),
             objects: unreached.len(),
             bytes: unreached.iter().map(|(_, s)| s).sum(),
-            entries_present: kept.len(),
+            entries_present: listed.len() - doomed.len(),
             ..Moved::default()
         };
         if !dry_run {
             // Entries first: an object goes only once nothing names it.
-            all(&gone, |(n, _, _)| self.backend.delete(n))?;
+            all(&doomed, |n| self.backend.delete(n))?;
             // An entry pushed meanwhile (by another machine) may name objects that were
             // there before it: keep whatever any entry there now names.
-            let listed: HashSet<String> = kept.iter().chain(&gone).map(|(n, _, _)| n.clone()).collect();
+            let before: HashSet<&String> = listed.iter().map(|(n, _, _)| n).collect();
             let new_keys: Vec<String> = self
                 .backend
                 .list("entries")?
                 .into_iter()
-                .filter(|(n, _, _)| !listed.contains(n))
+                .filter(|(n, _, _)| !before.contains(n))
                 .filter_map(|(n, _, _)| key_of(&n))
                 .collect();
             let newer = all(&new_keys, |k| self.manifest(k))?;
@@ -255,6 +313,52 @@ impl Remote {
             removed.bytes = unreached.iter().map(|(_, s)| s).sum();
             all(&unreached, |(n, _)| self.backend.delete(n))?;
         }
-        Ok(removed)
+        Ok(RemoteGc { moved: removed, removed: now.removed })
     }
+
+    /// Send the cache's use logs (merged with the remote's copy of each, line by line)
+    /// and the key lists they name that the remote lacks: the roots gc of the remote
+    /// keeps, from every machine that pushes.
+    pub fn push_uses(&self, local: &Store) -> Result<(), RemoteError> {
+        let logs: Vec<(String, Vec<UseLine>)> = local.use_logs()?.into_iter().collect();
+        let sets: Vec<String> =
+            logs.iter().flat_map(|(_, l)| l).map(|l| l.set.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+        let names: Vec<String> = sets.iter().map(|d| format!("uses/sets/{d}.keys")).collect();
+        let there = self.present("uses/sets", &names)?;
+        let send: Vec<(&String, &String)> = sets.iter().zip(&names).filter(|(_, n)| !there.contains(*n)).collect();
+        all(&send, |(d, n)| {
+            let keys = local.read_set(d);
+            let mut text = keys.join("\n");
+            text.push('\n');
+            self.backend.put(n, text.into_bytes())
+        })?;
+        all(&logs, |(name, lines)| {
+            let remote_name = format!("uses/{name}");
+            let theirs = self.backend.get(&remote_name)?.map(|b| String::from_utf8_lossy(&b).into_owned());
+            let mut merged: Vec<String> = theirs.iter().flat_map(|t| t.lines().map(str::to_string)).collect();
+            let known: HashSet<String> = merged.iter().cloned().collect();
+            let ours = lines.iter().map(|l| serde_json::to_string(l).expect("plain data"));
+            let new: Vec<String> = ours.filter(|l| !known.contains(l)).collect();
+            if new.is_empty() {
+                return Ok(());
+            }
+            merged.extend(new);
+            let mut text = merged.join("\n");
+            text.push('\n');
+            self.backend.put(&remote_name, text.into_bytes())
+        })?;
+        Ok(())
+    }
+}
+
+/// What gc of a remote removed (or would).
+pub struct RemoteGc {
+    pub moved: Moved,
+    pub removed: Vec<Removed>,
+}
+
+/// The key of an entry's object name: only names this pipe writes (64 hex digits).
+fn key_of(name: &str) -> Option<String> {
+    let key = name.rsplit('/').next()?.strip_suffix(".json")?;
+    (key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit())).then(|| key.to_string())
 }

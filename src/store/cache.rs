@@ -109,7 +109,7 @@ impl Store {
         self.root.join(name)
     }
 
-    fn entry_path(&self, key: &str) -> PathBuf {
+    pub(crate) fn entry_path(&self, key: &str) -> PathBuf {
         self.root.join("entries").join(&key[..2]).join(format!("{key}.json"))
     }
 
@@ -196,6 +196,17 @@ impl Store {
         };
         let made = make().map_err(io_at(&tmp))?;
         Ok(self.scratch_root.get_or_init(|| made).dir.path())
+    }
+
+    /// This process's scratch folder (made on first use), for files that say what it
+    /// is doing while it lives.
+    pub(crate) fn process_scratch(&self) -> Result<&Path, StoreError> {
+        self.process_tmp()
+    }
+
+    /// Whether `dir` is this process's own scratch folder.
+    pub(crate) fn is_own_scratch(&self, dir: &Path) -> bool {
+        self.scratch_root.get().is_some_and(|s| s.dir.path() == dir)
     }
 
     /// Copy a workspace file or folder into the objects, returning its content.

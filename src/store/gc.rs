@@ -1,12 +1,16 @@
-//! Garbage collection: remove what no named pipeline reaches, and what killed
-//! processes left behind, never what a live process holds.
+//! Garbage collection: remove the entries the rules of `retain.rs` let go, the objects
+//! no kept entry names, and what killed processes left behind; never what a live
+//! process holds.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::cache::{Lookup, Store, StoreError, io_at, lock_of};
+use super::retain::{Decision, EntryFacts, Facts, Policy, RecordRoot, Removed, compact, decide};
+use super::uses::{UseLine, Who, live_holds, user_name};
 use crate::digest::walk;
 use crate::durable;
 
@@ -30,6 +34,10 @@ pub struct GcReport {
     pub leftovers: usize,
     pub bytes: u64,
     pub kept: usize,
+    /// The entries removed (or that would be), least recently used first.
+    pub removed: Vec<Removed>,
+    /// Use logs and records dropped: their pipeline file is gone and their window passed.
+    pub records: usize,
 }
 
 /// Items under `tmp/` that are not a process's locked folder (written by an older
@@ -52,38 +60,179 @@ impl Sweep {
     }
 }
 
+/// What a gc of this cache would remove, as asked to confirm before anything goes.
+pub struct GcPreview {
+    pub decision: Decision,
+    pub policy: Policy,
+}
+
 impl Store {
-    /// Remove every entry not in `keep`, every object no kept entry names, resume
-    /// folders of finished or unreached stages, downloads no pipeline names, and the
-    /// scratch of processes that died. With `dry_run`, count only.
-    pub fn gc(&self, keep: &Keep, dry_run: bool) -> Result<GcReport, StoreError> {
-        let mut sweep = Sweep { dry_run, report: GcReport { kept: keep.entries.len(), ..GcReport::default() } };
-        self.sweep_entries_and_objects(keep, &mut sweep)?;
+    /// What `policy` would remove now (read-only).
+    pub fn gc_preview(&self, keep: &Keep, policy: Policy) -> Result<GcPreview, StoreError> {
+        let policy = Policy { named: keep.entries.clone(), ..policy };
+        let (facts, _) = self.gc_facts()?;
+        let decision = self.decide(&facts, &policy);
+        Ok(GcPreview { decision, policy })
+    }
+
+    /// Remove the entries `preview` showed that its rules still remove now (never one
+    /// it did not show: what was confirmed is an upper bound), every object no kept
+    /// entry names, resume folders of finished or unreached stages, downloads no
+    /// pipeline names, and the scratch of processes that died. With `dry_run`, count
+    /// only. Entries and objects are decided and removed under the exclusive gc lock,
+    /// so no process publishes meanwhile.
+    pub fn gc(&self, keep: &Keep, preview: &GcPreview, dry_run: bool) -> Result<GcReport, StoreError> {
+        let mut sweep = Sweep { dry_run, report: GcReport::default() };
+        {
+            let _exclusive = self.gc_lock(true)?;
+            let (facts, unreadable) = self.gc_facts()?;
+            let shown: HashSet<&str> = preview.decision.removed.iter().map(|r| r.key.as_str()).collect();
+            let mut now = self.decide(&facts, &preview.policy);
+            now.removed.retain(|r| shown.contains(r.key.as_str()));
+            let gone: HashSet<&str> = now.removed.iter().map(|r| r.key.as_str()).collect();
+            sweep.report.kept = facts.entries.len() - gone.len();
+            let keep_objects: HashSet<&str> = facts
+                .entries
+                .iter()
+                .filter(|e| !gone.contains(e.key.as_str()))
+                .flat_map(|e| e.files.iter().map(|(d, _)| d.as_str()))
+                .collect();
+            for r in &now.removed {
+                sweep.report.entries += 1;
+                sweep.remove(&self.entry_path(&r.key))?;
+            }
+            for path in &unreadable {
+                sweep.report.entries += 1;
+                sweep.remove(path)?;
+            }
+            let objects = self.sub("objects");
+            for rel in walk(&objects).map_err(io_at(&objects))? {
+                if !keep_objects.contains(rel.replace('/', "").as_str()) {
+                    sweep.report.objects += 1;
+                    sweep.remove(&objects.join(&rel))?;
+                }
+            }
+            let kept_keys: HashSet<&str> =
+                facts.entries.iter().map(|e| e.key.as_str()).filter(|k| !gone.contains(k)).collect();
+            self.compact_uses(&facts, &kept_keys, &preview.policy, &mut sweep)?;
+            sweep.report.removed = now.removed;
+        }
         self.sweep_resume_and_quarantine(keep, &mut sweep)?;
         self.sweep_scratch(&mut sweep)?;
         self.sweep_jobs(&mut sweep)?;
-        self.sweep_downloads(keep, &mut sweep)?;
+        self.sweep_downloads(keep, &preview.policy, &mut sweep)?;
         Ok(sweep.report)
     }
 
-    fn sweep_entries_and_objects(&self, keep: &Keep, sweep: &mut Sweep) -> Result<(), StoreError> {
-        let mut keep_objects = HashSet::new();
+    fn decide(&self, facts: &Facts, policy: &Policy) -> Decision {
+        let me = Who::me();
+        let exists = |l: &UseLine| l.host != me.host || Path::new(&l.pipeline).exists();
+        decide(facts, policy, &exists, &|p| Path::new(p).exists())
+    }
+
+    /// Every entry with its objects, every use line with the key lists it names, every
+    /// pipeline's record, and what live processes hold; plus the manifests that cannot
+    /// be read.
+    pub fn gc_facts(&self) -> Result<(Facts, Vec<std::path::PathBuf>), StoreError> {
+        let mut facts = Facts::default();
+        let mut unreadable = Vec::new();
         for (path, m) in self.manifests()? {
+            let named_as_key = |m: &crate::store::Manifest| path.file_stem().is_some_and(|s| *s == *m.key);
             match m {
-                Some(m) if keep.entries.contains(&m.key) => {
-                    keep_objects.extend(m.files().map(|f| f.digest.clone()));
-                }
-                _ => {
-                    sweep.report.entries += 1;
-                    sweep.remove(&path)?;
+                Some(m) if named_as_key(&m) => facts.entries.push(EntryFacts {
+                    stage: m.stage.clone(),
+                    kind: m.key_struct.kind.clone(),
+                    created: m.created_unix,
+                    files: m.files().map(|f| (f.digest.clone(), f.size)).collect(),
+                    key: m.key,
+                }),
+                _ => unreadable.push(path),
+            }
+        }
+        facts.logs = self.use_logs()?;
+        for set in facts.logs.values().flatten().map(|l| l.set.clone()).collect::<BTreeSet<_>>() {
+            let keys = self.read_set(&set);
+            facts.sets.insert(set, keys);
+        }
+        facts.records = self.record_roots();
+        facts.live = live_holds(self).into_keys().collect();
+        Ok((facts, unreadable))
+    }
+
+    /// The records of each pipeline file's last keys, as roots.
+    fn record_roots(&self) -> Vec<RecordRoot> {
+        #[derive(serde::Deserialize)]
+        struct Light {
+            pipeline: String,
+            stages: BTreeMap<String, LightRecord>,
+        }
+        #[derive(serde::Deserialize)]
+        struct LightRecord {
+            key: String,
+        }
+        let mut out = Vec::new();
+        for path in children(&self.sub("records")) {
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let Some(r) = fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Light>(&b).ok()) else {
+                continue;
+            };
+            let Ok(meta) = fs::metadata(&path) else { continue };
+            let memo = fs::metadata(path.with_extension("memo")).ok();
+            let t = [Some(&meta), memo.as_ref()].into_iter().flatten().filter_map(|m| m.modified().ok()).max();
+            let t = t.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
+            out.push(RecordRoot {
+                pipeline: r.pipeline,
+                user: user_name(meta.uid()),
+                t,
+                keys: r.stages.into_values().map(|r| r.key).collect(),
+            });
+        }
+        out
+    }
+
+    /// Use logs reduced to what gc still needs; logs and records of pipeline files that
+    /// are gone, once their window has passed, dropped; key lists no line or live
+    /// process names removed.
+    fn compact_uses(
+        &self,
+        facts: &Facts,
+        kept: &HashSet<&str>,
+        policy: &Policy,
+        sweep: &mut Sweep,
+    ) -> Result<(), StoreError> {
+        let me = Who::me();
+        let alive = |set: &str| facts.sets.get(set).is_some_and(|keys| keys.iter().any(|k| kept.contains(k.as_str())));
+        let mut named_sets: HashSet<String> = HashSet::new();
+        for (name, lines) in &facts.logs {
+            let exists = lines.first().is_none_or(|l| l.host != me.host || Path::new(&l.pipeline).exists());
+            let compacted = compact(lines, &alive, policy, exists);
+            named_sets.extend(compacted.iter().map(|l| l.set.clone()));
+            if compacted.is_empty() && !exists {
+                sweep.report.records += 1;
+            }
+            if !sweep.dry_run && compacted.len() != lines.len() {
+                self.rewrite_log(name, &compacted)?;
+            }
+        }
+        for r in &facts.records {
+            if policy.now.saturating_sub(r.t) > policy.retention && !Path::new(&r.pipeline).exists() {
+                sweep.report.records += 1;
+                if !sweep.dry_run {
+                    let id = blake3::hash(r.pipeline.as_bytes()).to_hex();
+                    for ext in ["json", "memo"] {
+                        let _ = fs::remove_file(self.sub("records").join(format!("{}.{ext}", &id[..16])));
+                    }
                 }
             }
         }
-        let objects = self.sub("objects");
-        for rel in walk(&objects).map_err(io_at(&objects))? {
-            if !keep_objects.contains(&rel.replace('/', "")) {
-                sweep.report.objects += 1;
-                sweep.remove(&objects.join(&rel))?;
+        // Lists a live process named meanwhile, or stored just before it appends its
+        // line, are young: they stay.
+        for set in self.set_digests() {
+            let path = self.uses_dir().join("sets").join(format!("{set}.keys"));
+            if !named_sets.contains(&set) && older_than(&path, STRAY_AGE) && !sweep.dry_run {
+                self.remove_set(&set)?;
             }
         }
         Ok(())
@@ -153,12 +302,19 @@ impl Store {
         Ok(())
     }
 
-    /// Downloads still named stay (a changed dataset stage would otherwise fetch them
-    /// again); others go, as do unfinished `.part-*` folders nobody is filling.
-    fn sweep_downloads(&self, keep: &Keep, sweep: &mut Sweep) -> Result<(), StoreError> {
+    /// Downloads the named files use stay (a changed dataset stage would otherwise fetch
+    /// them again). Others stay too unless only the named files count (a recorded
+    /// pipeline may use them, and which it uses is known only to its file) or they are
+    /// older than `--older-than`. Unfinished `.part-*` folders nobody is filling go.
+    fn sweep_downloads(&self, keep: &Keep, policy: &Policy, sweep: &mut Sweep) -> Result<(), StoreError> {
         for d in children(&self.sub("downloads")) {
             let name = name_of(&d);
             if name.ends_with(".lock") || keep.downloads.contains(&name) {
+                continue;
+            }
+            let part = name.starts_with(".part-");
+            let expired = policy.older_than.is_some_and(|age| older_than(&d, Duration::from_secs(age)));
+            if !part && !policy.only && !expired {
                 continue;
             }
             if let Some(id) = name.strip_prefix(".part-").and_then(|rest| rest.split('-').next()) {
