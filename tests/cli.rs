@@ -1839,6 +1839,10 @@ fn push_during_a_run_and_gc_of_the_remote() {
         assert!(stderr(&out).contains("nothing was removed"), "{}", stderr(&out));
         // The runs' records went with their entries: by default, the other version is
         // a root there too.
+        if let Some(folder) = url.strip_prefix("file://") {
+            let logs = fs::read_dir(Path::new(folder).join("uses")).unwrap().flatten();
+            assert!(logs.filter(|e| e.file_name().to_string_lossy().ends_with(".log")).count() > 0);
+        }
         let out = a.pipe(&["cache", "gc", "--remote", &url]);
         assert!(out.status.success(), "{}", stderr(&out));
         assert!(stdout(&out).contains(&format!("remote {url}: removed 0 entries")), "{}", stdout(&out));

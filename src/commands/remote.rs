@@ -37,6 +37,8 @@ pub fn push(cache: &Path, a: &PushArgs) -> Result<(), Error> {
     let moved = remote.push(&store, &manifests, &t);
     t.finish();
     let moved = moved?;
+    // Who used what goes too: the roots `gc --remote` keeps.
+    remote.push_uses(&store)?;
     report("push", &remote, &moved, not_cached, a.json)
 }
 

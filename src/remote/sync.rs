@@ -220,8 +220,13 @@ impl Remote {
             self.backend.list("entries")?.into_iter().filter(|(n, _, _)| key_of(n).is_some()).collect();
         let manifests = all(&listed, |(n, _, age)| {
             let key = key_of(n).expect("filtered above");
-            // One this build cannot read is no entry of its own: it goes, as before.
-            let m = self.manifest(&key).unwrap_or(None);
+            // One this build cannot read is no entry of its own: it goes, as before. A
+            // remote that fails to answer stops gc: nothing is removed on a guess.
+            let m = match self.manifest(&key) {
+                Ok(m) => m,
+                Err(RemoteError::BadManifest { .. }) => None,
+                Err(e) => return Err(e),
+            };
             Ok(m.map(|m| (m, age.map(|a| now.saturating_sub(a.as_secs())))))
         })?;
         let mut facts = Facts::default();
