@@ -617,6 +617,43 @@ fn error_messages() {
     insta::assert_snapshot!("set_overrides", stderr(&out));
 }
 
+/// A value nested thousands deep is refused with its place, not a crash.
+#[test]
+fn deeply_nested_files_are_refused_with_their_location() {
+    let s = Sandbox::new();
+    let deep: String = (0..5_000).map(|i| format!("{}k:\n", "  ".repeat(i + 1))).collect();
+    s.write("p.yaml", &format!("stages:\n  a:\n    cmd: {{run: 'true'}}\nx:\n{deep}  1\n"));
+    for command in ["status", "run"] {
+        let out = s.pipe(&[command, "p.yaml"]);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("nested more than 64 deep") && err.contains("p.yaml:68:"), "{err}");
+    }
+}
+
+/// A manifest whose key structure was edited by hand no longer says what its entry
+/// was computed from: its stage is damaged, and the run computes it again.
+#[test]
+fn a_hand_edited_key_structure_makes_its_stage_damaged() {
+    let s = Sandbox::new();
+    s.write("p.yaml", TRANSFER);
+    s.run_json("p.yaml", &[]);
+    let manifest = walk(&s.path().join("cache/entries"))
+        .into_iter()
+        .find(|f| fs::read_to_string(f).unwrap().contains("\"stage\": \"split\""))
+        .unwrap();
+    let text = fs::read_to_string(&manifest).unwrap().replace("echo split >>", "echo SPLIT >>");
+    // As an editor saves: beside, then renamed over.
+    let edited = manifest.with_extension("edited");
+    fs::write(&edited, text).unwrap();
+    fs::rename(&edited, &manifest).unwrap();
+    let st = stdout(&s.pipe(&["status", "p.yaml"]));
+    assert!(st.contains("damaged  split") && st.contains("does not hash to its key"), "{st}");
+    let again = s.run_json("p.yaml", &[]);
+    assert_eq!(ran(&again), ["split"], "early cutoff keeps the rest");
+    assert!(s.pipe(&["cache", "verify"]).status.success());
+}
+
 /// The project's smoke-test pipeline, from the repository.
 fn quick() -> String {
     fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/quick.yaml")).unwrap()
@@ -1309,6 +1346,8 @@ fn the_report_page_shows_the_whole_experiment_in_one_file() {
     assert_eq!(pages.len(), 1);
     assert!(pages[0].as_str().unwrap().ends_with("quick.report.html"));
     check_page(&s.read("quick.report.html"), networks, true);
+    let page = s.read("quick.report.html");
+    assert!(page.contains("wrote this page: 0 (0.00 s)") && !page.contains("-0.00"), "a no-op run computed nothing");
 
     browser_renders(&s, "quick.report.html", networks);
 }

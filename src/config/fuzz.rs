@@ -111,13 +111,36 @@ fn random_file(rng: &mut Rng) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// A valid pipeline with a value nested hundreds to thousands deep: block or flow
+/// mappings and lists, mixed.
+fn deep_file(rng: &mut Rng) -> Vec<u8> {
+    let depth = 100 + rng.below(5_000) as usize;
+    let mut out = String::from("stages:\n  a:\n    cmd: {run: 'true'}\nx:\n");
+    let block = rng.bool(0.5);
+    for i in 0..depth {
+        let map = rng.bool(0.5);
+        if block {
+            out.push_str(&"  ".repeat(i + 1));
+            out.push_str(if map { "k:\n" } else { "-\n" });
+        } else {
+            out.push_str(if map { "{k: " } else { "[" });
+        }
+    }
+    out.push_str(if block { "1\n" } else { "1" });
+    out.into_bytes()
+}
+
 #[test]
 fn no_input_panics_and_every_error_has_a_location() {
     let mut rng = Rng::new(20261204);
+    // Its own stream, so the other rounds stay the files they were.
+    let mut deep = Rng::new(20261208);
     let file = Path::new("fuzz.yaml");
     let (mut accepted, mut rejected) = (0, 0);
     for round in 0..20_000 {
-        let bytes = if round % 5 == 4 {
+        let bytes = if round % 500 == 0 {
+            deep_file(&mut deep)
+        } else if round % 5 == 4 {
             random_file(&mut rng)
         } else {
             let seed = SEEDS[rng.below(SEEDS.len() as u64) as usize];

@@ -32,9 +32,18 @@ pub fn parse(text: &str, origin: Origin) -> Result<Node, SyntaxError> {
     let mut builder =
         Builder { origin, stack: Vec::new(), anchors: HashMap::new(), root: None, error: None, nodes: 0, documents: 0 };
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, true) {
-        let m = e.marker();
-        return Err(SyntaxError { mark: mark(origin, m), message: e.info().to_string() });
+    // Event by event rather than through `Parser::load`, which recurses once per level
+    // of block nesting: a file of mappings nested thousands deep would overflow the
+    // stack before the depth limit below could refuse it.
+    while builder.error.is_none() {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break,
+            Ok((ev, m)) => builder.on_event(ev, m),
+            Err(e) => {
+                let m = e.marker();
+                return Err(SyntaxError { mark: mark(origin, m), message: e.info().to_string() });
+            }
+        }
     }
     if let Some(e) = builder.error {
         return Err(e);
@@ -232,6 +241,24 @@ mod tests {
         assert!(matches!(cmd.get("b").unwrap().value, Value::Bool(true)));
         let Value::Map(entries) = &cmd.value else { panic!() };
         assert_eq!((entries[1].0.mark.line, entries[1].0.mark.col), (3, 28));
+    }
+
+    /// Nesting far past the limit, in every form, is refused at the level that passes
+    /// it; nothing recurses once per level.
+    #[test]
+    fn deep_nesting_is_refused_where_it_passes_the_limit() {
+        let n = 5_000;
+        let block_maps: String = (0..n).map(|i| format!("{}k:\n", "  ".repeat(i))).collect::<String>() + "1\n";
+        let block_seqs: String = (0..n).map(|i| format!("{}-\n", "  ".repeat(i))).collect::<String>() + "1\n";
+        let flow_maps = "{a: ".repeat(n) + "1" + &"}".repeat(n);
+        let flow_seqs = "[".repeat(100_000) + &"]".repeat(100_000);
+        for text in [block_maps, block_seqs, flow_maps, flow_seqs] {
+            let e = parse(&text, Origin::File).unwrap_err();
+            assert!(e.message.contains("nested more than 64 deep") || e.message.contains("recursion limit"), "{e:?}");
+            assert!(e.mark.line >= 1, "{e:?}");
+        }
+        let e = parse(&(0..100).map(|i| format!("{}k:\n", "  ".repeat(i))).collect::<String>(), Origin::File);
+        assert_eq!(e.unwrap_err().mark.line, 65);
     }
 
     #[test]

@@ -286,8 +286,9 @@ fn split_name(split: &str) -> String {
 /// Every stage's compute time as horizontal bars in pipeline order: computed by this
 /// run dark, taken from the cache light, not cached as an empty row.
 fn time_section(out: &mut String, stages: &[StageTime]) -> Result<(), ReportError> {
-    let total: f64 = stages.iter().filter_map(|s| s.seconds).sum();
-    let now: f64 = stages.iter().filter(|s| s.how == Computed::Now).filter_map(|s| s.seconds).sum();
+    // Folded from +0.0: an empty f64 sum is -0.0, which prints as "-0.00 s".
+    let total = stages.iter().filter_map(|s| s.seconds).fold(0.0, |a, s| a + s);
+    let now = stages.iter().filter(|s| s.how == Computed::Now).filter_map(|s| s.seconds).fold(0.0, |a, s| a + s);
     let count = |h: Computed| stages.iter().filter(|s| s.how == h).count();
     out.push_str("<section id=\"time\">\n<h2>Where the time went</h2>\n");
     let _ = writeln!(

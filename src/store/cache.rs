@@ -150,6 +150,12 @@ impl Store {
         if m.key != key {
             return Ok(Lookup::Damaged { problems: vec!["its manifest names another key".into()] });
         }
+        // A key structure edited by hand no longer says what the entry was computed from.
+        if m.key_struct.digest() != key {
+            return Ok(Lookup::Damaged {
+                problems: vec!["its manifest's key structure does not hash to its key (edited by hand?)".into()],
+            });
+        }
         let mut problems = Vec::new();
         for (name, o) in &m.outputs {
             for f in &o.content.files {
