@@ -59,6 +59,7 @@ mod optim;
 mod params;
 mod resume;
 mod schedule;
+mod step;
 #[cfg(test)]
 mod synthetic;
 mod train;
@@ -73,5 +74,6 @@ pub use evaluate::{Metrics, evaluate};
 pub use layer_spec::LayerSpec;
 pub use params::{Params, init};
 pub use schedule::Schedule;
-pub use train::{EpochLog, OnBatch, OnEpoch, TrainConfig, TrainHooks, train};
+pub use step::{EpochLog, TrainConfig};
+pub use train::{OnBatch, OnEpoch, TrainHooks, train};
 pub use transfer::{TransferReport, transfer};

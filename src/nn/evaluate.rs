@@ -10,11 +10,8 @@ use super::error::NnError;
 use super::features::Features;
 use super::forward::{Mode, above, forward};
 use super::params::{Params, check_params};
-use super::train::argmax;
+use super::step::{EVAL_BATCH, argmax};
 use crate::rng::Rng;
-
-/// Images per forward pass; fixed, so results do not depend on the caller.
-pub(crate) const EVAL_BATCH: usize = 256;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {

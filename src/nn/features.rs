@@ -25,11 +25,10 @@ use candle_core::{Device, Tensor};
 use super::config::NetConfig;
 use super::data::{Augment, Images};
 use super::error::NnError;
-use super::evaluate::EVAL_BATCH;
 use super::forward::frozen_features;
 use super::layer_spec::LayerSpec;
 use super::ops::Rows;
-use super::train::TrainConfig;
+use super::step::{EVAL_BATCH, TrainConfig};
 use crate::rng::Rng;
 
 /// The most bytes of cached features a run keeps (training and validation together).

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::atomic::write_atomic;
 use super::error::NnError;
-use super::train::EpochLog;
+use super::step::EpochLog;
 use crate::rng::Rng;
 
 const STATE_FILE: &str = "train_state.safetensors";

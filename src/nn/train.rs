@@ -6,11 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor, Var};
-use serde::{Deserialize, Serialize};
 
 use super::config::NetConfig;
-use super::data::{Augment, Images};
-use super::device::Backend;
+use super::data::Images;
 use super::error::NnError;
 use super::evaluate::{evaluate_features, evaluate_tensors};
 use super::features::{CACHE_LIMIT, CachePlan, Features};
@@ -20,44 +18,7 @@ use super::optim::{Momentum, Sgd};
 use super::params::{Params, check_params};
 use super::resume::{self, Streams};
 use super::schedule::Schedule;
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TrainConfig {
-    pub epochs: usize,
-    pub batch: usize,
-    pub lr: f64,
-    pub momentum: f64,
-    /// L2 penalty added to the gradient of every trainable parameter (biases included,
-    /// as PyTorch's SGD does by default).
-    pub weight_decay: f64,
-    pub schedule: Schedule,
-    pub augment: Augment,
-    pub seed: u64,
-    /// Layers 1..=frozen get no update, no weight decay and no momentum state; their
-    /// tensors come back untouched.
-    pub frozen: usize,
-    /// Where the run computes; parameters come back on the CPU either way.
-    #[serde(default, skip_serializing_if = "Backend::is_cpu")]
-    pub device: Backend,
-}
-
-/// One line of the training log.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochLog {
-    /// 1-based.
-    pub epoch: usize,
-    /// Mean training cross-entropy over the epoch's batches (with dropout active).
-    pub loss: f64,
-    /// Training top-1 over the epoch, measured on the augmented, dropped-out batches.
-    pub train_acc: f64,
-    pub val_loss: Option<f64>,
-    pub val_acc: Option<f64>,
-    pub lr: f64,
-    /// Wall time of the whole epoch, validation included.
-    pub seconds: f64,
-    /// Training images per second of the training phase alone.
-    pub images_per_sec: f64,
-}
+use super::step::{EpochLog, TrainConfig, argmax};
 
 /// The caller's handles on a running `train`. Everything is optional; `Default` is a
 /// plain run.
@@ -121,110 +82,112 @@ pub(crate) fn train_with_cache(
     hooks: &mut TrainHooks,
     cache_limit: usize,
 ) -> Result<(Params, Vec<EpochLog>), NnError> {
-    cfg.validate().map_err(NnError::Config)?;
-    check_params(cfg, &params)?;
-    check_train_config(cfg, tc)?;
-    train.check(cfg.input, cfg.classes)?;
-    if train.is_empty() {
-        return Err(NnError::Data("no training images".into()));
-    }
-    if let Some(val) = val {
-        val.check(cfg.input, cfg.classes)?;
-    }
-
+    check_inputs(cfg, &params, train, val, tc)?;
     let device = tc.device.device()?;
     let key = state_key(cfg, tc, &params, train, val)?;
     let resumed = match &hooks.state_dir {
         Some(dir) => resume::load(dir, &key)?,
         None => None,
     };
-
-    // Parameters in network order; the trainable ones become variables (a copy, so the
-    // caller's tensors are never written), the frozen ones stay constants.
-    let names = cfg.param_shapes();
-    let trainable = |name: &str| match layer_index(name) {
-        Some(layer) => layer > tc.frozen,
-        None => true,
-    };
-    let mut tensors: Vec<Tensor> = Vec::with_capacity(names.len());
-    let mut vars: Vec<Option<Var>> = Vec::with_capacity(names.len());
-    let mut momentum: Vec<Momentum> = Vec::with_capacity(names.len());
-    for (name, shape) in &names {
-        if trainable(name) {
-            let start = match &resumed {
-                Some(state) => state.params.get(name).ok_or_else(|| NnError::State {
-                    path: resume::state_path(hooks.state_dir.as_deref().expect("resumed")),
-                    problem: format!("no parameter `{name}`"),
-                })?,
-                None => &params[name],
-            };
-            let var = Var::from_tensor(&start.to_device(&device)?)?;
-            tensors.push(var.as_tensor().clone());
-            vars.push(Some(var));
-            let len = shape.iter().product();
-            let buf = match &resumed {
-                Some(state) => state.momentum.get(name).cloned().unwrap_or_default(),
-                None => vec![0.0; len],
-            };
-            if buf.len() != len {
-                return Err(NnError::State {
-                    path: resume::state_path(hooks.state_dir.as_deref().expect("resumed")),
-                    problem: format!("momentum of `{name}` has {} values, expected {len}", buf.len()),
-                });
-            }
-            momentum.push(Momentum::new(buf, shape, &device)?);
-        } else {
-            tensors.push(params[name].to_device(&device)?);
-            vars.push(None);
-            momentum.push(Momentum::Host(Vec::new()));
-        }
-    }
-    drop(params);
-
+    let slots = Slots::new(cfg, tc, params, resumed.as_ref(), hooks.state_dir.as_deref(), &device)?;
     let (mut epoch, mut streams, mut logs) = match resumed {
         Some(state) => (state.epoch, state.streams, state.logs),
         None => (0, Streams::new(tc.seed), Vec::new()),
     };
-    let sgd = Sgd { momentum: tc.momentum, weight_decay: tc.weight_decay };
-    let n = train.len();
-    let per_epoch = n.div_ceil(tc.batch);
-    let total = per_epoch * tc.epochs;
-
+    let mut run = Run { cfg, tc, train, device, slots, train_features: None, val_features: None };
     // The frozen tensors are constants: their outputs are fixed for the whole run.
-    let plan = CachePlan::new(cfg, tc, n, val.map_or(0, |v| v.len()), cache_limit);
-    let (mut train_features, mut val_features) = (None, None);
+    let plan = CachePlan::new(cfg, tc, train.len(), val.map_or(0, |v| v.len()), cache_limit);
     if epoch < tc.epochs {
         if plan.train {
-            train_features = Some(Features::for_training(cfg, &tensors, tc.frozen, train)?);
+            run.train_features = Some(Features::for_training(cfg, &run.slots.tensors, tc.frozen, train)?);
         }
         if let (true, Some(val)) = (plan.val, val) {
-            val_features = Some(Features::for_evaluation(cfg, &tensors, tc.frozen, val)?);
+            run.val_features = Some(Features::for_evaluation(cfg, &run.slots.tensors, tc.frozen, val)?);
         }
     }
-
     while epoch < tc.epochs {
         let started = Instant::now();
         let lr = tc.schedule.lr_at(tc.lr, epoch, tc.epochs);
+        let (loss_sum, correct) = run.epoch(epoch, lr, &mut streams, hooks)?;
+        let train_seconds = started.elapsed().as_secs_f64();
+        let (val_loss, val_acc) = match val {
+            Some(val) => {
+                let m = run.validate(val)?;
+                (Some(m.loss), Some(m.top1))
+            }
+            None => (None, None),
+        };
+        epoch += 1;
+        let n = train.len() as f64;
+        let log = EpochLog {
+            epoch,
+            loss: loss_sum / n,
+            train_acc: correct as f64 / n,
+            val_loss,
+            val_acc,
+            lr,
+            seconds: started.elapsed().as_secs_f64(),
+            images_per_sec: n / train_seconds.max(1e-9),
+        };
+        logs.push(log.clone());
+        if let Some(dir) = &hooks.state_dir {
+            run.slots.save(dir, &key, epoch, &streams, &logs)?;
+        }
+        if let Some(f) = hooks.on_epoch.as_mut() {
+            f(&log);
+        }
+    }
+    Ok((run.slots.into_params()?, logs))
+}
+
+/// The network, the training settings, the images and the run's constants together
+/// with the trainable state, so that an epoch reads as one call.
+struct Run<'a> {
+    cfg: &'a NetConfig,
+    tc: &'a TrainConfig,
+    train: &'a Images<'a>,
+    device: Device,
+    slots: Slots,
+    /// The frozen layers' outputs, computed once, when they fit (see `features.rs`).
+    train_features: Option<Features>,
+    val_features: Option<Features>,
+}
+
+impl Run<'_> {
+    /// One epoch of mini-batch SGD: the summed loss and the top-1 hits.
+    fn epoch(
+        &mut self,
+        epoch: usize,
+        lr: f64,
+        streams: &mut Streams,
+        hooks: &mut TrainHooks,
+    ) -> Result<(f64, usize), NnError> {
+        let (cfg, tc, train) = (self.cfg, self.tc, self.train);
+        let sgd = Sgd { momentum: tc.momentum, weight_decay: tc.weight_decay };
+        let n = train.len();
+        let per_epoch = n.div_ceil(tc.batch);
+        let total = per_epoch * tc.epochs;
         let order = streams.shuffle.permutation(n);
         let (mut loss_sum, mut correct) = (0f64, 0usize);
         for (b, indices) in order.chunks(tc.batch).enumerate() {
             if hooks.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                 return Err(NnError::Cancelled);
             }
+            let tensors = &self.slots.tensors;
             let mut mode = Mode::Train { dropout: &mut streams.dropout };
-            let (logits, y) = match &train_features {
+            let (logits, y) = match &self.train_features {
                 Some(features) => {
                     let h = features.gather(indices)?;
-                    (above(cfg, &tensors, tc.frozen, h, &mut mode)?, train.labels_of(indices)?.to_device(&device)?)
+                    (above(cfg, tensors, tc.frozen, h, &mut mode)?, train.labels_of(indices)?.to_device(&self.device)?)
                 }
                 None => {
                     let (x, y) = train.batch(indices, &tc.augment, &mut streams.augment)?;
-                    (forward_frozen(cfg, &tensors, tc.frozen, &x, &mut mode)?, y.to_device(&device)?)
+                    (forward_frozen(cfg, tensors, tc.frozen, &x, &mut mode)?, y.to_device(&self.device)?)
                 }
             };
             let loss = ops::cross_entropy(&logits, &y)?;
             let grads = loss.backward()?;
-            for (var, buf) in vars.iter().zip(momentum.iter_mut()) {
+            for (var, buf) in self.slots.vars.iter().zip(self.slots.momentum.iter_mut()) {
                 if let Some(var) = var {
                     let grad = grads
                         .get(var.as_tensor())
@@ -239,56 +202,132 @@ pub(crate) fn train_with_cache(
                 f(epoch * per_epoch + b + 1, total);
             }
         }
-        let train_seconds = started.elapsed().as_secs_f64();
-
-        let (val_loss, val_acc) = match val {
-            Some(val) => {
-                let detached: Vec<Tensor> = tensors.iter().map(Tensor::detach).collect();
-                let m = match &val_features {
-                    Some(features) => evaluate_features(cfg, &detached, tc.frozen, features, val.labels)?,
-                    None => evaluate_tensors(cfg, &detached, val)?,
-                };
-                (Some(m.loss), Some(m.top1))
-            }
-            None => (None, None),
-        };
-        epoch += 1;
-        let log = EpochLog {
-            epoch,
-            loss: loss_sum / n as f64,
-            train_acc: correct as f64 / n as f64,
-            val_loss,
-            val_acc,
-            lr,
-            seconds: started.elapsed().as_secs_f64(),
-            images_per_sec: n as f64 / train_seconds.max(1e-9),
-        };
-        logs.push(log.clone());
-        if let Some(dir) = &hooks.state_dir {
-            // On the host: a no-op for the CPU, one copy per epoch from a GPU.
-            let mut host = Vec::new();
-            for (((name, _), t), (var, buf)) in names.iter().zip(&tensors).zip(vars.iter().zip(&momentum)) {
-                if var.is_some() {
-                    host.push((name.as_str(), t.to_device(&Device::Cpu)?, buf.to_vec()?));
-                }
-            }
-            let p: Vec<(&str, &Tensor)> = host.iter().map(|(n, t, _)| (*n, t)).collect();
-            let m: Vec<(&str, &[f32])> = host.iter().map(|(n, _, b)| (*n, b.as_slice())).collect();
-            resume::save(dir, &key, epoch, &streams, &logs, &p, &m)?;
-        }
-        if let Some(f) = hooks.on_epoch.as_mut() {
-            f(&log);
-        }
+        Ok((loss_sum, correct))
     }
 
-    let mut out = Params::new();
-    for ((name, _), t) in names.into_iter().zip(tensors) {
-        out.insert(name, t.detach().to_device(&Device::Cpu)?);
+    /// The network as it stands, on the validation images.
+    fn validate(&self, val: &Images) -> Result<super::evaluate::Metrics, NnError> {
+        let detached: Vec<Tensor> = self.slots.tensors.iter().map(Tensor::detach).collect();
+        match &self.val_features {
+            Some(features) => evaluate_features(self.cfg, &detached, self.tc.frozen, features, val.labels),
+            None => evaluate_tensors(self.cfg, &detached, val),
+        }
     }
-    Ok((out, logs))
 }
 
-/// The 1-based layer of "layers.K.weight"; None for the classifier.
+/// Every parameter in network order: the trainable ones as variables (copies, so the
+/// caller's tensors are never written) with their momentum, the frozen ones as
+/// constants.
+struct Slots {
+    names: Vec<(String, Vec<usize>)>,
+    tensors: Vec<Tensor>,
+    vars: Vec<Option<Var>>,
+    momentum: Vec<Momentum>,
+}
+
+impl Slots {
+    fn new(
+        cfg: &NetConfig,
+        tc: &TrainConfig,
+        params: Params,
+        resumed: Option<&resume::TrainState>,
+        state_dir: Option<&std::path::Path>,
+        device: &Device,
+    ) -> Result<Slots, NnError> {
+        let names = cfg.param_shapes();
+        let bad_state = |problem: String| NnError::State {
+            path: resume::state_path(state_dir.expect("a resumed run has a state folder")),
+            problem,
+        };
+        let mut slots = Slots {
+            tensors: Vec::with_capacity(names.len()),
+            vars: Vec::with_capacity(names.len()),
+            momentum: Vec::with_capacity(names.len()),
+            names: Vec::new(),
+        };
+        for (name, shape) in &names {
+            let trainable = layer_index(name).is_none_or(|layer| layer > tc.frozen);
+            if !trainable {
+                slots.tensors.push(params[name].to_device(device)?);
+                slots.vars.push(None);
+                slots.momentum.push(Momentum::Host(Vec::new()));
+                continue;
+            }
+            let start = match resumed {
+                Some(state) => state.params.get(name).ok_or_else(|| bad_state(format!("no parameter `{name}`")))?,
+                None => &params[name],
+            };
+            let var = Var::from_tensor(&start.to_device(device)?)?;
+            slots.tensors.push(var.as_tensor().clone());
+            slots.vars.push(Some(var));
+            let len = shape.iter().product();
+            let buf = match resumed {
+                Some(state) => state.momentum.get(name).cloned().unwrap_or_default(),
+                None => vec![0.0; len],
+            };
+            if buf.len() != len {
+                return Err(bad_state(format!("momentum of `{name}` has {} values, expected {len}", buf.len())));
+            }
+            slots.momentum.push(Momentum::new(buf, shape, device)?);
+        }
+        slots.names = names;
+        Ok(slots)
+    }
+
+    /// The resume state after `epoch`: trainable parameters and momentum, on the host
+    /// (a no-op for the CPU, one copy per epoch from a GPU).
+    fn save(
+        &self,
+        dir: &std::path::Path,
+        key: &str,
+        epoch: usize,
+        streams: &Streams,
+        logs: &[EpochLog],
+    ) -> Result<(), NnError> {
+        let mut host = Vec::new();
+        for (((name, _), t), (var, buf)) in
+            self.names.iter().zip(&self.tensors).zip(self.vars.iter().zip(&self.momentum))
+        {
+            if var.is_some() {
+                host.push((name.as_str(), t.to_device(&Device::Cpu)?, buf.to_vec()?));
+            }
+        }
+        let p: Vec<(&str, &Tensor)> = host.iter().map(|(n, t, _)| (*n, t)).collect();
+        let m: Vec<(&str, &[f32])> = host.iter().map(|(n, _, b)| (*n, b.as_slice())).collect();
+        resume::save(dir, key, epoch, streams, logs, &p, &m)
+    }
+
+    /// The trained parameters, on the CPU.
+    fn into_params(self) -> Result<Params, NnError> {
+        let mut out = Params::new();
+        for ((name, _), t) in self.names.into_iter().zip(self.tensors) {
+            out.insert(name, t.detach().to_device(&Device::Cpu)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Everything `train` checks before it touches a tensor.
+fn check_inputs(
+    cfg: &NetConfig,
+    params: &Params,
+    train: &Images,
+    val: Option<&Images>,
+    tc: &TrainConfig,
+) -> Result<(), NnError> {
+    cfg.validate().map_err(NnError::Config)?;
+    check_params(cfg, params)?;
+    check_train_config(cfg, tc)?;
+    train.check(cfg.input, cfg.classes)?;
+    if train.is_empty() {
+        return Err(NnError::Data("no training images".into()));
+    }
+    if let Some(val) = val {
+        val.check(cfg.input, cfg.classes)?;
+    }
+    Ok(())
+}
+
 fn layer_index(name: &str) -> Option<usize> {
     name.strip_prefix("layers.")?.split('.').next()?.parse().ok()
 }
@@ -324,16 +363,6 @@ fn check_train_config(cfg: &NetConfig, tc: &TrainConfig) -> Result<(), NnError> 
 pub(crate) fn count_correct(logits: &Tensor, labels: impl Iterator<Item = u16>) -> Result<usize, NnError> {
     let rows = logits.to_vec2::<f32>()?;
     Ok(rows.iter().zip(labels).filter(|(row, label)| argmax(row) == *label as usize).count())
-}
-
-pub(crate) fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in row.iter().enumerate() {
-        if v > row[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 /// What a resume state must match: the network, the training config, the starting
@@ -377,6 +406,7 @@ mod tests {
     use std::sync::atomic::AtomicBool;
 
     use super::*;
+    use crate::nn::Augment;
     use crate::nn::params::tensor_bytes;
     use crate::nn::synthetic::{quadrants, tiny_net, train_config};
     use crate::nn::{evaluate, init, save_checkpoint};
