@@ -193,29 +193,7 @@ pub fn decide(
     // Live runs' entries stay whatever the rules say.
     why.retain(|k, _| !f.live.contains(*k));
     if let Some(max) = p.max_size {
-        let mut refs: HashMap<&str, (usize, u64)> = HashMap::new();
-        for e in f.entries.iter().filter(|e| !why.contains_key(e.key.as_str())) {
-            for (d, size) in distinct(&e.files) {
-                refs.entry(d).or_insert((0, size)).0 += 1;
-            }
-        }
-        let mut total: u64 = refs.values().map(|(_, s)| s).sum();
-        let mut order: Vec<&EntryFacts> =
-            f.entries.iter().filter(|e| !why.contains_key(e.key.as_str()) && !f.live.contains(&e.key)).collect();
-        order.sort_by(|a, b| (last_use(a), a.created, &a.key).cmp(&(last_use(b), b.created, &b.key)));
-        for e in order {
-            if total <= max {
-                break;
-            }
-            why.insert(&e.key, Why::Evicted);
-            for (d, _) in distinct(&e.files) {
-                let r = refs.get_mut(d).expect("counted above");
-                r.0 -= 1;
-                if r.0 == 0 {
-                    total -= r.1;
-                }
-            }
-        }
+        evict(f, max, &last_use, &mut why);
     }
     let keep: HashSet<String> =
         f.entries.iter().filter(|e| !why.contains_key(e.key.as_str())).map(|e| e.key.clone()).collect();
@@ -244,6 +222,34 @@ pub fn decide(
         .collect();
     removed.sort_by(|a, b| (a.last_use, &a.key).cmp(&(b.last_use, &b.key)));
     Decision { keep, removed }
+}
+
+/// Mark kept entries `Evicted`, least recently used first (never one a live run
+/// holds), until the objects the others name fit in `max` bytes.
+fn evict<'f>(f: &'f Facts, max: u64, last_use: &dyn Fn(&EntryFacts) -> u64, why: &mut HashMap<&'f str, Why>) {
+    let mut refs: HashMap<&str, (usize, u64)> = HashMap::new();
+    for e in f.entries.iter().filter(|e| !why.contains_key(e.key.as_str())) {
+        for (d, size) in distinct(&e.files) {
+            refs.entry(d).or_insert((0, size)).0 += 1;
+        }
+    }
+    let mut total: u64 = refs.values().map(|(_, s)| s).sum();
+    let mut order: Vec<&EntryFacts> =
+        f.entries.iter().filter(|e| !why.contains_key(e.key.as_str()) && !f.live.contains(&e.key)).collect();
+    order.sort_by(|a, b| (last_use(a), a.created, &a.key).cmp(&(last_use(b), b.created, &b.key)));
+    for e in order {
+        if total <= max {
+            break;
+        }
+        why.insert(&e.key, Why::Evicted);
+        for (d, _) in distinct(&e.files) {
+            let r = refs.get_mut(d).expect("counted above");
+            r.0 -= 1;
+            if r.0 == 0 {
+                total -= r.1;
+            }
+        }
+    }
 }
 
 /// An entry's objects, each once.
