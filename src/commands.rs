@@ -2,17 +2,30 @@
 
 pub mod cache;
 pub mod dag;
+pub mod exec_job;
 pub mod page;
 pub mod remote;
 pub mod run;
 pub mod show;
 pub mod status;
 
-use crate::cli::PipelineArgs;
+use std::path::PathBuf;
+
+use clap::Args;
+
 use crate::config::{Pipeline, load};
 use crate::engine::plan::Books;
 use crate::error::Error;
 use crate::store::Store;
+
+#[derive(Args, Debug, Clone)]
+pub struct PipelineArgs {
+    /// The pipeline file (YAML).
+    pub file: PathBuf,
+    /// Override a value of the file, e.g. `--set training.epochs=4`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
 
 pub fn load_pipeline(a: &PipelineArgs) -> Result<Pipeline, Error> {
     Ok(load(&a.file, &a.sets)?)

@@ -5,12 +5,105 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{CacheCommand, GcArgs};
+use clap::{Args, Subcommand};
+
 use crate::config::load;
 use crate::digest::walk;
 use crate::engine::plan::{Selection, StageState, plan_pipeline};
 use crate::error::{Error, emit};
 use crate::store::{Decision, Keep, Manifest, Owner, Policy, Removed, Store, StoreError, Why, now_unix, tree_bytes};
+
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// List the cache's entries.
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// How much space entries and stored outputs take.
+    Du {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-hash every stored output and check every entry.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove what no recorded run and no named pipeline reaches (see `--only`,
+    /// `--older-than`, `--max-size` to go further).
+    Gc(GcArgs),
+}
+
+/// `pipe cache gc`: by default every run recorded in the cache within the retention
+/// window is a root, whoever made it; narrowing to the named files is explicit.
+#[derive(Args, Debug)]
+pub struct GcArgs {
+    /// Pipeline files whose current results are kept (besides every recorded run's).
+    pub files: Vec<PathBuf>,
+    /// Overrides applied to every file.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Keep only what the named files reach: other pipelines' and users' entries go
+    /// (listed first; asks on a terminal, needs --yes elsewhere).
+    #[arg(long, requires = "files")]
+    pub only: bool,
+    /// Also remove entries unused for this long, roots included (e.g. 30d, 12h).
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub older_than: Option<u64>,
+    /// Then evict least recently used entries until the stored objects fit (e.g. 50G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_size: Option<u64>,
+    /// How long a recorded run stays a root (its pipeline's last run stays one while
+    /// the file exists).
+    #[arg(long, value_name = "AGE", value_parser = parse_age, default_value = "90d", env = "PIPE_RETENTION")]
+    pub retention: u64,
+    /// Say what would be removed, by owner; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask before `--only` removes other pipelines' entries.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Apply the same rules to this remote cache too, with the roots pushed there.
+    #[arg(long, value_name = "URL")]
+    pub remote: Option<String>,
+}
+
+/// A duration as `90d`, `2w`, `12h`, `30m` or `45s` (a bare number is seconds), in seconds.
+pub fn parse_age(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("`{s}` is not an age such as 30d, 12h or 90m"))?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("`{s}`: the unit must be s, m, h, d or w")),
+    };
+    Ok(n.saturating_mul(scale))
+}
+
+/// A size as `50G`, `500M`, `1.5T`, `100K` or bytes (binary units; a trailing `B` or
+/// `iB` is allowed), in bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: f64 = n.parse().map_err(|_| format!("`{s}` is not a size such as 50G or 500M"))?;
+    let unit = unit.trim_end_matches("iB").trim_end_matches('B');
+    let scale: u64 = match unit.to_ascii_uppercase().as_str() {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("`{s}`: the unit must be K, M, G or T")),
+    };
+    Ok((n * scale as f64) as u64)
+}
 
 pub fn cache(root: &Path, c: CacheCommand) -> Result<(), Error> {
     let store = Store::open(root)?;
@@ -440,4 +533,26 @@ pub(crate) fn human(bytes: u64) -> String {
         u += 1;
     }
     if u == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_and_sizes_read_as_people_write_them() {
+        assert_eq!(parse_age("90d"), Ok(90 * 86_400));
+        assert_eq!(parse_age("2w"), Ok(14 * 86_400));
+        assert_eq!(parse_age("12h"), Ok(12 * 3600));
+        assert_eq!(parse_age("0s"), Ok(0));
+        assert_eq!(parse_age("45"), Ok(45));
+        assert!(parse_age("3y").unwrap_err().contains("s, m, h, d or w"));
+        assert!(parse_age("d").is_err());
+        assert_eq!(parse_size("50G"), Ok(50 << 30));
+        assert_eq!(parse_size("1.5T"), Ok(3 << 39));
+        assert_eq!(parse_size("500MiB"), Ok(500 << 20));
+        assert_eq!(parse_size("100k"), Ok(100 << 10));
+        assert_eq!(parse_size("2100"), Ok(2100));
+        assert!(parse_size("5X").unwrap_err().contains("K, M, G or T"));
+    }
 }

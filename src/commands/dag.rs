@@ -1,9 +1,22 @@
 //! `pipe dag FILE [--dot | --mermaid]`.
 
-use crate::cli::DagArgs;
-use crate::commands::load_pipeline;
+use clap::Args;
+
+use crate::commands::{PipelineArgs, load_pipeline};
 use crate::dag_view;
 use crate::error::{Error, emit};
+
+#[derive(Args, Debug)]
+pub struct DagArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Graphviz dot.
+    #[arg(long, conflicts_with = "mermaid")]
+    pub dot: bool,
+    /// Mermaid flowchart.
+    #[arg(long)]
+    pub mermaid: bool,
+}
 
 pub fn dag(a: &DagArgs) -> Result<(), Error> {
     let p = load_pipeline(&a.pipeline)?;

@@ -1,14 +1,49 @@
 //! `pipe push` and `pipe pull`: entries between the local cache and a remote one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::cli::{PullArgs, PushArgs};
-use crate::commands::load_pipeline;
+use clap::Args;
+
+use crate::commands::{PipelineArgs, load_pipeline};
 use crate::config::load;
 use crate::engine::plan::{Selection, StageState, plan_pipeline};
 use crate::error::{Error, emit};
 use crate::remote::{Moved, Remote, Resolved, Transfer, resolve};
 use crate::store::{Manifest, Store};
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Pipeline files whose current entries to push.
+    #[arg(required_unless_present = "all")]
+    pub files: Vec<PathBuf>,
+    /// Push every entry of the local cache.
+    #[arg(long, conflicts_with = "files")]
+    pub all: bool,
+    /// Overrides applied to every file.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// The remote cache: `s3://bucket/prefix[?endpoint=URL&region=R]`, `file:///path`
+    /// or a folder.
+    #[arg(long, env = "PIPE_REMOTE", value_name = "URL")]
+    pub remote: String,
+    /// Print what moved as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Only these stages (names or matrix groups) and what they need.
+    pub stages: Vec<String>,
+    /// The remote cache (see `pipe push --help`).
+    #[arg(long, env = "PIPE_REMOTE", value_name = "URL")]
+    pub remote: String,
+    /// Print what moved as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// `pipe push [FILE...] [--all]`: the entries the pipelines reach now (their fresh
 /// stages), or every entry; objects first, manifests last.

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::cli::RunArgs;
+use clap::Args;
+
+use crate::commands::PipelineArgs;
 use crate::commands::page::{networks, page_path, shown, timeline, title};
 use crate::commands::{load_pipeline, load_with_books};
 use crate::config::Pipeline;
@@ -18,6 +20,43 @@ use crate::kind::FailureClass;
 use crate::remote::{Remote, Transfer};
 use crate::report::{Computed, PageContext, build};
 use crate::store::{Manifest, Store};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Run only these stages (names or matrix groups) and what they need.
+    pub stages: Vec<String>,
+    /// Core budget: the threads of all running stages add up to at most this
+    /// [default: the number of cores]. With `--executor slurm`: how many jobs may be
+    /// queued or running at once [default: 100].
+    #[arg(short, long)]
+    pub jobs: Option<usize>,
+    /// Where stages run: `local` (this machine's cores) or `slurm` (one cluster job
+    /// per stage; see the README) [default: the file's `executor`, else local].
+    #[arg(long, env = "PIPE_EXECUTOR", value_name = "NAME", value_parser = ["local", "slurm"])]
+    pub executor: Option<String>,
+    /// With `--executor slurm`: submit a job that ended NODE_FAIL, PREEMPTED or
+    /// BOOT_FAIL again, up to this many times.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub retries: u32,
+    /// Show what would run, run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Recompute this stage (or matrix group) even if cached; repeatable.
+    #[arg(long, value_name = "STAGE")]
+    pub force: Vec<String>,
+    /// Print one JSON object with every stage's outcome.
+    #[arg(long)]
+    pub json: bool,
+    /// A remote cache (`s3://bucket/prefix`, `file:///path` or a folder): a stage it
+    /// has is not computed, and its bytes are fetched only when a stage here reads them.
+    #[arg(long, env = "PIPE_REMOTE", value_name = "URL")]
+    pub remote: Option<String>,
+    /// Push each stage's entry to the remote as soon as it is computed.
+    #[arg(long, requires = "remote")]
+    pub push: bool,
+}
 
 pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
     if a.dry_run {

@@ -2,17 +2,39 @@
 //! byte shown is verified against its digest first.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::cli::ShowArgs;
-use crate::commands::load_pipeline;
+use clap::Args;
+
 use crate::commands::page::{Networks, networks, shown, timeline, title};
+use crate::commands::{PipelineArgs, load_pipeline};
 use crate::config::Pipeline;
 use crate::engine::plan::{Selection, StageState, plan_pipeline};
 use crate::error::{Error, emit};
 use crate::kinds::report::{summary, write_all};
 use crate::report::{Computed, PageContext, build};
 use crate::store::{Manifest, Store, UseKind};
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// A stage whose outputs to locate (its checkpoint, config, log, metrics).
+    pub stage: Option<String>,
+    /// Copy the stage's outputs (or the report's files) into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub export: Option<PathBuf>,
+    /// Write the report page (figure, findings, learning curves, stage times) of every
+    /// network in the cache to this file.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// Bring the named stage's entry from this remote cache first, if it is there and
+    /// not here (without a STAGE there is nothing to bring).
+    #[arg(long, env = "PIPE_REMOTE", value_name = "URL")]
+    pub remote: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub fn show(cache: &Path, a: &ShowArgs) -> Result<(), Error> {
     let p = load_pipeline(&a.pipeline)?;

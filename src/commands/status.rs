@@ -3,12 +3,26 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::cli::StatusArgs;
-use crate::commands::load_with_books;
+use clap::Args;
+
+use crate::commands::{PipelineArgs, load_with_books};
 use crate::engine::plan::{Selection, StageStatus, plan_with};
 use crate::error::{Error, emit};
 use crate::remote::{Remote, Resolved, resolve_plan};
 use crate::store::UseKind;
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Only these stages and what they need.
+    pub stages: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+    /// Also look in this remote cache: a stage it has is `remote`.
+    #[arg(long, env = "PIPE_REMOTE", value_name = "URL")]
+    pub remote: Option<String>,
+}
 
 pub fn status(cache: &Path, a: &StatusArgs) -> Result<(), Error> {
     let (p, store, books) = load_with_books(&a.pipeline, cache)?;

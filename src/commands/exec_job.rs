@@ -1,0 +1,13 @@
+//! `pipe exec-job SPEC`: compute the one stage a cluster job file describes.
+
+use std::path::Path;
+
+use crate::error::Error;
+
+pub fn exec_job(cache: &Path, spec: &Path) -> Result<(), Error> {
+    match crate::engine::job::exec(cache, spec) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::failed("the stage failed (see the job's report)")),
+        Err(e) => Err(Error::failed(format!("error: {e}"))),
+    }
+}
