@@ -238,26 +238,7 @@ pub fn run_with(
     let reached =
         results.iter().flatten().filter(|r| matches!(r.outcome, Outcome::Ran | Outcome::Cached | Outcome::Remote));
     let _ = store.record_use(&p.file, UseKind::Run, reached.filter_map(|r| r.key.as_deref()));
-    let remote = opts.remote.as_ref().map(|r| {
-        let (pushed, push_errors) = match pusher {
-            Some(p) => {
-                let (moved, mut errors) = p.finish();
-                if let Err(e) = r.push_uses(store) {
-                    errors.push(format!("the record of this run: {}", crate::causes::chain_text(&e)));
-                }
-                (Some(moved), errors)
-            }
-            None => (None, Vec::new()),
-        };
-        RemoteTraffic {
-            url: r.url.clone(),
-            manifests_fetched: r.counters.manifests_fetched.load(Ordering::Relaxed),
-            objects_fetched: r.counters.objects_fetched.load(Ordering::Relaxed),
-            bytes_fetched: r.counters.bytes_fetched.load(Ordering::Relaxed),
-            pushed,
-            push_errors,
-        }
-    });
+    let remote = opts.remote.as_ref().map(|r| traffic(r, store, pusher));
     let _ = books.stat.save();
     let _ = books.records.save(&p.file);
     let _ = books.memo.save();
@@ -274,6 +255,29 @@ pub fn run_with(
         seconds: started.elapsed().as_secs_f64(),
         remote,
     })
+}
+
+/// What moved between the caches in the run. With `--push`, once the pusher is done,
+/// the cache's use records go too (the remote's gc roots).
+fn traffic(r: &Remote, store: &Store, pusher: Option<Pusher>) -> RemoteTraffic {
+    let (pushed, push_errors) = match pusher {
+        Some(p) => {
+            let (moved, mut errors) = p.finish();
+            if let Err(e) = r.push_uses(store) {
+                errors.push(format!("the record of this run: {}", crate::causes::chain_text(&e)));
+            }
+            (Some(moved), errors)
+        }
+        None => (None, Vec::new()),
+    };
+    RemoteTraffic {
+        url: r.url.clone(),
+        manifests_fetched: r.counters.manifests_fetched.load(Ordering::Relaxed),
+        objects_fetched: r.counters.objects_fetched.load(Ordering::Relaxed),
+        bytes_fetched: r.counters.bytes_fetched.load(Ordering::Relaxed),
+        pushed,
+        push_errors,
+    }
 }
 
 /// The remote manifests of the planned stages that are not in the local cache. A
