@@ -179,6 +179,41 @@ struct NetTask {
 }
 
 impl NetTask {
+    /// The network's starting parameters: fresh from the seed, or for a transfer the
+    /// base's layers 1..n copied over them (and its classifier, when kept); also the
+    /// base's info and what was copied.
+    fn starting_params(
+        &self,
+        ctx: &RunContext<'_>,
+        cfg: &NetConfig,
+        seed: u64,
+        log: &mut std::fs::File,
+    ) -> Result<(crate::nn::Params, Option<NetInfo>, Option<crate::nn::TransferReport>), StageFailure> {
+        let fresh = init(cfg, seed);
+        if self.base.is_none() {
+            return Ok((fresh, None, None));
+        }
+        let base_dir = super::input_dir(ctx, "base", "")?;
+        let (base_cfg, base_params) = load_checkpoint(&base_dir.join("network"))
+            .map_err(|e| StageFailure::caused("cannot load the base network", e))?;
+        check_compatible(&base_cfg, cfg, self.n(), self.keep_classifier())?;
+        let (mut params, report) = transfer(&base_params, fresh, self.n()).map_err(StageFailure::new)?;
+        if self.keep_classifier() {
+            for name in [CLASSIFIER_WEIGHT, CLASSIFIER_BIAS] {
+                params.insert(name.to_string(), base_params[name].clone());
+            }
+        }
+        let _ = writeln!(
+            log,
+            "transfer: copied {} tensors ({}), re-initialised {}",
+            report.copied.len(),
+            report.copied.join(", "),
+            report.reinitialised.len()
+        );
+        let info: NetInfo = super::read_typed(&base_dir.join("info.json"))?;
+        Ok((params, Some(info), Some(report)))
+    }
+
     fn is_transfer(&self) -> bool {
         self.params.transfer.is_some()
     }
@@ -245,54 +280,15 @@ impl Task for NetTask {
             .append(true)
             .open(ctx.log_path)
             .map_err(|e| StageFailure::caused("cannot open the stage log", e))?;
-        let fresh = init(&cfg, tc.seed);
-        let (params, base_info, transferred) = match &self.base {
-            None => (fresh, None, None),
-            Some(_) => {
-                let base_dir = super::input_dir(ctx, "base", "")?;
-                let (base_cfg, base_params) = load_checkpoint(&base_dir.join("network"))
-                    .map_err(|e| StageFailure::caused("cannot load the base network", e))?;
-                check_compatible(&base_cfg, &cfg, self.n(), self.keep_classifier())?;
-                let (mut params, report) = transfer(&base_params, fresh, self.n()).map_err(StageFailure::new)?;
-                if self.keep_classifier() {
-                    for name in [CLASSIFIER_WEIGHT, CLASSIFIER_BIAS] {
-                        params.insert(name.to_string(), base_params[name].clone());
-                    }
-                }
-                let _ = writeln!(
-                    log,
-                    "transfer: copied {} tensors ({}), re-initialised {}",
-                    report.copied.len(),
-                    report.copied.join(", "),
-                    report.reinitialised.len()
-                );
-                let info: NetInfo = super::read_typed(&base_dir.join("info.json"))?;
-                (params, Some(info), Some(report))
-            }
-        };
+        let (params, base_info, transferred) = self.starting_params(ctx, &cfg, tc.seed, &mut log)?;
         tc.frozen = if self.fine_tune() { 0 } else { self.n() };
         let train_images = Images { pixels: &half.train.pixels, labels: &half.train.labels, shape: half.shape };
         let test_images = Images { pixels: &half.test.pixels, labels: &half.test.labels, shape: half.shape };
-        let epochs = tc.epochs;
-        let progress = ctx.progress;
-        let mut log2 = log.try_clone().map_err(|e| StageFailure::caused("cannot open the stage log", e))?;
         let mut hooks = TrainHooks {
             state_dir: Some(ctx.resume_dir.to_path_buf()),
             cancel: Some(ctx.cancel),
             on_batch: None,
-            on_epoch: Some(Box::new(move |e| {
-                let line = format!(
-                    "epoch {}/{epochs}: loss {:.4}, train {:.1}%, test {}, lr {:.4}, {:.0} images/s",
-                    e.epoch,
-                    e.loss,
-                    e.train_acc * 100.0,
-                    e.val_acc.map_or("-".to_string(), |a| format!("{:.1}%", a * 100.0)),
-                    e.lr,
-                    e.images_per_sec
-                );
-                let _ = writeln!(log2, "{line}");
-                progress(format!("epoch {}/{epochs} loss {:.3}", e.epoch, e.loss));
-            })),
+            on_epoch: Some(epoch_logger(&log, tc.epochs, ctx.progress)?),
         };
         let pool = super::pool(ctx.threads)?;
         let (trained, epochs_log) =
@@ -301,19 +297,46 @@ impl Task for NetTask {
         let metrics = pool.install(|| evaluate(&cfg, &trained, &test_images)).map_err(fail)?;
         let _ = writeln!(log, "test: top-1 {:.2}% on {} images", metrics.top1 * 100.0, metrics.n);
         save_checkpoint(&ctx.out_dir.join("network"), &cfg, &trained).map_err(fail)?;
-        // Timings stay in the stage's log: outputs must be the same bytes on every run.
-        let mut epochs_json = json!(epochs_log);
-        for e in epochs_json.as_array_mut().into_iter().flatten() {
-            if let Some(o) = e.as_object_mut() {
-                o.remove("seconds");
-                o.remove("images_per_sec");
-            }
-        }
-        super::write_json(&ctx.out_dir.join("log.json"), &epochs_json)?;
+        super::write_json(&ctx.out_dir.join("log.json"), &log_without_timings(&epochs_log))?;
         super::write_json(&ctx.out_dir.join("metrics.json"), &json!(metrics))?;
         let info = self.info(&half, &split, base_info.as_ref(), transferred.as_ref());
         super::write_json(&ctx.out_dir.join("info.json"), &json!(info))
     }
+}
+
+/// Each epoch's line in the stage's log, and its progress message.
+fn epoch_logger<'a>(
+    log: &std::fs::File,
+    epochs: usize,
+    progress: &'a (dyn Fn(String) + Sync),
+) -> Result<crate::nn::OnEpoch<'a>, StageFailure> {
+    let mut log = log.try_clone().map_err(|e| StageFailure::caused("cannot open the stage log", e))?;
+    Ok(Box::new(move |e| {
+        let line = format!(
+            "epoch {}/{epochs}: loss {:.4}, train {:.1}%, test {}, lr {:.4}, {:.0} images/s",
+            e.epoch,
+            e.loss,
+            e.train_acc * 100.0,
+            e.val_acc.map_or("-".to_string(), |a| format!("{:.1}%", a * 100.0)),
+            e.lr,
+            e.images_per_sec
+        );
+        let _ = writeln!(log, "{line}");
+        progress(format!("epoch {}/{epochs} loss {:.3}", e.epoch, e.loss));
+    }))
+}
+
+/// The training log as `log.json` holds it: timings stay in the stage's log, since
+/// outputs must be the same bytes on every run.
+fn log_without_timings(epochs: &[crate::nn::EpochLog]) -> serde_json::Value {
+    let mut v = json!(epochs);
+    for e in v.as_array_mut().into_iter().flatten() {
+        if let Some(o) = e.as_object_mut() {
+            o.remove("seconds");
+            o.remove("images_per_sec");
+        }
+    }
+    v
 }
 
 /// A trained network's `info.json`: what it is in the paper's vocabulary, what it was
