@@ -50,6 +50,22 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// `cache verify` found damage (each problem listed before it).
+    #[error("the cache has {0} damaged entries or objects")]
+    Damaged(usize),
+    /// gc of a remote cannot know the keys of some stages of a named file.
+    #[error(
+        "remote {url}: nothing was removed: the keys of {count} stage(s) of {} (`{first}` first) cannot be known, \
+         because what they read is in neither cache; run or pull the pipeline first",
+        file.display()
+    )]
+    UnknownKeys { url: String, count: usize, file: std::path::PathBuf, first: String },
+    /// `show STAGE` of a stage the cache does not hold with its current inputs.
+    #[error("stage `{stage}` is not in the cache with its current inputs ({reasons}); run `pipe run {} \"{stage}\"`", file.display())]
+    NotCached { stage: String, reasons: String, file: std::path::PathBuf },
+    /// A stage's key cannot be computed (an input it names is not there).
+    #[error("stage `{stage}`: {source}")]
+    Key { stage: String, source: crate::engine::plan::KeyError },
 }
 
 impl From<RunError> for Error {
@@ -68,7 +84,7 @@ impl From<crate::remote::resolve::ResolveError> for Error {
         match e {
             ResolveError::Remote(r) => Error::Remote(r),
             ResolveError::Store(s) => Error::Store(s),
-            ResolveError::Key(..) => Error::failed(format!("error: {e}")),
+            ResolveError::Key(stage, source) => Error::Key { stage, source },
         }
     }
 }
@@ -82,6 +98,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Failed { code, .. } => *code,
+            Error::Damaged(_) | Error::UnknownKeys { .. } | Error::NotCached { .. } | Error::Key { .. } => 1,
             Error::Usage(_) | Error::Target(_) => 2,
             Error::Config(_) | Error::Executor(_) => 3,
             Error::Store(_) | Error::Io { .. } | Error::Report { .. } | Error::Remote(_) => 4,

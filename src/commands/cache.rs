@@ -311,11 +311,7 @@ fn verify(store: &Store, json: bool) -> Result<(), Error> {
         );
         emit(&out)?;
     }
-    if r.problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::failed(format!("error: the cache has {} damaged entries or objects", r.problems.len())))
-    }
+    if r.problems.is_empty() { Ok(()) } else { Err(Error::Damaged(r.problems.len())) }
 }
 
 /// What the named pipelines reach now: their fresh stages' entries (the objects those
@@ -489,12 +485,12 @@ fn gc_remote(store: &Store, a: &GcArgs, url: &str) -> Result<(), Error> {
             .map(|(i, _)| p.stages[i].name.as_str())
             .collect();
         if let Some(first) = unknown.first() {
-            return Err(Error::failed(format!(
-                "error: remote {url}: nothing was removed: the keys of {} stage(s) of {} (`{first}` first) \
-                 cannot be known, because what they read is in neither cache; run or pull the pipeline first",
-                unknown.len(),
-                f.display()
-            )));
+            return Err(Error::UnknownKeys {
+                url: url.to_string(),
+                count: unknown.len(),
+                file: f.clone(),
+                first: first.to_string(),
+            });
         }
         named.extend(resolved.iter().flatten().filter_map(|r| r.manifest()).map(|m| m.key.clone()));
     }

@@ -131,11 +131,11 @@ fn locate(p: &Pipeline, store: &Store, stage: &str, a: &ShowArgs, pulled: &[(usi
         (_, Some((_, m))) => m,
         _ => {
             let status = plan.statuses(p).into_iter().find(|s| s.name == stage).expect("a selected stage");
-            return Err(Error::failed(format!(
-                "error: stage `{stage}` is not in the cache with its current inputs ({}); run `pipe run {} \"{stage}\"`",
-                status.reasons.join("; "),
-                p.file.display()
-            )));
+            return Err(Error::NotCached {
+                stage: stage.to_string(),
+                reasons: status.reasons.join("; "),
+                file: p.file.clone(),
+            });
         }
     };
     let _ = store.record_use(&p.file, UseKind::Show, std::iter::once(m.key.as_str()));
