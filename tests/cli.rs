@@ -1155,7 +1155,7 @@ fn browser_renders(s: &Sandbox, page: &str, networks: usize) {
 /// it is set, a cluster that does not answer is a failure, never a skip.
 fn slurm(test: &str) -> bool {
     if std::env::var_os("PIPE_SLURM").is_none() {
-        eprintln!("skipped {test}: PIPE_SLURM is not set (`.ci/run` starts a one-node Slurm cluster and sets it)");
+        eprintln!("skipped {test}: PIPE_SLURM is not set (`.ci/run` starts a two-node Slurm cluster and sets it)");
         return false;
     }
     let out = Command::new("sinfo").args(["-h", "-o", "%T"]).output().expect("PIPE_SLURM is set: sinfo must run");
@@ -1163,6 +1163,19 @@ fn slurm(test: &str) -> bool {
     assert!(out.status.success() && !states.trim().is_empty(), "PIPE_SLURM is set but sinfo says: {states}");
     assert!(!states.contains("drain"), "the Slurm node is drained: {states}");
     true
+}
+
+/// The test cluster's two nodes, shared by the Slurm tests: most of them only need it
+/// to answer (a read lock); a test that counts on both nodes being free, or takes one
+/// away, has it alone (the write lock).
+static CLUSTER: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn cluster_shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    CLUSTER.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn cluster_alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    CLUSTER.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Sandbox {
@@ -1176,15 +1189,37 @@ impl Sandbox {
 
 /// A Slurm job's state and name, from `scontrol show job`.
 fn slurm_job(id: &str) -> (String, String) {
+    (slurm_field(id, "JobState="), slurm_field(id, "JobName="))
+}
+
+/// One field of `scontrol show job` (`NodeList=`).
+fn slurm_field(id: &str, name: &str) -> String {
     let out = Command::new("scontrol").args(["show", "job", id, "-o"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let field = |name: &str| {
-        text.split_whitespace()
-            .find_map(|w| w.strip_prefix(name))
-            .unwrap_or_else(|| panic!("{name} in {text}"))
-            .to_string()
-    };
-    (field("JobState="), field("JobName="))
+    text.split_whitespace().find_map(|w| w.strip_prefix(name)).unwrap_or_else(|| panic!("{name} in {text}")).to_string()
+}
+
+/// `scontrol update nodename=NODE state=STATE`.
+fn set_node(node: &str, state: &str) -> Output {
+    Command::new("scontrol")
+        .args(["update", &format!("nodename={node}"), &format!("state={state}"), "reason=pipe-test"])
+        .output()
+        .unwrap()
+}
+
+/// Until every node of the test cluster is up again (a node set DOWN comes back by
+/// itself when its slurmd registers: ReturnToService=2).
+fn wait_for_nodes_up() {
+    let t0 = Instant::now();
+    loop {
+        let out = Command::new("sinfo").args(["-h", "-N", "-o", "%N %T"]).output().unwrap();
+        let text = stdout(&out);
+        if !text.trim().is_empty() && text.lines().all(|l| !l.contains("down") && !l.contains("drain")) {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "the nodes did not come back: {text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]
@@ -1192,6 +1227,8 @@ fn slurm_runs_each_training_stage_as_a_job_with_a_local_runs_bytes() {
     if !slurm("the Slurm executor test") {
         return;
     }
+    // Both nodes free, so the jobs spread over them.
+    let _cluster = cluster_alone();
     let local = Sandbox::new();
     local.write("quick.yaml", &quick());
     local.run_json("quick.yaml", &[]);
@@ -1202,6 +1239,7 @@ fn slurm_runs_each_training_stage_as_a_job_with_a_local_runs_bytes() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let stages = v["stages"].as_array().unwrap();
     let mut ids = std::collections::BTreeSet::new();
+    let mut nodes = std::collections::BTreeSet::new();
     for st in stages {
         let name = st["name"].as_str().unwrap();
         assert_eq!(st["outcome"], "ran", "{st}");
@@ -1215,10 +1253,12 @@ fn slurm_runs_each_training_stage_as_a_job_with_a_local_runs_bytes() {
                 assert_eq!(state, "COMPLETED");
                 assert_eq!(job_name, format!("pipe:{name}"));
                 assert!(ids.insert(id.to_string()), "one job per stage");
+                nodes.insert(slurm_field(id, "NodeList="));
             }
         }
     }
     assert_eq!(ids.len(), stages.len() - 3, "every training stage ran as a job");
+    assert_eq!(nodes, ["n1", "n2"].map(String::from).into(), "the jobs ran on both nodes");
     assert_eq!(output_digests(&s.path().join("cache")), output_digests(&local.path().join("cache")));
     // The report's own files (report.html among them) are outputs: compared above.
     // Nothing left to submit.
@@ -1235,6 +1275,7 @@ fn a_failed_slurm_job_says_its_state_and_the_rerun_submits_only_it() {
     if !slurm("the Slurm failure test") {
         return;
     }
+    let _cluster = cluster_shared();
     let s = Sandbox::new();
     // A job killed by its time limit (one minute: Slurm's smallest) runs meanwhile.
     s.write(
@@ -1300,6 +1341,7 @@ fn ctrl_c_cancels_every_slurm_job_of_the_run() {
     if !slurm("the Slurm Ctrl-C test") {
         return;
     }
+    let _cluster = cluster_shared();
     let s = Sandbox::new();
     s.write("p.yaml", "stages:\n  sleepy:\n    matrix: {i: [1, 2]}\n    cmd: {run: 'sleep 600; echo > s${i}.txt', outs: ['s${i}.txt']}\n");
     let mut child = s.slurm_cmd(&["p.yaml", "--json"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
@@ -1323,6 +1365,56 @@ fn ctrl_c_cancels_every_slurm_job_of_the_run() {
         assert!(stdout(&listed).trim().is_empty(), "job {id} is still queued or running: {}", stdout(&listed));
         assert_eq!(slurm_job(id).0, "CANCELLED");
     }
+}
+
+#[test]
+fn a_slurm_node_going_down_fails_its_job_and_a_retry_runs_it_on_the_other_node() {
+    if !slurm("the Slurm node failure test") {
+        return;
+    }
+    // It takes a node away: no other test's job may be on it.
+    let _cluster = cluster_alone();
+    wait_for_nodes_up();
+    let s = Sandbox::new();
+    s.write(
+        "p.yaml",
+        "stages:\n  nodefail:\n    cmd: {run: 'sleep 3; echo $SLURMD_NODENAME > node.txt', outs: [node.txt]}\n",
+    );
+    // Run, and set the node of the stage's job DOWN while it runs.
+    let run_and_fail_node = |extra: &[&str]| -> (Output, String) {
+        let mut args = vec!["p.yaml"];
+        args.extend_from_slice(extra);
+        let child = s.slurm_cmd(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let t0 = Instant::now();
+        let node = loop {
+            let out = Command::new("squeue").args(["-h", "-n", "pipe:nodefail", "-t", "RUNNING", "-o", "%N"]).output();
+            let node = stdout(&out.unwrap()).trim().to_string();
+            if !node.is_empty() {
+                break node;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(60), "the job did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let set = set_node(&node, "down");
+        assert!(set.status.success(), "{}", stderr(&set));
+        let out = child.wait_with_output().unwrap();
+        // Back in service (it may be already: ReturnToService=2).
+        let _ = set_node(&node, "resume");
+        wait_for_nodes_up();
+        (out, node)
+    };
+    let (out, node) = run_and_fail_node(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", stdout(&out), stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("ended NODE_FAIL on {node} after 1 attempt(s)")), "{err}");
+    assert!(!s.path().join("node.txt").exists());
+
+    let (out, node) = run_and_fail_node(&["--retries", "1"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains(&format!("ended NODE_FAIL on {node}; now job ")), "{text}");
+    let other = s.read("node.txt").trim().to_string();
+    assert!(["n1", "n2"].contains(&other.as_str()) && other != node, "ran on {other:?} after {node} failed");
 }
 
 #[test]

@@ -96,6 +96,8 @@ struct Submitted {
     submitted: Instant,
     files: JobFiles,
     state: String,
+    /// The node it runs on, once Slurm says.
+    node: Option<String>,
     attempts: u32,
     progress: Box<dyn Fn(String) + Send + Sync>,
     announce: Box<dyn Fn(String) + Send + Sync>,
@@ -228,7 +230,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             .and_then(|()| std::fs::write(&files.spec, serde_json::to_vec_pretty(&spec).expect("plain data")))
             .and_then(|()| std::fs::write(&files.script, script));
         let submitted = match written {
-            Ok(()) => self.sbatch(job.stage, job.threads, &name, &files),
+            Ok(()) => self.sbatch(job.stage, job.threads, &name, &files, None),
             Err(e) => Err(StageFailure::caused(format!("cannot write the job files in {}", self.dir.display()), e)),
         };
         match submitted {
@@ -243,6 +245,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
                     submitted: Instant::now(),
                     files,
                     state: "PENDING".into(),
+                    node: None,
                     attempts: 1,
                     progress: job.progress,
                     announce: job.announce,
@@ -264,9 +267,17 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
     }
 
     /// `sbatch --parsable`: the job id, or sbatch's own message.
-    fn sbatch(&self, stage: usize, threads: usize, name: &str, files: &JobFiles) -> Result<String, StageFailure> {
+    fn sbatch(
+        &self,
+        stage: usize,
+        threads: usize,
+        name: &str,
+        files: &JobFiles,
+        exclude: Option<&str>,
+    ) -> Result<String, StageFailure> {
         let out = Command::new("sbatch")
             .arg("--parsable")
+            .args(exclude.map(|node| format!("--exclude={node}")))
             // A requeued job would run beside the one pipe submits again (--retries).
             .arg("--no-requeue")
             .arg(format!("--job-name=pipe:{name}"))
@@ -316,7 +327,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
                 continue;
             }
             if let Some(state) = states.get(&self.jobs[k].id).cloned()
-                && let Some(finished) = self.on_state(k, &state)
+                && let Some(finished) = self.on_state(k, state)
             {
                 self.ended.push_back(finished);
                 continue;
@@ -341,8 +352,12 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
     }
 
     /// Job `k` is in `state`: note a change, or end it. `None` while it goes on.
-    fn on_state(&mut self, k: usize, state: &str) -> Option<Finished> {
+    fn on_state(&mut self, k: usize, seen: JobState) -> Option<Finished> {
+        let state = seen.state.as_str();
         let job = &mut self.jobs[k];
+        if seen.node.is_some() {
+            job.node = seen.node.clone();
+        }
         if !is_end(state) {
             if job.state != state {
                 job.state = state.to_string();
@@ -359,11 +374,24 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             let (stage, threads) = (job.stage, job.threads);
             let name = self.p.stages[stage].name.clone();
             let files = job.files.clone();
+            let failed_node = job.node.take();
             let _ = std::fs::remove_file(&files.report);
-            match self.sbatch(stage, threads, &name, &files) {
+            // Away from the node that failed, unless that leaves the job nowhere to run
+            // (a partition of one node): then wherever Slurm puts it.
+            let resubmitted = match failed_node.as_deref() {
+                Some(node) => self
+                    .sbatch(stage, threads, &name, &files, Some(node))
+                    .or_else(|_| self.sbatch(stage, threads, &name, &files, None)),
+                None => self.sbatch(stage, threads, &name, &files, None),
+            };
+            match resubmitted {
                 Ok(id) => {
                     let job = &mut self.jobs[k];
-                    (job.announce)(format!("{:>7} {name} (slurm job {} ended {state}; now job {id})", "retry", job.id));
+                    let on = failed_node.map(|n| format!(" on {n}")).unwrap_or_default();
+                    (job.announce)(format!(
+                        "{:>7} {name} (slurm job {} ended {state}{on}; now job {id})",
+                        "retry", job.id
+                    ));
                     job.id = id;
                     job.attempts += 1;
                     job.state = "PENDING".into();
@@ -410,8 +438,13 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
                 r.mem.as_deref().unwrap_or("the partition's default")
             ),
             "NODE_FAIL" | "PREEMPTED" | "BOOT_FAIL" => format!(
-                "slurm job {id} ended {state} after {} attempt(s) (--retries {} submits it again)",
-                job.attempts, self.settings.retries
+                "slurm job {id} ended {state}{} after {} attempt(s) ({})",
+                job.node.as_deref().map(|n| format!(" on {n}")).unwrap_or_default(),
+                job.attempts,
+                match self.settings.retries {
+                    0 => "`--retries N` submits such a job again".to_string(),
+                    n => format!("--retries {n}"),
+                }
             ),
             "DEADLINE" => format!("slurm job {id} missed its deadline (DEADLINE)"),
             GONE => format!("slurm job {id} is no longer known to Slurm, and left no report"),
@@ -469,7 +502,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
     }
 
     /// The state of every job Slurm still knows, by job id.
-    fn query_states(&mut self) -> BTreeMap<String, String> {
+    fn query_states(&mut self) -> BTreeMap<String, JobState> {
         let ids: Vec<&str> = self.jobs.iter().map(|j| j.id.as_str()).collect();
         if self.states != StateQuery::Squeue {
             match sacct(&ids) {
@@ -646,18 +679,26 @@ fn is_end(state: &str) -> bool {
     )
 }
 
+/// What Slurm says of one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct JobState {
+    state: String,
+    /// Where it runs or ran; `None` while it waits in the queue.
+    node: Option<String>,
+}
+
 /// `sacct`'s states, or `None` when accounting is off here.
-fn sacct(ids: &[&str]) -> Option<BTreeMap<String, String>> {
+fn sacct(ids: &[&str]) -> Option<BTreeMap<String, JobState>> {
     let out = Command::new("sacct")
-        .args(["-X", "--parsable2", "--noheader", "--format=JobIdRaw,State", "-j", &ids.join(",")])
+        .args(["-X", "--parsable2", "--noheader", "--format=JobIdRaw,State,NodeList", "-j", &ids.join(",")])
         .output()
         .ok()?;
     out.status.success().then(|| parse_states(&String::from_utf8_lossy(&out.stdout)))
 }
 
 /// `squeue --states=all`: jobs still in the queue or ended within MinJobAge.
-fn squeue(ids: &[&str]) -> BTreeMap<String, String> {
-    let out = Command::new("squeue").args(["-h", "--states=all", "-o", "%i|%T", "-j", &ids.join(",")]).output();
+fn squeue(ids: &[&str]) -> BTreeMap<String, JobState> {
+    let out = Command::new("squeue").args(["-h", "--states=all", "-o", "%i|%T|%N", "-j", &ids.join(",")]).output();
     match out {
         Ok(o) => parse_states(&String::from_utf8_lossy(&o.stdout)),
         Err(_) => BTreeMap::new(),
@@ -669,24 +710,35 @@ const GONE: &str = "GONE";
 
 /// `scontrol show job`: one job's state; [`GONE`] when Slurm says the job id is
 /// invalid, `None` when Slurm could not be asked (try again later).
-fn scontrol(id: &str) -> Option<String> {
+fn scontrol(id: &str) -> Option<JobState> {
     let out = Command::new("scontrol").args(["show", "job", id, "-o"]).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    if let Some(state) = text.split_whitespace().find_map(|w| w.strip_prefix("JobState=")) {
-        return Some(state.to_string());
+    let field = |name: &str| text.split_whitespace().find_map(|w| w.strip_prefix(name)).map(str::to_string);
+    if let Some(state) = field("JobState=") {
+        return Some(JobState { state, node: field("NodeList=").and_then(node_list) });
     }
-    String::from_utf8_lossy(&out.stderr).contains("Invalid job id").then(|| GONE.to_string())
+    String::from_utf8_lossy(&out.stderr)
+        .contains("Invalid job id")
+        .then(|| JobState { state: GONE.to_string(), node: None })
 }
 
-/// `ID|STATE` lines; `CANCELLED by 1000` is `CANCELLED`.
-fn parse_states(text: &str) -> BTreeMap<String, String> {
+/// `ID|STATE|NODES` lines; `CANCELLED by 1000` is `CANCELLED`.
+fn parse_states(text: &str) -> BTreeMap<String, JobState> {
     text.lines()
         .filter_map(|l| {
-            let (id, state) = l.trim().split_once('|')?;
-            let state = state.split_whitespace().next()?.trim_end_matches('+');
-            Some((id.to_string(), state.to_string()))
+            let mut fields = l.trim().split('|');
+            let id = fields.next()?;
+            let state = fields.next()?.split_whitespace().next()?.trim_end_matches('+').to_string();
+            let node = fields.next().and_then(|n| node_list(n.to_string()));
+            Some((id.to_string(), JobState { state, node }))
         })
         .collect()
+}
+
+/// A job's node list as Slurm prints it; nothing while it has none.
+fn node_list(nodes: String) -> Option<String> {
+    let none = nodes.is_empty() || nodes == "(null)" || nodes.starts_with("None");
+    (!none).then_some(nodes)
 }
 
 /// A path compute nodes usually cannot see: under this machine's own temporary folders.
@@ -714,10 +766,13 @@ mod tests {
 
     #[test]
     fn states_from_sacct_and_squeue_lines() {
-        let s = parse_states("12|COMPLETED\n13|CANCELLED by 1000\n14|RUNNING\n\n15_1|PENDING\n");
-        assert_eq!(s["12"], "COMPLETED");
-        assert_eq!(s["13"], "CANCELLED");
-        assert_eq!(s["14"], "RUNNING");
+        let s =
+            parse_states("12|COMPLETED|n1\n13|CANCELLED by 1000|\n14|RUNNING|n[1-2]\n\n15_1|PENDING|None assigned\n");
+        let state = |id: &str| (s[id].state.as_str(), s[id].node.as_deref());
+        assert_eq!(state("12"), ("COMPLETED", Some("n1")));
+        assert_eq!(state("13"), ("CANCELLED", None));
+        assert_eq!(state("14"), ("RUNNING", Some("n[1-2]")));
+        assert_eq!(state("15_1"), ("PENDING", None));
         assert_eq!(s.len(), 4);
         for end in ["COMPLETED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "DEADLINE"] {
             assert!(is_end(end), "{end}");
