@@ -12,3 +12,4 @@ pub mod plan;
 pub mod progress;
 pub mod run;
 pub mod slurm;
+pub mod slurm_call;

@@ -1417,6 +1417,77 @@ fn a_slurm_node_going_down_fails_its_job_and_a_retry_runs_it_on_the_other_node()
     assert!(["n1", "n2"].contains(&other.as_str()) && other != node, "ran on {other:?} after {node} failed");
 }
 
+/// A folder holding `NAME`, an executable shell script with `body`, to put first on PATH.
+fn wrapper(dir: &Path, name: &str, body: &str) -> String {
+    let path = dir.join(name);
+    fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    let mut perms = fs::metadata(&path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    fs::set_permissions(&path, perms).unwrap();
+    format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+/// The real Slurm command `name`, as PATH finds it now.
+fn real(name: &str) -> String {
+    let out = Command::new("sh").args(["-c", &format!("command -v {name}")]).output().unwrap();
+    stdout(&out).trim().to_string()
+}
+
+#[test]
+fn a_busy_slurm_is_waited_out_and_a_refusal_fails_at_once() {
+    if !slurm("the busy Slurm test") {
+        return;
+    }
+    let _cluster = cluster_shared();
+    let s = Sandbox::new();
+    s.write("p.yaml", "stages:\n  a:\n    cmd: {run: 'echo a > a.txt', outs: [a.txt]}\n");
+    // sbatch times out twice, then works; squeue never answers: the jobs' own reports
+    // end the stage.
+    let bin = tempfile::tempdir().unwrap();
+    let count = bin.path().join("count");
+    let busy = "echo 'sbatch: error: Socket timed out on send/recv operation' >&2; exit 1";
+    wrapper(
+        bin.path(),
+        "sbatch",
+        &format!(
+            "n=$(cat {c} 2>/dev/null || echo 0); echo $((n + 1)) > {c}\n[ \"$n\" -lt 2 ] && {{ {busy}; }}\nexec {} \"$@\"",
+            real("sbatch"),
+            c = count.display()
+        ),
+    );
+    let path = wrapper(
+        bin.path(),
+        "squeue",
+        "echo 'squeue: error: Unable to contact slurm controller (connect failure)' >&2; exit 1",
+    );
+    let out = s.slurm_cmd(&["p.yaml"]).env("PATH", &path).output().unwrap();
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("slurm busy, retrying in 1s (sbatch: error: Socket timed out"), "{all}");
+    assert!(all.contains("slurm busy, retrying in 2s"), "{all}");
+    assert!(all.contains("slurm busy, retrying in 0.5s (squeue: error: Unable to contact"), "{all}");
+    assert!(stdout(&out).contains("1 stages: 1 ran"), "{all}");
+    assert_eq!(s.read("a.txt"), "a\n");
+
+    // A definite refusal: at once, in sbatch's words, before anything is submitted.
+    let bin = tempfile::tempdir().unwrap();
+    let path = wrapper(
+        bin.path(),
+        "sbatch",
+        &format!(
+            "[ \"$1\" = --version ] && exec {} \"$@\"\necho 'sbatch: error: invalid partition specified: x' >&2; exit 1",
+            real("sbatch")
+        ),
+    );
+    s.write("p.yaml", "stages:\n  b:\n    cmd: {run: 'echo b > b.txt', outs: [b.txt]}\n");
+    let t0 = Instant::now();
+    let out = s.slurm_cmd(&["p.yaml"]).env("PATH", &path).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("sbatch: error: invalid partition specified: x"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("slurm busy"), "{}", stderr(&out));
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+}
+
 #[test]
 fn the_slurm_executor_needs_sbatch() {
     let s = Sandbox::new();

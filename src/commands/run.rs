@@ -49,6 +49,7 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
                 retries: a.retries,
                 poll: slurm_poll(),
                 sets: a.pipeline.sets.clone(),
+                busy_for: slurm_busy_for(),
             };
             crate::engine::slurm::run(&p, &store, &opts, books, settings)?
         }
@@ -157,6 +158,12 @@ fn pull_reports(
 fn slurm_poll() -> std::time::Duration {
     let secs = std::env::var("PIPE_SLURM_POLL").ok().and_then(|v| v.parse::<f64>().ok()).filter(|s| *s > 0.0);
     std::time::Duration::from_secs_f64(secs.unwrap_or(5.0))
+}
+
+/// How long a busy Slurm is retried: `PIPE_SLURM_BUSY` seconds, default 300.
+fn slurm_busy_for() -> std::time::Duration {
+    let secs = std::env::var("PIPE_SLURM_BUSY").ok().and_then(|v| v.parse::<f64>().ok()).filter(|s| *s >= 0.0);
+    secs.map_or(crate::engine::slurm_call::DEFAULT_BUSY_FOR, std::time::Duration::from_secs_f64)
 }
 
 /// Every failed stage with its causes and last output lines. The exit code is 4 when

@@ -3,7 +3,8 @@
 //! stage against the same cache (`pipe exec-job`, see [`super::job`]), so its entry is
 //! the one a local run would publish. Slurm is the engine: no daemon, no protocol of our
 //! own; states come from `sacct` where accounting is on, else `squeue --states=all`
-//! and `scontrol show job`; Ctrl-C cancels with `scancel`.
+//! and `scontrol show job`; Ctrl-C cancels with `scancel`. A busy controller is waited
+//! out ([`super::slurm_call`]): a submission is retried, a poll skipped.
 //!
 //! Light stages (reading a dataset, splitting it, a report) run in this process by
 //! default: a job for them would spend longer in the queue than working.
@@ -21,6 +22,7 @@ use crate::engine::executor::{Executed, Executor, Finished, Job};
 use crate::engine::job::{JobReport, JobSpec};
 use crate::engine::local::Local;
 use crate::engine::run::{RunError, RunOptions, RunSummary, run_with};
+use crate::engine::slurm_call::{CallError, call};
 use crate::key::StageKey;
 use crate::kind::{FailureClass, StageFailure, log_tail};
 use crate::store::{Lookup, Store};
@@ -39,6 +41,8 @@ pub struct SlurmSettings {
     pub poll: Duration,
     /// The run's `--set` overrides, passed on to every job.
     pub sets: Vec<String>,
+    /// How long a Slurm command that says the controller is busy is retried.
+    pub busy_for: Duration,
 }
 
 /// Run the pipeline with its heavy stages as Slurm jobs.
@@ -85,6 +89,8 @@ pub struct Slurm<'scope, 'env> {
     ended: VecDeque<Finished>,
     states: StateQuery,
     last_poll: Option<Instant>,
+    /// Slurm was too busy to answer the last poll (said once per spell).
+    poll_busy: bool,
     cancelling: Option<Instant>,
 }
 
@@ -164,6 +170,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             ended: VecDeque::new(),
             states: StateQuery::Unknown,
             last_poll: None,
+            poll_busy: false,
             cancelling: None,
         })
     }
@@ -230,7 +237,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             .and_then(|()| std::fs::write(&files.spec, serde_json::to_vec_pretty(&spec).expect("plain data")))
             .and_then(|()| std::fs::write(&files.script, script));
         let submitted = match written {
-            Ok(()) => self.sbatch(job.stage, job.threads, &name, &files, None),
+            Ok(()) => self.sbatch(job.stage, job.threads, &name, &files, None, &*job.announce),
             Err(e) => Err(StageFailure::caused(format!("cannot write the job files in {}", self.dir.display()), e)),
         };
         match submitted {
@@ -274,24 +281,27 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         name: &str,
         files: &JobFiles,
         exclude: Option<&str>,
+        say: &dyn Fn(String),
     ) -> Result<String, StageFailure> {
-        let out = Command::new("sbatch")
-            .arg("--parsable")
-            .args(exclude.map(|node| format!("--exclude={node}")))
-            // A requeued job would run beside the one pipe submits again (--retries).
-            .arg("--no-requeue")
-            .arg(format!("--job-name=pipe:{name}"))
-            .arg(format!("--output={}", files.out.display()))
-            .arg(format!("--chdir={}", self.p.workspace.display()))
-            .args(sbatch_args(&self.p.stages[stage], threads))
-            .arg(&files.script)
-            .output()
-            .map_err(|e| StageFailure::caused("cannot run sbatch", e))?;
+        let mut args = vec!["--parsable".to_string()];
+        args.extend(exclude.map(|node| format!("--exclude={node}")));
+        // A requeued job would run beside the one pipe submits again (--retries).
+        args.push("--no-requeue".into());
+        args.push(format!("--job-name=pipe:{name}"));
+        args.push(format!("--output={}", files.out.display()));
+        args.push(format!("--chdir={}", self.p.workspace.display()));
+        args.extend(sbatch_args(&self.p.stages[stage], threads));
+        args.push(files.script.to_string_lossy().into_owned());
+        let out = match call("sbatch", &args, self.settings.busy_for, say) {
+            Ok(out) => out,
+            Err(CallError::Spawn(e)) => return Err(StageFailure::caused("cannot run sbatch", e)),
+            Err(CallError::Refused(why)) => return Err(StageFailure::new(format!("sbatch refused the job: {why}"))),
+            Err(busy) => return Err(StageFailure::new(format!("sbatch could not submit the job: {busy}"))),
+        };
         let stdout = String::from_utf8_lossy(&out.stdout);
         let id = stdout.trim().split(';').next().unwrap_or_default().to_string();
-        if !out.status.success() || id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
-            let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            return Err(StageFailure::new(format!("sbatch refused the job: {why}")));
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
+            return Err(StageFailure::new(format!("sbatch gave no job id: {}", stdout.trim())));
         }
         Ok(id)
     }
@@ -302,7 +312,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         let ask_slurm = self.last_poll.is_none_or(|t| t.elapsed() >= self.poll_interval());
         let states = if ask_slurm && !self.jobs.is_empty() {
             self.last_poll = Some(Instant::now());
-            self.query_states()
+            self.poll()
         } else {
             BTreeMap::new()
         };
@@ -378,11 +388,12 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             let _ = std::fs::remove_file(&files.report);
             // Away from the node that failed, unless that leaves the job nowhere to run
             // (a partition of one node): then wherever Slurm puts it.
+            let say = &*self.jobs[k].announce;
             let resubmitted = match failed_node.as_deref() {
                 Some(node) => self
-                    .sbatch(stage, threads, &name, &files, Some(node))
-                    .or_else(|_| self.sbatch(stage, threads, &name, &files, None)),
-                None => self.sbatch(stage, threads, &name, &files, None),
+                    .sbatch(stage, threads, &name, &files, Some(node), say)
+                    .or_else(|_| self.sbatch(stage, threads, &name, &files, None, say)),
+                None => self.sbatch(stage, threads, &name, &files, None, say),
             };
             match resubmitted {
                 Ok(id) => {
@@ -501,26 +512,47 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         }
     }
 
-    /// The state of every job Slurm still knows, by job id.
-    fn query_states(&mut self) -> BTreeMap<String, JobState> {
+    /// What Slurm says of the jobs now; nothing while it is too busy to answer (the
+    /// next poll asks again: a busy controller never fails a run).
+    fn poll(&mut self) -> BTreeMap<String, JobState> {
+        match self.query_states() {
+            Ok(states) => {
+                self.poll_busy = false;
+                states
+            }
+            Err(why) => {
+                if !std::mem::replace(&mut self.poll_busy, true) {
+                    let secs = self.poll_interval().as_secs_f64();
+                    let secs = if secs.fract() == 0.0 { format!("{secs:.0}") } else { format!("{secs:.1}") };
+                    (self.jobs[0].announce)(format!("slurm busy, retrying in {secs}s ({why})"));
+                }
+                BTreeMap::new()
+            }
+        }
+    }
+
+    /// The state of every job Slurm still knows, by job id; Slurm's message when it
+    /// was too busy to say.
+    fn query_states(&mut self) -> Result<BTreeMap<String, JobState>, String> {
         let ids: Vec<&str> = self.jobs.iter().map(|j| j.id.as_str()).collect();
         if self.states != StateQuery::Squeue {
             match sacct(&ids) {
-                Some(states) => {
+                Ok(Some(states)) => {
                     self.states = StateQuery::Sacct;
-                    return states;
+                    return Ok(states);
                 }
-                None => self.states = StateQuery::Squeue,
+                Ok(None) => self.states = StateQuery::Squeue,
+                Err(busy) => return Err(busy),
             }
         }
-        let mut states = squeue(&ids);
+        let mut states = squeue(&ids)?;
         let missing: Vec<&str> = ids.iter().copied().filter(|id| !states.contains_key(*id)).collect();
         for id in missing {
             if let Some(state) = scontrol(id) {
                 states.insert(id.to_string(), state);
             }
         }
-        states
+        Ok(states)
     }
 
     /// Cancel every job of this run (once).
@@ -533,8 +565,10 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         if !self.jobs.is_empty() {
             let ids: Vec<&str> = self.jobs.iter().map(|j| j.id.as_str()).collect();
             eprintln!("cancelling {} slurm job(s): {}", ids.len(), ids.join(" "));
-            if let Err(e) = Command::new("scancel").args(&ids).status() {
-                eprintln!("warning: cannot run scancel: {e}; cancel them by hand");
+            let args: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+            // Interrupted already, `call` tries once: a busy controller is not waited for.
+            if let Err(e) = call("scancel", &args, self.settings.busy_for, &|line| eprintln!("{line}")) {
+                eprintln!("warning: scancel: {e}; cancel them by hand");
             }
         }
     }
@@ -546,15 +580,16 @@ impl Executor for Slurm<'_, '_> {
         if jobs.is_empty() {
             return Ok(());
         }
-        match Command::new("sbatch").arg("--version").output() {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => return Err(format!("`sbatch --version` failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
-            Err(e) => {
+        let say = |line: String| eprintln!("{line}");
+        match call("sbatch", &["--version".into()], self.settings.busy_for, &say) {
+            Ok(_) => {}
+            Err(CallError::Spawn(e)) => {
                 return Err(format!(
                     "the slurm executor needs Slurm's `sbatch` on PATH ({e}); run pipe where jobs are submitted \
                      (a login node), or use --executor local"
                 ));
             }
+            Err(e) => return Err(format!("`sbatch --version` failed: {e}")),
         }
         for (what, path) in
             [("cache", &self.cache), ("pipeline's folder", &self.p.workspace), ("pipe binary", &self.exe)]
@@ -575,18 +610,16 @@ impl Executor for Slurm<'_, '_> {
             if !seen.insert(args.clone()) {
                 continue;
             }
-            let out = Command::new("sbatch")
-                .arg("--test-only")
-                .args(&args)
-                .args(["--wrap", "true"])
-                .output()
-                .map_err(|e| format!("cannot run sbatch: {e}"))?;
-            if !out.status.success() {
+            let test: Vec<String> = ["--test-only".to_string()]
+                .into_iter()
+                .chain(args.iter().cloned())
+                .chain(["--wrap".into(), "true".into()])
+                .collect();
+            if let Err(e) = call("sbatch", &test, self.settings.busy_for, &say) {
                 return Err(format!(
-                    "sbatch refuses the jobs of stage `{}` ({}): {}",
+                    "sbatch refuses the jobs of stage `{}` ({}): {e}",
                     self.p.stages[i].name,
-                    args.join(" "),
-                    String::from_utf8_lossy(&out.stderr).trim()
+                    args.join(" ")
                 ));
             }
         }
@@ -687,21 +720,31 @@ struct JobState {
     node: Option<String>,
 }
 
-/// `sacct`'s states, or `None` when accounting is off here.
-fn sacct(ids: &[&str]) -> Option<BTreeMap<String, JobState>> {
-    let out = Command::new("sacct")
-        .args(["-X", "--parsable2", "--noheader", "--format=JobIdRaw,State,NodeList", "-j", &ids.join(",")])
-        .output()
-        .ok()?;
-    out.status.success().then(|| parse_states(&String::from_utf8_lossy(&out.stdout)))
+/// A poll asks once: a busy controller is asked again at the next poll.
+const ONCE: Duration = Duration::ZERO;
+
+/// `sacct`'s states; `None` when accounting is off here (or sacct cannot be run);
+/// Slurm's message when it is busy.
+fn sacct(ids: &[&str]) -> Result<Option<BTreeMap<String, JobState>>, String> {
+    let args = ["-X", "--parsable2", "--noheader", "--format=JobIdRaw,State,NodeList", "-j", &ids.join(",")];
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    match call("sacct", &args, ONCE, &|_| {}) {
+        Ok(out) => Ok(Some(parse_states(&String::from_utf8_lossy(&out.stdout)))),
+        Err(CallError::Busy { message, .. }) => Err(message),
+        Err(CallError::Spawn(_) | CallError::Refused(_)) => Ok(None),
+    }
 }
 
-/// `squeue --states=all`: jobs still in the queue or ended within MinJobAge.
-fn squeue(ids: &[&str]) -> BTreeMap<String, JobState> {
-    let out = Command::new("squeue").args(["-h", "--states=all", "-o", "%i|%T|%N", "-j", &ids.join(",")]).output();
-    match out {
-        Ok(o) => parse_states(&String::from_utf8_lossy(&o.stdout)),
-        Err(_) => BTreeMap::new(),
+/// `squeue --states=all`: jobs still in the queue or ended within MinJobAge; Slurm's
+/// message when it is busy. Jobs it does not list are asked of `scontrol` one by one.
+fn squeue(ids: &[&str]) -> Result<BTreeMap<String, JobState>, String> {
+    let args = ["-h", "--states=all", "-o", "%i|%T|%N", "-j", &ids.join(",")];
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    match call("squeue", &args, ONCE, &|_| {}) {
+        Ok(out) => Ok(parse_states(&String::from_utf8_lossy(&out.stdout))),
+        Err(CallError::Busy { message, .. }) => Err(message),
+        // "Invalid job id" when every job is gone: scontrol says so for each.
+        Err(CallError::Spawn(_) | CallError::Refused(_)) => Ok(BTreeMap::new()),
     }
 }
 
@@ -712,6 +755,9 @@ const GONE: &str = "GONE";
 /// invalid, `None` when Slurm could not be asked (try again later).
 fn scontrol(id: &str) -> Option<JobState> {
     let out = Command::new("scontrol").args(["show", "job", id, "-o"]).output().ok()?;
+    if !out.status.success() && crate::engine::slurm_call::transient(&String::from_utf8_lossy(&out.stderr)) {
+        return None;
+    }
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |name: &str| text.split_whitespace().find_map(|w| w.strip_prefix(name)).map(str::to_string);
     if let Some(state) = field("JobState=") {
