@@ -13,3 +13,4 @@ pub mod progress;
 pub mod run;
 pub mod slurm;
 pub mod slurm_call;
+pub mod usage;

@@ -25,6 +25,6 @@ mod records;
 
 pub use cache::{Lookup, Store, StoreError, VerifyReport};
 pub use gc::{GcReport, Keep, tree_bytes};
-pub use manifest::{MANIFEST_FORMAT, Manifest, Output, Verified};
+pub use manifest::{Asked, JobRun, MANIFEST_FORMAT, Manifest, Output, Used, Verified};
 pub use memo::Memo;
 pub use records::{Record, Records};

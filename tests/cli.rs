@@ -415,6 +415,15 @@ fn quick() -> String {
     fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/quick.yaml")).unwrap()
 }
 
+/// Every manifest of a cache, by key.
+fn manifests(cache: &Path) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let files = walk(&cache.join("entries")).into_iter().filter(|f| f.extension().is_some_and(|e| e == "json"));
+    files
+        .map(|f| serde_json::from_slice::<serde_json::Value>(&fs::read(f).unwrap()).unwrap())
+        .map(|m| (m["key"].as_str().unwrap().to_string(), m))
+        .collect()
+}
+
 /// Every output file's digest, by stage, as the manifests record them.
 fn output_digests(cache: &Path) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
@@ -1234,31 +1243,54 @@ fn slurm_runs_each_training_stage_as_a_job_with_a_local_runs_bytes() {
     local.run_json("quick.yaml", &[]);
     let s = Sandbox::new();
     s.write("quick.yaml", &quick());
-    let out = s.slurm_cmd(&["quick.yaml", "--json"]).output().unwrap();
+    // 400M of memory asked for, far more than a tiny training uses: said after the run.
+    let out = s.slurm_cmd(&["quick.yaml", "--json", "--set", "resources.mem=400M"]).output().unwrap();
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let stages = v["stages"].as_array().unwrap();
+    let manifests = manifests(&s.path().join("cache"));
     let mut ids = std::collections::BTreeSet::new();
     let mut nodes = std::collections::BTreeSet::new();
     for st in stages {
         let name = st["name"].as_str().unwrap();
         assert_eq!(st["outcome"], "ran", "{st}");
         let light = ["data", "split", "report"].contains(&name);
-        match st["job"].as_str() {
-            None => assert!(light, "{name} ran as a job: {st}"),
+        let m = &manifests[st["key"].as_str().unwrap()];
+        match st.get("job") {
+            None => assert!(light && m.get("job").is_none(), "{name} ran as a job: {st}"),
             Some(job) => {
                 assert!(!light, "{name} is light, yet ran as {job}");
-                let id = job.strip_prefix("slurm job ").unwrap();
+                assert_eq!((&job["executor"], &job["task"]), (&serde_json::json!("slurm"), &serde_json::Value::Null));
+                let id = job["job"].as_str().unwrap();
                 let (state, job_name) = slurm_job(id);
                 assert_eq!(state, "COMPLETED");
                 assert_eq!(job_name, format!("pipe:{name}"));
                 assert!(ids.insert(id.to_string()), "one job per stage");
-                nodes.insert(slurm_field(id, "NodeList="));
+                let node = slurm_field(id, "NodeList=");
+                assert_eq!(job["node"], node.as_str(), "{st}");
+                // The manifest says where the job ran, what it asked for and used.
+                let ran = &m["job"];
+                assert_eq!((&ran["id"], &ran["node"]), (&job["job"], &job["node"]), "{m}");
+                assert_eq!(ran["asked"], serde_json::json!({"cpus": 1, "mem": "400M"}), "{m}");
+                let used = &ran["used"];
+                assert!(used["cpu_seconds"].as_f64().unwrap() > 0.0, "{m}");
+                assert!(used["max_rss_bytes"].as_u64().unwrap() > 1 << 20, "{m}");
+                assert!(used["wall_seconds"].as_f64().unwrap() >= m["seconds"].as_f64().unwrap(), "{m}");
+                nodes.insert(node);
             }
         }
     }
     assert_eq!(ids.len(), stages.len() - 3, "every training stage ran as a job");
     assert_eq!(nodes, ["n1", "n2"].map(String::from).into(), "the jobs ran on both nodes");
+    // One line per stage group whose request was far above use.
+    let err = stderr(&out);
+    for group in ["base", "transfer", "random"] {
+        assert_eq!(err.matches(&format!("\n{group}: asked 1 CPU / 400M, used ")).count(), 1, "{group}: {err}");
+    }
+    // The report page shows every job, its node, request and use.
+    let page = s.read("quick.report.html");
+    assert_eq!(page.matches("<tr class=\"job\">").count(), ids.len(), "{page}");
+    assert!(page.contains("<td>1 CPU / 400M</td>"), "{page}");
     assert_eq!(output_digests(&s.path().join("cache")), output_digests(&local.path().join("cache")));
     // The report's own files (report.html among them) are outputs: compared above.
     // Nothing left to submit.
@@ -1360,7 +1392,7 @@ fn ctrl_c_cancels_every_slurm_job_of_the_run() {
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     for st in v["stages"].as_array().unwrap() {
-        let id = st["job"].as_str().unwrap().strip_prefix("slurm job ").unwrap();
+        let id = st["job"]["job"].as_str().unwrap();
         let listed = Command::new("squeue").args(["-h", "-j", id, "-o", "%T"]).output().unwrap();
         assert!(stdout(&listed).trim().is_empty(), "job {id} is still queued or running: {}", stdout(&listed));
         assert_eq!(slurm_job(id).0, "CANCELLED");

@@ -18,7 +18,7 @@ use crate::config::Pipeline;
 use crate::config::pipeline::Stage;
 use crate::config::resources::Resources;
 use crate::engine::cancel::{CANCEL, cancelled};
-use crate::engine::executor::{Executed, Executor, Finished, Job};
+use crate::engine::executor::{Executed, Executor, Finished, Job, Place};
 use crate::engine::job::{JobReport, JobSpec};
 use crate::engine::local::Local;
 use crate::engine::run::{RunError, RunOptions, RunSummary, run_with};
@@ -225,6 +225,11 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             force: job.force,
             log: files.log.clone(),
             report: files.report.clone(),
+            asked: Some(crate::store::Asked {
+                cpus: job.threads as u32,
+                mem: self.p.stages[job.stage].resources.mem.clone(),
+                time: self.p.stages[job.stage].resources.time.clone(),
+            }),
         };
         let script = format!(
             "#!/bin/sh\n# pipe: stage {name} of {}\nexec {} --cache {} exec-job {}\n",
@@ -502,13 +507,18 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
     }
 
     fn finish(&self, job: Submitted, result: Result<Executed, StageFailure>, seconds: Option<f64>) -> Finished {
+        // Where the job says it ran, else where Slurm last said it runs.
+        let node = match &result {
+            Ok(Executed::Ran(m)) => m.job.as_ref().and_then(|j| j.node.clone()),
+            _ => None,
+        };
         Finished {
             stage: job.stage,
             threads: job.threads,
             seconds: seconds.unwrap_or_else(|| job.submitted.elapsed().as_secs_f64()),
             key: job.key,
             result,
-            place: Some(format!("slurm job {}", job.id)),
+            place: Some(Place { executor: "slurm", job: job.id, task: None, node: node.or(job.node) }),
         }
     }
 
