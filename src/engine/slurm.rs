@@ -1,6 +1,7 @@
 //! The Slurm executor: each stage that must run becomes one job, submitted with
-//! `sbatch` when its inputs are ready. The job runs this same `pipe` binary on that one
-//! stage against the same cache (`pipe exec-job`, see [`super::job`]), so its entry is
+//! `sbatch` when its inputs are ready; stages ready together that ask for the same
+//! resources become the tasks of one job array. A job (or task) runs this same `pipe`
+//! binary on its one stage against the same cache (`pipe exec-job`, see [`super::job`]), so its entry is
 //! the one a local run would publish. Slurm is the engine: no daemon, no protocol of our
 //! own; states come from `sacct` where accounting is on, else `squeue --states=all`
 //! and `scontrol show job`; Ctrl-C cancels with `scancel`. A busy controller is waited
@@ -68,6 +69,13 @@ const REPORT_GRACE: Duration = Duration::from_secs(30);
 /// How long cancelled jobs may take to be reported ended before the run stops
 /// waiting for them.
 const CANCEL_GRACE: Duration = Duration::from_secs(30);
+/// How long a stage ready to be submitted waits for others to join it in one job
+/// array. Stages that become ready together (every transfer of one base, the seeds of a
+/// matrix) reach the executor in the same pass of the scheduler, so they would share an
+/// array with no wait at all; one second more also catches the stages released by jobs
+/// that end within that second (the other base of a pair), for a delay that is small
+/// next to any queue's.
+const ARRAY_WINDOW: Duration = Duration::from_secs(1);
 /// Lines of a failed job's output shown with its error.
 const TAIL: usize = 20;
 
@@ -84,6 +92,8 @@ pub struct Slurm<'scope, 'env> {
     /// This run's job files: `<cache>/jobs/<run>/`.
     dir: PathBuf,
     submitted: usize,
+    /// Jobs waiting [`ARRAY_WINDOW`] for others to be submitted with.
+    pending: Vec<Pending>,
     jobs: Vec<Submitted>,
     /// Jobs that ended (or could not be submitted), to hand to the scheduler.
     ended: VecDeque<Finished>,
@@ -92,6 +102,11 @@ pub struct Slurm<'scope, 'env> {
     /// Slurm was too busy to answer the last poll (said once per spell).
     poll_busy: bool,
     cancelling: Option<Instant>,
+}
+
+struct Pending {
+    job: Job,
+    since: Instant,
 }
 
 struct Submitted {
@@ -166,6 +181,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             cache,
             dir,
             submitted: 0,
+            pending: Vec::new(),
             jobs: Vec::new(),
             ended: VecDeque::new(),
             states: StateQuery::Unknown,
@@ -181,10 +197,9 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         s.resources.local.unwrap_or_else(|| s.task.light())
     }
 
-    /// Write the job's files and submit it. Inputs only the remote cache has are
-    /// fetched first: the job reads the cache the nodes share.
-    fn submit(&mut self, job: Job) {
-        let name = self.p.stages[job.stage].name.clone();
+    /// Inputs only the remote cache has are fetched before the job is submitted: the
+    /// job reads the cache the nodes share. `None` when that failed (the job has ended).
+    fn fetch_inputs(&mut self, job: Job) -> Option<Job> {
         if let Some(remote) = &job.remote {
             let reads = self.p.stages[job.stage].task.reads();
             let wanted = |name: &str| reads.is_none_or(|r| r.contains(&name));
@@ -205,98 +220,193 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
                     result: Err(failure.with_class(FailureClass::Io)),
                     place: None,
                 });
-                return;
+                return None;
             }
         }
+        Some(job)
+    }
+
+    /// Submit the jobs that waited long enough for others to join them: those that
+    /// ask for the same resources together, as one job array. Once the run is
+    /// interrupted, none is submitted any more.
+    fn flush(&mut self) {
+        let Some(first) = self.pending.first() else { return };
+        if cancelled() {
+            for job in std::mem::take(&mut self.pending) {
+                let failure = StageFailure::interrupted().prefixed("not submitted");
+                self.ended.push_back(Finished {
+                    stage: job.job.stage,
+                    threads: job.job.threads,
+                    key: job.job.key,
+                    seconds: 0.0,
+                    result: Err(failure),
+                    place: None,
+                });
+            }
+            return;
+        }
+        if first.since.elapsed() < ARRAY_WINDOW {
+            return;
+        }
+        let mut groups: BTreeMap<Vec<String>, Vec<Job>> = BTreeMap::new();
+        for p in std::mem::take(&mut self.pending) {
+            let args = sbatch_args(&self.p.stages[p.job.stage], p.job.threads);
+            groups.entry(args).or_default().push(p.job);
+        }
+        for (_, jobs) in groups {
+            self.submit(jobs);
+        }
+    }
+
+    /// Write the jobs' files and submit them: one job, or a job array whose task `t`
+    /// computes `jobs[t]`.
+    fn submit(&mut self, jobs: Vec<Job>) {
         self.submitted += 1;
         let n = self.submitted;
-        let at = |ext: &str| self.dir.join(format!("{n:05}.{ext}"));
-        let files =
-            JobFiles { spec: at("json"), script: at("sh"), out: at("out"), log: at("log"), report: at("report.json") };
+        let array = jobs.len() > 1;
+        let all_files: Vec<JobFiles> = (0..jobs.len())
+            .map(|t| {
+                let base = if array { format!("{n:05}_{t}") } else { format!("{n:05}") };
+                let at = |ext: &str| self.dir.join(format!("{base}.{ext}"));
+                JobFiles {
+                    spec: at("json"),
+                    script: at("sh"),
+                    out: at("out"),
+                    log: at("log"),
+                    report: at("report.json"),
+                }
+            })
+            .collect();
+        let mut written = std::fs::create_dir_all(&self.dir);
+        for (job, files) in jobs.iter().zip(&all_files) {
+            let spec = self.spec(job, files);
+            written = written
+                .and_then(|()| std::fs::write(&files.spec, serde_json::to_vec_pretty(&spec).expect("plain data")));
+        }
+        let first = &jobs[0];
+        let groups: BTreeSet<&str> = jobs.iter().map(|j| self.p.stages[j.stage].group.as_str()).collect();
+        let name = match (array, groups.len()) {
+            (false, _) => self.p.stages[first.stage].name.clone(),
+            (true, 1) => groups.first().expect("one group").to_string(),
+            (true, k) => format!("{k} groups"),
+        };
+        let (script, out, extra) = if array {
+            // Each task runs the stage of its index; Slurm has its own copy of the
+            // script once sbatch returns.
+            let script = self.dir.join(format!("{n:05}.sh"));
+            let spec = self.dir.join(format!("{n:05}_"));
+            let text = format!(
+                "#!/bin/sh\n# pipe: {} stages of {}\nexec {} --cache {} exec-job {}\"$SLURM_ARRAY_TASK_ID\".json\n",
+                jobs.len(),
+                self.p.file.display(),
+                quote(&self.exe.to_string_lossy()),
+                quote(&self.cache.to_string_lossy()),
+                quote(&spec.to_string_lossy()),
+            );
+            let out = self.dir.join(format!("{n:05}_%a.out")).display().to_string();
+            let max = self.settings.max_jobs.max(1);
+            (script, out, vec![text, format!("--array=0-{}%{max}", jobs.len() - 1)])
+        } else {
+            let text = self.single_script(&name, &all_files[0]);
+            (all_files[0].script.clone(), all_files[0].out.display().to_string(), vec![text])
+        };
+        let written = written.and_then(|()| std::fs::write(&script, &extra[0]));
+        let submitted = match written {
+            Ok(()) => self.sbatch(first.stage, first.threads, &name, &script, &out, &extra[1..], &*first.announce),
+            Err(e) => Err(StageFailure::caused(format!("cannot write the job files in {}", self.dir.display()), e)),
+        };
+        if array {
+            let _ = std::fs::remove_file(&script);
+        }
+        for (t, (job, files)) in jobs.into_iter().zip(all_files).enumerate() {
+            match &submitted {
+                Ok(id) => {
+                    let id = if array { format!("{id}_{t}") } else { id.clone() };
+                    let name = &self.p.stages[job.stage].name;
+                    (job.announce)(format!("{:>7} {name} (slurm job {id})", "queued"));
+                    (job.progress)(format!("slurm job {id} PENDING"));
+                    self.jobs.push(Submitted {
+                        id,
+                        stage: job.stage,
+                        threads: job.threads,
+                        key: job.key,
+                        submitted: Instant::now(),
+                        files,
+                        state: "PENDING".into(),
+                        node: None,
+                        attempts: 1,
+                        progress: job.progress,
+                        announce: job.announce,
+                        waiting_since: None,
+                    });
+                }
+                Err(failure) => {
+                    remove_files(&files);
+                    self.ended.push_back(Finished {
+                        stage: job.stage,
+                        threads: job.threads,
+                        key: job.key,
+                        seconds: 0.0,
+                        result: Err(StageFailure::relayed(failure.chain(), failure.tail.clone(), failure.class)),
+                        place: None,
+                    });
+                }
+            }
+        }
+    }
+
+    /// What the job computing `job` reads.
+    fn spec(&self, job: &Job, files: &JobFiles) -> JobSpec {
         let upstream: BTreeMap<String, _> =
             job.upstream.iter().map(|(u, produced)| (self.p.stages[*u].name.clone(), produced.clone())).collect();
-        let spec = JobSpec {
+        let r = &self.p.stages[job.stage].resources;
+        JobSpec {
             pipeline: self.p.file.clone(),
             sets: self.settings.sets.clone(),
-            stage: name.clone(),
+            stage: self.p.stages[job.stage].name.clone(),
             key: job.key.clone(),
             upstream,
             threads: job.threads,
             force: job.force,
             log: files.log.clone(),
             report: files.report.clone(),
-            asked: Some(crate::store::Asked {
-                cpus: job.threads as u32,
-                mem: self.p.stages[job.stage].resources.mem.clone(),
-                time: self.p.stages[job.stage].resources.time.clone(),
-            }),
-        };
-        let script = format!(
+            asked: Some(crate::store::Asked { cpus: job.threads as u32, mem: r.mem.clone(), time: r.time.clone() }),
+        }
+    }
+
+    /// The script of a job that computes one stage.
+    fn single_script(&self, name: &str, files: &JobFiles) -> String {
+        format!(
             "#!/bin/sh\n# pipe: stage {name} of {}\nexec {} --cache {} exec-job {}\n",
             self.p.file.display(),
             quote(&self.exe.to_string_lossy()),
             quote(&self.cache.to_string_lossy()),
             quote(&files.spec.to_string_lossy()),
-        );
-        let written = std::fs::create_dir_all(&self.dir)
-            .and_then(|()| std::fs::write(&files.spec, serde_json::to_vec_pretty(&spec).expect("plain data")))
-            .and_then(|()| std::fs::write(&files.script, script));
-        let submitted = match written {
-            Ok(()) => self.sbatch(job.stage, job.threads, &name, &files, None, &*job.announce),
-            Err(e) => Err(StageFailure::caused(format!("cannot write the job files in {}", self.dir.display()), e)),
-        };
-        match submitted {
-            Ok(id) => {
-                (job.announce)(format!("{:>7} {name} (slurm job {id})", "queued"));
-                (job.progress)(format!("slurm job {id} PENDING"));
-                self.jobs.push(Submitted {
-                    id,
-                    stage: job.stage,
-                    threads: job.threads,
-                    key: job.key,
-                    submitted: Instant::now(),
-                    files,
-                    state: "PENDING".into(),
-                    node: None,
-                    attempts: 1,
-                    progress: job.progress,
-                    announce: job.announce,
-                    waiting_since: None,
-                });
-            }
-            Err(failure) => {
-                remove_files(&files);
-                self.ended.push_back(Finished {
-                    stage: job.stage,
-                    threads: job.threads,
-                    key: job.key,
-                    seconds: 0.0,
-                    result: Err(failure),
-                    place: None,
-                });
-            }
-        }
+        )
     }
 
     /// `sbatch --parsable`: the job id, or sbatch's own message.
+    /// `extra`: `--array`, `--exclude`.
+    #[allow(clippy::too_many_arguments)]
     fn sbatch(
         &self,
         stage: usize,
         threads: usize,
         name: &str,
-        files: &JobFiles,
-        exclude: Option<&str>,
+        script: &Path,
+        out: &str,
+        extra: &[String],
         say: &dyn Fn(String),
     ) -> Result<String, StageFailure> {
         let mut args = vec!["--parsable".to_string()];
-        args.extend(exclude.map(|node| format!("--exclude={node}")));
+        args.extend(extra.iter().cloned());
         // A requeued job would run beside the one pipe submits again (--retries).
         args.push("--no-requeue".into());
         args.push(format!("--job-name=pipe:{name}"));
-        args.push(format!("--output={}", files.out.display()));
+        args.push(format!("--output={out}"));
         args.push(format!("--chdir={}", self.p.workspace.display()));
         args.extend(sbatch_args(&self.p.stages[stage], threads));
-        args.push(files.script.to_string_lossy().into_owned());
+        args.push(script.to_string_lossy().into_owned());
         let out = match call("sbatch", &args, self.settings.busy_for, say) {
             Ok(out) => out,
             Err(CallError::Spawn(e)) => return Err(StageFailure::caused("cannot run sbatch", e)),
@@ -391,14 +501,16 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             let files = job.files.clone();
             let failed_node = job.node.take();
             let _ = std::fs::remove_file(&files.report);
+            // A job of its own (an array task's script runs the stage of its index).
+            let out = files.out.display().to_string();
+            let _ = std::fs::write(&files.script, self.single_script(&name, &files));
             // Away from the node that failed, unless that leaves the job nowhere to run
             // (a partition of one node): then wherever Slurm puts it.
             let say = &*self.jobs[k].announce;
+            let submit = |extra: &[String]| self.sbatch(stage, threads, &name, &files.script, &out, extra, say);
             let resubmitted = match failed_node.as_deref() {
-                Some(node) => self
-                    .sbatch(stage, threads, &name, &files, Some(node), say)
-                    .or_else(|_| self.sbatch(stage, threads, &name, &files, None, say)),
-                None => self.sbatch(stage, threads, &name, &files, None, say),
+                Some(node) => submit(&[format!("--exclude={node}")]).or_else(|_| submit(&[])),
+                None => submit(&[]),
             };
             match resubmitted {
                 Ok(id) => {
@@ -518,7 +630,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             seconds: seconds.unwrap_or_else(|| job.submitted.elapsed().as_secs_f64()),
             key: job.key,
             result,
-            place: Some(Place { executor: "slurm", job: job.id, task: None, node: node.or(job.node) }),
+            place: Some(place(&job.id, node.or(job.node))),
         }
     }
 
@@ -640,15 +752,16 @@ impl Executor for Slurm<'_, '_> {
         if self.runs_here(stage) {
             return self.local.admit(stage, waiting);
         }
-        (self.jobs.len() < self.settings.max_jobs.max(1)).then(|| self.p.stages[stage].resources.cpus() as usize)
+        let queued = self.jobs.len() + self.pending.len();
+        (queued < self.settings.max_jobs.max(1)).then(|| self.p.stages[stage].resources.cpus() as usize)
     }
 
     fn start(&mut self, job: Job) {
         if self.runs_here(job.stage) {
             self.local_running += 1;
             self.local.start(job);
-        } else {
-            self.submit(job);
+        } else if let Some(job) = self.fetch_inputs(job) {
+            self.pending.push(Pending { job, since: Instant::now() });
         }
     }
 
@@ -659,6 +772,10 @@ impl Executor for Slurm<'_, '_> {
             }
             if cancelled() {
                 self.cancel_jobs();
+            }
+            self.flush();
+            if let Some(f) = self.ended.pop_front() {
+                return f;
             }
             if self.local_running > 0 {
                 if let Some(f) = self.local.wait_timeout(TICK) {
@@ -683,6 +800,15 @@ impl Executor for Slurm<'_, '_> {
         CANCEL.store(true, std::sync::atomic::Ordering::SeqCst);
         self.cancel_jobs();
     }
+}
+
+/// A job (`42`) or an array task (`42_3`) as a place.
+fn place(id: &str, node: Option<String>) -> Place {
+    let (job, task) = match id.split_once('_') {
+        Some((job, task)) => (job, task.parse().ok()),
+        None => (id, None),
+    };
+    Place { executor: "slurm", job: job.to_string(), task, node }
 }
 
 /// The sbatch arguments for a stage's resources (cores, memory, time, place, GPUs).
@@ -736,7 +862,8 @@ const ONCE: Duration = Duration::ZERO;
 /// `sacct`'s states; `None` when accounting is off here (or sacct cannot be run);
 /// Slurm's message when it is busy.
 fn sacct(ids: &[&str]) -> Result<Option<BTreeMap<String, JobState>>, String> {
-    let args = ["-X", "--parsable2", "--noheader", "--format=JobIdRaw,State,NodeList", "-j", &ids.join(",")];
+    // JobID: `42_3` for an array task (JobIdRaw would be its own number).
+    let args = ["-X", "--parsable2", "--noheader", "--format=JobID,State,NodeList", "-j", &ids.join(",")];
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     match call("sacct", &args, ONCE, &|_| {}) {
         Ok(out) => Ok(Some(parse_states(&String::from_utf8_lossy(&out.stdout)))),
@@ -748,7 +875,8 @@ fn sacct(ids: &[&str]) -> Result<Option<BTreeMap<String, JobState>>, String> {
 /// `squeue --states=all`: jobs still in the queue or ended within MinJobAge; Slurm's
 /// message when it is busy. Jobs it does not list are asked of `scontrol` one by one.
 fn squeue(ids: &[&str]) -> Result<BTreeMap<String, JobState>, String> {
-    let args = ["-h", "--states=all", "-o", "%i|%T|%N", "-j", &ids.join(",")];
+    // -r: one line per array task, pending ones too.
+    let args = ["-h", "-r", "--states=all", "-o", "%i|%T|%N", "-j", &ids.join(",")];
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     match call("squeue", &args, ONCE, &|_| {}) {
         Ok(out) => Ok(parse_states(&String::from_utf8_lossy(&out.stdout))),
@@ -779,16 +907,37 @@ fn scontrol(id: &str) -> Option<JobState> {
 }
 
 /// `ID|STATE|NODES` lines; `CANCELLED by 1000` is `CANCELLED`.
+/// Array tasks not started yet may be one line, `42_[3-5,7%2]`: one state per task.
 fn parse_states(text: &str) -> BTreeMap<String, JobState> {
-    text.lines()
-        .filter_map(|l| {
-            let mut fields = l.trim().split('|');
-            let id = fields.next()?;
-            let state = fields.next()?.split_whitespace().next()?.trim_end_matches('+').to_string();
-            let node = fields.next().and_then(|n| node_list(n.to_string()));
-            Some((id.to_string(), JobState { state, node }))
-        })
-        .collect()
+    let mut states = BTreeMap::new();
+    for l in text.lines() {
+        let mut fields = l.trim().split('|');
+        let (Some(id), Some(state)) = (fields.next(), fields.next()) else { continue };
+        let Some(state) = state.split_whitespace().next() else { continue };
+        let seen = JobState {
+            state: state.trim_end_matches('+').to_string(),
+            node: fields.next().and_then(|n| node_list(n.to_string())),
+        };
+        for id in task_ids(id) {
+            states.insert(id, seen.clone());
+        }
+    }
+    states
+}
+
+/// `42_[3-5,7%2]` as `42_3 42_4 42_5 42_7`; any other id as it is.
+fn task_ids(id: &str) -> Vec<String> {
+    let Some((job, tasks)) = id.split_once("_[") else { return vec![id.to_string()] };
+    let tasks = tasks.trim_end_matches(']');
+    let tasks = tasks.split('%').next().unwrap_or_default();
+    let mut ids = Vec::new();
+    for part in tasks.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+            ids.extend((a..=b.min(a.saturating_add(100_000))).map(|t| format!("{job}_{t}")));
+        }
+    }
+    ids
 }
 
 /// A job's node list as Slurm prints it; nothing while it has none.
@@ -830,6 +979,14 @@ mod tests {
         assert_eq!(state("14"), ("RUNNING", Some("n[1-2]")));
         assert_eq!(state("15_1"), ("PENDING", None));
         assert_eq!(s.len(), 4);
+        let s = parse_states("16_[2-4,7%2]|PENDING|\n16_0|RUNNING|n2\n");
+        assert_eq!(s.keys().collect::<Vec<_>>(), ["16_0", "16_2", "16_3", "16_4", "16_7"]);
+        assert_eq!(s["16_3"].state, "PENDING");
+        assert_eq!(place("16_3", None).to_string(), "slurm job 16_3");
+        assert_eq!(
+            place("17", Some("n1".into())),
+            Place { executor: "slurm", job: "17".into(), task: None, node: Some("n1".into()) }
+        );
         for end in ["COMPLETED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "DEADLINE"] {
             assert!(is_end(end), "{end}");
         }

@@ -19,7 +19,11 @@ pub fn measure(cluster: &ClusterJob) -> JobRun {
     let (child_cpu, child_rss) = rusage(libc::RUSAGE_CHILDREN);
     JobRun {
         executor: "slurm".into(),
-        id: env("SLURM_JOB_ID"),
+        // An array task as Slurm names it (`42_3`), not by its own job number.
+        id: match (env("SLURM_ARRAY_JOB_ID"), env("SLURM_ARRAY_TASK_ID")) {
+            (Some(job), Some(task)) => Some(format!("{job}_{task}")),
+            _ => env("SLURM_JOB_ID"),
+        },
         node: env("SLURMD_NODENAME"),
         asked: cluster.asked.clone(),
         used: Used {

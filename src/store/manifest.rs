@@ -37,7 +37,7 @@ pub struct Manifest {
 pub struct JobRun {
     /// `slurm`.
     pub executor: String,
-    /// The job's id (`SLURM_JOB_ID`).
+    /// The job's id (`SLURM_JOB_ID`; `42_3` for task 3 of array job 42).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// The node it ran on (`SLURMD_NODENAME`).
