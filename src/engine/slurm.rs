@@ -285,12 +285,12 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         }
         let first = &jobs[0];
         let groups: BTreeSet<&str> = jobs.iter().map(|j| self.p.stages[j.stage].group.as_str()).collect();
-        let name = match (array, groups.len()) {
-            (false, _) => self.p.stages[first.stage].name.clone(),
-            (true, 1) => groups.first().expect("one group").to_string(),
-            (true, k) => format!("{k} groups"),
+        let name = if array {
+            groups.into_iter().collect::<Vec<_>>().join("+")
+        } else {
+            self.p.stages[first.stage].name.clone()
         };
-        let (script, out, extra) = if array {
+        let (script, text, out, array_arg) = if array {
             // Each task runs the stage of its index; Slurm has its own copy of the
             // script once sbatch returns.
             let script = self.dir.join(format!("{n:05}.sh"));
@@ -305,14 +305,17 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             );
             let out = self.dir.join(format!("{n:05}_%a.out")).display().to_string();
             let max = self.settings.max_jobs.max(1);
-            (script, out, vec![text, format!("--array=0-{}%{max}", jobs.len() - 1)])
+            (script, text, out, Some(format!("--array=0-{}%{max}", jobs.len() - 1)))
         } else {
             let text = self.single_script(&name, &all_files[0]);
-            (all_files[0].script.clone(), all_files[0].out.display().to_string(), vec![text])
+            (all_files[0].script.clone(), text, all_files[0].out.display().to_string(), None)
         };
-        let written = written.and_then(|()| std::fs::write(&script, &extra[0]));
+        let written = written.and_then(|()| std::fs::write(&script, text));
         let submitted = match written {
-            Ok(()) => self.sbatch(first.stage, first.threads, &name, &script, &out, &extra[1..], &*first.announce),
+            Ok(()) => {
+                let extra = Vec::from_iter(array_arg);
+                self.sbatch(first.stage, first.threads, &name, &script, &out, &extra, &*first.announce)
+            }
             Err(e) => Err(StageFailure::caused(format!("cannot write the job files in {}", self.dir.display()), e)),
         };
         if array {
