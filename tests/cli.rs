@@ -1427,23 +1427,27 @@ fn a_slurm_node_going_down_fails_its_job_and_a_retry_runs_it_on_the_other_node()
     let _cluster = cluster_alone();
     wait_for_nodes_up();
     let s = Sandbox::new();
+    // Two stages ready together: one job array, a task on each node.
     s.write(
         "p.yaml",
-        "stages:\n  nodefail:\n    cmd: {run: 'sleep 8; echo $SLURMD_NODENAME > node.txt', outs: [node.txt]}\n",
+        "stages:\n  nodefail:\n    matrix: {i: [1, 2]}\n    \
+         cmd: {run: 'sleep 8; echo $SLURMD_NODENAME > node${i}.txt', outs: ['node${i}.txt']}\n",
     );
-    // Run, and set the node of the stage's job DOWN while it runs.
-    let run_and_fail_node = |extra: &[&str]| -> (Output, String) {
+    // Run (in a cache of its own), and set the node of one task DOWN while both run.
+    let run_and_fail_node = |cache: &str, extra: &[&str]| -> (Output, String) {
         let mut args = vec!["p.yaml"];
         args.extend_from_slice(extra);
-        let child = s.slurm_cmd(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut cmd = s.slurm_cmd(&args);
+        cmd.env("PIPE_CACHE", s.path().join(cache)).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = cmd.spawn().unwrap();
         let t0 = Instant::now();
         let node = loop {
             let out = Command::new("squeue").args(["-h", "-n", "pipe:nodefail", "-t", "RUNNING", "-o", "%N"]).output();
-            let node = stdout(&out.unwrap()).trim().to_string();
-            if !node.is_empty() {
-                break node;
+            let nodes = stdout(&out.unwrap());
+            if nodes.lines().count() == 2 {
+                break nodes.lines().next().unwrap().trim().to_string();
             }
-            assert!(t0.elapsed() < Duration::from_secs(60), "the job did not start");
+            assert!(t0.elapsed() < Duration::from_secs(60), "the jobs did not start: {nodes}");
             std::thread::sleep(Duration::from_millis(100));
         };
         let set = set_node(&node, "down");
@@ -1454,18 +1458,25 @@ fn a_slurm_node_going_down_fails_its_job_and_a_retry_runs_it_on_the_other_node()
         wait_for_nodes_up();
         (out, node)
     };
-    let (out, node) = run_and_fail_node(&[]);
+    let read_nodes = || ["node1.txt", "node2.txt"].map(|f| s.read(f).trim().to_string());
+    // Without --retries: the task on that node fails its stage alone.
+    let (out, node) = run_and_fail_node("cache", &[]);
     assert_eq!(out.status.code(), Some(1), "{}\n{}", stdout(&out), stderr(&out));
     let err = stderr(&out);
     assert!(err.contains(&format!("ended NODE_FAIL on {node} after 1 attempt(s)")), "{err}");
-    assert!(!s.path().join("node.txt").exists());
+    assert!(stdout(&out).contains("2 stages: 1 ran, 0 cached, 1 failed"), "{}", stdout(&out));
+    let mut written = read_nodes().into_iter().filter(|n| !n.is_empty());
+    let other = written.next().unwrap();
+    assert!(written.next().is_none() && other != node, "{:?} after {node} failed", read_nodes());
 
-    let (out, node) = run_and_fail_node(&["--retries", "1"]);
+    // With --retries 1 (a cache of its own, so both run again): the failed task is
+    // submitted again as a job of its own, away from the node that failed.
+    let (out, node) = run_and_fail_node("cache2", &["--retries", "1"]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let text = stdout(&out);
     assert!(text.contains(&format!("ended NODE_FAIL on {node}; now job ")), "{text}");
-    let other = s.read("node.txt").trim().to_string();
-    assert!(["n1", "n2"].contains(&other.as_str()) && other != node, "ran on {other:?} after {node} failed");
+    let other = if node == "n1" { "n2" } else { "n1" };
+    assert_eq!(read_nodes(), [other, other], "both ran on {other} after {node} failed");
 }
 
 /// A folder holding `NAME`, an executable shell script with `body`, to put first on PATH.
