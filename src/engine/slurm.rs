@@ -253,7 +253,10 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             let args = sbatch_args(&self.p.stages[p.job.stage], p.job.threads);
             groups.entry(args).or_default().push(p.job);
         }
-        for (_, jobs) in groups {
+        for (_, mut jobs) in groups {
+            // Slurm starts an array's tasks in index order: the stages others wait for
+            // first (the bases before the baselines that nothing reads).
+            jobs.sort_by_key(|j| std::cmp::Reverse(self.p.dag.downstream[j.stage].len()));
             self.submit(jobs);
         }
     }
