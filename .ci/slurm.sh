@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# A single-node Slurm cluster on this machine, for the Slurm executor's tests.
-#   .ci/slurm.sh start   install (Debian packages) and start munge, slurmctld, slurmd
+# A two-node Slurm cluster on this machine, for the Slurm executor's tests.
+#   .ci/slurm.sh start   install (Debian packages) and start munge, slurmctld, and one
+#                        slurmd per node (n1, n2)
 #   .ci/slurm.sh stop    stop them by their PID files
+# Both nodes are this host: each slurmd listens on its own port (NodeHostname=localhost,
+# Port=1700N) and keeps its spool, PID and log files apart through `%n` (the node's
+# name) in their paths. One CPU each, so two one-CPU jobs land on different nodes, and
+# the cache folder is one filesystem for both, as a shared mount would be.
 # Runs as root, without systemd (a CI container). Everything it writes (state, logs,
 # PID files) is under $SLURM_STATE (default /tmp/pipe-ci-slurm).
 # In a container, cgroup process tracking cannot work (no freezer hierarchy: jobs
@@ -10,6 +15,7 @@
 # `sacct` is unavailable; pipe then polls `squeue --states=all`.
 set -euo pipefail
 S=${SLURM_STATE:-/tmp/pipe-ci-slurm}
+NODES="n1 n2"
 
 start() {
   stop # a cluster this script started before (same state folder) is replaced
@@ -24,18 +30,18 @@ start() {
     runuser -u munge -- /usr/sbin/munged
   fi
   munge -n | unmunge >/dev/null
-  install -d -m 0755 "$S/ctld" "$S/d" "$S/log"
+  install -d -m 0755 "$S/ctld" "$S/log"
   cat > /etc/slurm/slurm.conf <<CONF
 ClusterName=ci
 SlurmctldHost=localhost
 SlurmUser=root
 AuthType=auth/munge
 StateSaveLocation=$S/ctld
-SlurmdSpoolDir=$S/d
+SlurmdSpoolDir=$S/d-%n
 SlurmctldPidFile=$S/slurmctld.pid
-SlurmdPidFile=$S/slurmd.pid
+SlurmdPidFile=$S/slurmd-%n.pid
 SlurmctldLogFile=$S/log/slurmctld.log
-SlurmdLogFile=$S/log/slurmd.log
+SlurmdLogFile=$S/log/slurmd-%n.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -43,28 +49,33 @@ SelectTypeParameters=CR_Core
 ReturnToService=2
 MpiDefault=none
 KillWait=2
-NodeName=localhost CPUs=$(nproc) RealMemory=1000 State=UNKNOWN
+NodeName=n1 NodeHostname=localhost Port=17001 CPUs=1 RealMemory=1000 State=UNKNOWN
+NodeName=n2 NodeHostname=localhost Port=17002 CPUs=1 RealMemory=1000 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
   slurmctld
-  slurmd -N localhost
+  for n in $NODES; do
+    install -d -m 0755 "$S/d-$n"
+    slurmd -N "$n" # -N: the node's name, not $(hostname)
+  done
   local t=0
-  until sinfo -h -o %T 2>/dev/null | grep -qx idle; do
+  until [ "$(sinfo -h -N -o '%N %T' 2>/dev/null | grep -c ' idle$')" -eq "$(echo $NODES | wc -w)" ]; do
     sleep 0.2
     t=$((t + 1))
     if [ $t -gt 150 ]; then
-      echo "slurm: the node did not become idle:" >&2
+      echo "slurm: the nodes did not become idle:" >&2
       sinfo -N -o '%N %T %E' >&2 || true
-      tail -n 20 "$S/log/slurmctld.log" "$S/log/slurmd.log" >&2 || true
+      tail -n 20 "$S/log/slurmctld.log" "$S"/log/slurmd-*.log >&2 || true
       exit 1
     fi
   done
-  echo "slurm: node $(sinfo -h -N -o '%N %T') ready (state in $S)"
+  echo "slurm: nodes $(sinfo -h -N -o '%N %T' | tr '\n' ' ')ready (state in $S)"
 }
 
 stop() {
   local pids=""
-  for f in "$S/slurmd.pid" "$S/slurmctld.pid" /run/munge/munged.pid; do
+  # slurmd.pid: a one-node cluster an older version of this script started.
+  for f in "$S"/slurmd-*.pid "$S/slurmd.pid" "$S/slurmctld.pid" /run/munge/munged.pid; do
     local pid
     pid=$(cat "$f" 2>/dev/null || true)
     if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then pids="$pids $pid"; fi

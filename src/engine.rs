@@ -12,3 +12,5 @@ pub mod plan;
 pub mod progress;
 pub mod run;
 pub mod slurm;
+pub mod slurm_call;
+pub mod usage;

@@ -44,7 +44,7 @@ pub use build::{Report, build};
 pub use column::Column;
 pub use error::ReportError;
 pub use finding::{Finding, Verdict};
-pub use html::{Computed, PageContext, Place, StageTime};
+pub use html::{Computed, JobUse, PageContext, Place, StageTime};
 pub use noise::Noise;
 pub use record::RunRecord;
 pub use row::Row;

@@ -29,7 +29,7 @@ mod uses;
 
 pub use cache::{Lookup, Store, StoreError, VerifyReport};
 pub use gc::{GcPreview, GcReport, Keep, tree_bytes};
-pub use manifest::{MANIFEST_FORMAT, Manifest, Output, Verified};
+pub use manifest::{Asked, JobRun, MANIFEST_FORMAT, Manifest, Output, Used, Verified};
 pub use memo::Memo;
 pub use records::{Record, Records};
 pub use retain::{Decision, EntryFacts, Facts, Owner, Policy, Removed, Why, decide};

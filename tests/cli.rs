@@ -659,6 +659,15 @@ fn quick() -> String {
     fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/quick.yaml")).unwrap()
 }
 
+/// Every manifest of a cache, by key.
+fn manifests(cache: &Path) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let files = walk(&cache.join("entries")).into_iter().filter(|f| f.extension().is_some_and(|e| e == "json"));
+    files
+        .map(|f| serde_json::from_slice::<serde_json::Value>(&fs::read(f).unwrap()).unwrap())
+        .map(|m| (m["key"].as_str().unwrap().to_string(), m))
+        .collect()
+}
+
 /// Every output file's digest, by stage, as the manifests record them.
 fn output_digests(cache: &Path) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
@@ -1404,7 +1413,7 @@ fn browser_renders(s: &Sandbox, page: &str, networks: usize) {
 /// it is set, a cluster that does not answer is a failure, never a skip.
 fn slurm(test: &str) -> bool {
     if std::env::var_os("PIPE_SLURM").is_none() {
-        eprintln!("skipped {test}: PIPE_SLURM is not set (`.ci/run` starts a one-node Slurm cluster and sets it)");
+        eprintln!("skipped {test}: PIPE_SLURM is not set (`.ci/run` starts a two-node Slurm cluster and sets it)");
         return false;
     }
     let out = Command::new("sinfo").args(["-h", "-o", "%T"]).output().expect("PIPE_SLURM is set: sinfo must run");
@@ -1412,6 +1421,19 @@ fn slurm(test: &str) -> bool {
     assert!(out.status.success() && !states.trim().is_empty(), "PIPE_SLURM is set but sinfo says: {states}");
     assert!(!states.contains("drain"), "the Slurm node is drained: {states}");
     true
+}
+
+/// The test cluster's two nodes, shared by the Slurm tests: most of them only need it
+/// to answer (a read lock); a test that counts on both nodes being free, or takes one
+/// away, has it alone (the write lock).
+static CLUSTER: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn cluster_shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    CLUSTER.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn cluster_alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    CLUSTER.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Sandbox {
@@ -1423,17 +1445,48 @@ impl Sandbox {
     }
 }
 
+/// A stage's job in `--json` as Slurm names it: `42`, or `42_3` for an array task.
+fn slurm_id(job: &serde_json::Value) -> String {
+    let id = job["job"].as_str().unwrap();
+    match job["task"].as_u64() {
+        Some(t) => format!("{id}_{t}"),
+        None => id.to_string(),
+    }
+}
+
 /// A Slurm job's state and name, from `scontrol show job`.
 fn slurm_job(id: &str) -> (String, String) {
+    (slurm_field(id, "JobState="), slurm_field(id, "JobName="))
+}
+
+/// One field of `scontrol show job` (`NodeList=`).
+fn slurm_field(id: &str, name: &str) -> String {
     let out = Command::new("scontrol").args(["show", "job", id, "-o"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let field = |name: &str| {
-        text.split_whitespace()
-            .find_map(|w| w.strip_prefix(name))
-            .unwrap_or_else(|| panic!("{name} in {text}"))
-            .to_string()
-    };
-    (field("JobState="), field("JobName="))
+    text.split_whitespace().find_map(|w| w.strip_prefix(name)).unwrap_or_else(|| panic!("{name} in {text}")).to_string()
+}
+
+/// `scontrol update nodename=NODE state=STATE`.
+fn set_node(node: &str, state: &str) -> Output {
+    Command::new("scontrol")
+        .args(["update", &format!("nodename={node}"), &format!("state={state}"), "reason=pipe-test"])
+        .output()
+        .unwrap()
+}
+
+/// Until every node of the test cluster is up again (a node set DOWN comes back by
+/// itself when its slurmd registers: ReturnToService=2).
+fn wait_for_nodes_up() {
+    let t0 = Instant::now();
+    loop {
+        let out = Command::new("sinfo").args(["-h", "-N", "-o", "%N %T"]).output().unwrap();
+        let text = stdout(&out);
+        if !text.trim().is_empty() && text.lines().all(|l| !l.contains("down") && !l.contains("drain")) {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "the nodes did not come back: {text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]
@@ -1441,33 +1494,67 @@ fn slurm_runs_each_training_stage_as_a_job_with_a_local_runs_bytes() {
     if !slurm("the Slurm executor test") {
         return;
     }
+    // Both nodes free, so the jobs spread over them.
+    let _cluster = cluster_alone();
     let local = Sandbox::new();
     local.write("quick.yaml", &quick());
     local.run_json("quick.yaml", &[]);
     let s = Sandbox::new();
     s.write("quick.yaml", &quick());
-    let out = s.slurm_cmd(&["quick.yaml", "--json"]).output().unwrap();
+    // 400M of memory asked for, far more than a tiny training uses: said after the run.
+    let out = s.slurm_cmd(&["quick.yaml", "--json", "--set", "resources.mem=400M"]).output().unwrap();
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let stages = v["stages"].as_array().unwrap();
+    let manifests = manifests(&s.path().join("cache"));
     let mut ids = std::collections::BTreeSet::new();
+    let mut jobs = std::collections::BTreeSet::new();
+    let mut nodes = std::collections::BTreeSet::new();
     for st in stages {
         let name = st["name"].as_str().unwrap();
         assert_eq!(st["outcome"], "ran", "{st}");
         let light = ["data", "split", "report"].contains(&name);
-        match st["job"].as_str() {
-            None => assert!(light, "{name} ran as a job: {st}"),
+        let m = &manifests[st["key"].as_str().unwrap()];
+        match st.get("job") {
+            None => assert!(light && m.get("job").is_none(), "{name} ran as a job: {st}"),
             Some(job) => {
                 assert!(!light, "{name} is light, yet ran as {job}");
-                let id = job.strip_prefix("slurm job ").unwrap();
-                let (state, job_name) = slurm_job(id);
+                assert_eq!(job["executor"], "slurm");
+                jobs.insert(job["job"].as_str().unwrap().to_string());
+                let id = slurm_id(job);
+                let (state, job_name) = slurm_job(&id);
                 assert_eq!(state, "COMPLETED");
-                assert_eq!(job_name, format!("pipe:{name}"));
-                assert!(ids.insert(id.to_string()), "one job per stage");
+                assert!(job_name.starts_with("pipe:"), "{job_name}");
+                assert!(ids.insert(id.clone()), "one job or array task per stage");
+                let node = slurm_field(&id, "NodeList=");
+                assert_eq!(job["node"], node.as_str(), "{st}");
+                // The manifest says where the job ran, what it asked for and used.
+                let ran = &m["job"];
+                assert_eq!((ran["id"].as_str(), &ran["node"]), (Some(id.as_str()), &job["node"]), "{m}");
+                assert_eq!(ran["asked"], serde_json::json!({"cpus": 1, "mem": "400M"}), "{m}");
+                let used = &ran["used"];
+                assert!(used["cpu_seconds"].as_f64().unwrap() > 0.0, "{m}");
+                assert!(used["max_rss_bytes"].as_u64().unwrap() > 1 << 20, "{m}");
+                assert!(used["wall_seconds"].as_f64().unwrap() >= m["seconds"].as_f64().unwrap(), "{m}");
+                nodes.insert(node);
             }
         }
     }
     assert_eq!(ids.len(), stages.len() - 3, "every training stage ran as a job");
+    // Stages ready together went as one job array: the first wave (both bases, the
+    // random baselines), then the transfers of each base.
+    eprintln!("{} stages as {} slurm jobs", ids.len(), jobs.len());
+    assert!(jobs.len() <= 4, "{jobs:?}");
+    assert_eq!(nodes, ["n1", "n2"].map(String::from).into(), "the jobs ran on both nodes");
+    // One line per stage group whose request was far above use.
+    let err = stderr(&out);
+    for group in ["base", "transfer", "random"] {
+        assert_eq!(err.matches(&format!("\n{group}: asked 1 CPU / 400M, used ")).count(), 1, "{group}: {err}");
+    }
+    // The report page shows every job, its node, request and use.
+    let page = s.read("quick.report.html");
+    assert_eq!(page.matches("<tr class=\"job\">").count(), ids.len(), "{page}");
+    assert!(page.contains("<td>1 CPU / 400M</td>"), "{page}");
     assert_eq!(output_digests(&s.path().join("cache")), output_digests(&local.path().join("cache")));
     // The report's own files (report.html among them) are outputs: compared above.
     // Nothing left to submit.
@@ -1484,6 +1571,7 @@ fn a_failed_slurm_job_says_its_state_and_the_rerun_submits_only_it() {
     if !slurm("the Slurm failure test") {
         return;
     }
+    let _cluster = cluster_shared();
     let s = Sandbox::new();
     // A job killed by its time limit (one minute: Slurm's smallest) runs meanwhile.
     s.write(
@@ -1549,12 +1637,13 @@ fn ctrl_c_cancels_every_slurm_job_of_the_run() {
     if !slurm("the Slurm Ctrl-C test") {
         return;
     }
+    let _cluster = cluster_shared();
     let s = Sandbox::new();
     s.write("p.yaml", "stages:\n  sleepy:\n    matrix: {i: [1, 2]}\n    cmd: {run: 'sleep 600; echo > s${i}.txt', outs: ['s${i}.txt']}\n");
     let mut child = s.slurm_cmd(&["p.yaml", "--json"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let jobs_dir = s.path().join("cache/jobs");
     wait_for("two submitted jobs", || {
-        jobs_dir.exists() && walk(&jobs_dir).iter().filter(|p| p.extension().is_some_and(|e| e == "sh")).count() == 2
+        jobs_dir.exists() && walk(&jobs_dir).iter().filter(|p| p.extension().is_some_and(|e| e == "json")).count() == 2
     });
     std::thread::sleep(Duration::from_secs(1));
     // SAFETY: signalling the child we spawned.
@@ -1567,11 +1656,147 @@ fn ctrl_c_cancels_every_slurm_job_of_the_run() {
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     for st in v["stages"].as_array().unwrap() {
-        let id = st["job"].as_str().unwrap().strip_prefix("slurm job ").unwrap();
+        let id = slurm_id(&st["job"]);
+        let id = id.as_str();
         let listed = Command::new("squeue").args(["-h", "-j", id, "-o", "%T"]).output().unwrap();
         assert!(stdout(&listed).trim().is_empty(), "job {id} is still queued or running: {}", stdout(&listed));
-        assert_eq!(slurm_job(id).0, "CANCELLED");
+        // An array task cancelled before it started may be forgotten at once.
+        let shown = Command::new("scontrol").args(["show", "job", id, "-o"]).output().unwrap();
+        let text = format!("{}{}", stdout(&shown), stderr(&shown));
+        assert!(text.contains("JobState=CANCELLED") || text.contains("not found"), "job {id}: {text}");
     }
+}
+
+#[test]
+fn a_slurm_node_going_down_fails_its_job_and_a_retry_runs_it_on_the_other_node() {
+    if !slurm("the Slurm node failure test") {
+        return;
+    }
+    // It takes a node away: no other test's job may be on it.
+    let _cluster = cluster_alone();
+    wait_for_nodes_up();
+    let s = Sandbox::new();
+    // Two stages ready together: one job array, a task on each node.
+    s.write(
+        "p.yaml",
+        "stages:\n  nodefail:\n    matrix: {i: [1, 2]}\n    \
+         cmd: {run: 'sleep 8; echo $SLURMD_NODENAME > node${i}.txt', outs: ['node${i}.txt']}\n",
+    );
+    // Run (in a cache of its own), and set the node of one task DOWN while both run.
+    let run_and_fail_node = |cache: &str, extra: &[&str]| -> (Output, String) {
+        let mut args = vec!["p.yaml"];
+        args.extend_from_slice(extra);
+        let mut cmd = s.slurm_cmd(&args);
+        cmd.env("PIPE_CACHE", s.path().join(cache)).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        let t0 = Instant::now();
+        let node = loop {
+            let out = Command::new("squeue").args(["-h", "-n", "pipe:nodefail", "-t", "RUNNING", "-o", "%N"]).output();
+            let nodes = stdout(&out.unwrap());
+            if nodes.lines().count() == 2 {
+                break nodes.lines().next().unwrap().trim().to_string();
+            }
+            assert!(t0.elapsed() < Duration::from_secs(60), "the jobs did not start: {nodes}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let set = set_node(&node, "down");
+        assert!(set.status.success(), "{}", stderr(&set));
+        let out = child.wait_with_output().unwrap();
+        // Back in service (it may be already: ReturnToService=2).
+        let _ = set_node(&node, "resume");
+        wait_for_nodes_up();
+        (out, node)
+    };
+    let read_nodes = || ["node1.txt", "node2.txt"].map(|f| s.read(f).trim().to_string());
+    // Without --retries: the task on that node fails its stage alone.
+    let (out, node) = run_and_fail_node("cache", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", stdout(&out), stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("ended NODE_FAIL on {node} after 1 attempt(s)")), "{err}");
+    assert!(stdout(&out).contains("2 stages: 1 ran, 0 cached, 1 failed"), "{}", stdout(&out));
+    let mut written = read_nodes().into_iter().filter(|n| !n.is_empty());
+    let other = written.next().unwrap();
+    assert!(written.next().is_none() && other != node, "{:?} after {node} failed", read_nodes());
+
+    // With --retries 1 (a cache of its own, so both run again): the failed task is
+    // submitted again as a job of its own, away from the node that failed.
+    let (out, node) = run_and_fail_node("cache2", &["--retries", "1"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains(&format!("ended NODE_FAIL on {node}; now job ")), "{text}");
+    let other = if node == "n1" { "n2" } else { "n1" };
+    assert_eq!(read_nodes(), [other, other], "both ran on {other} after {node} failed");
+}
+
+/// A folder holding `NAME`, an executable shell script with `body`, to put first on PATH.
+fn wrapper(dir: &Path, name: &str, body: &str) -> String {
+    let path = dir.join(name);
+    fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    let mut perms = fs::metadata(&path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    fs::set_permissions(&path, perms).unwrap();
+    format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+/// The real Slurm command `name`, as PATH finds it now.
+fn real(name: &str) -> String {
+    let out = Command::new("sh").args(["-c", &format!("command -v {name}")]).output().unwrap();
+    stdout(&out).trim().to_string()
+}
+
+#[test]
+fn a_busy_slurm_is_waited_out_and_a_refusal_fails_at_once() {
+    if !slurm("the busy Slurm test") {
+        return;
+    }
+    let _cluster = cluster_shared();
+    let s = Sandbox::new();
+    s.write("p.yaml", "stages:\n  a:\n    cmd: {run: 'echo a > a.txt', outs: [a.txt]}\n");
+    // sbatch times out twice, then works; squeue never answers: the jobs' own reports
+    // end the stage.
+    let bin = tempfile::tempdir().unwrap();
+    let count = bin.path().join("count");
+    let busy = "echo 'sbatch: error: Socket timed out on send/recv operation' >&2; exit 1";
+    wrapper(
+        bin.path(),
+        "sbatch",
+        &format!(
+            "n=$(cat {c} 2>/dev/null || echo 0); echo $((n + 1)) > {c}\n[ \"$n\" -lt 2 ] && {{ {busy}; }}\nexec {} \"$@\"",
+            real("sbatch"),
+            c = count.display()
+        ),
+    );
+    let path = wrapper(
+        bin.path(),
+        "squeue",
+        "echo 'squeue: error: Unable to contact slurm controller (connect failure)' >&2; exit 1",
+    );
+    let out = s.slurm_cmd(&["p.yaml"]).env("PATH", &path).output().unwrap();
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("slurm busy, retrying in 1s (sbatch: error: Socket timed out"), "{all}");
+    assert!(all.contains("slurm busy, retrying in 2s"), "{all}");
+    assert!(all.contains("slurm busy, retrying in 0.5s (squeue: error: Unable to contact"), "{all}");
+    assert!(stdout(&out).contains("1 stages: 1 ran"), "{all}");
+    assert_eq!(s.read("a.txt"), "a\n");
+
+    // A definite refusal: at once, in sbatch's words, before anything is submitted.
+    let bin = tempfile::tempdir().unwrap();
+    let path = wrapper(
+        bin.path(),
+        "sbatch",
+        &format!(
+            "[ \"$1\" = --version ] && exec {} \"$@\"\necho 'sbatch: error: invalid partition specified: x' >&2; exit 1",
+            real("sbatch")
+        ),
+    );
+    s.write("p.yaml", "stages:\n  b:\n    cmd: {run: 'echo b > b.txt', outs: [b.txt]}\n");
+    let t0 = Instant::now();
+    let out = s.slurm_cmd(&["p.yaml"]).env("PATH", &path).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("sbatch: error: invalid partition specified: x"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("slurm busy"), "{}", stderr(&out));
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
 }
 
 #[test]

@@ -78,13 +78,24 @@ pub fn timeline<'m>(
     (0..p.stages.len())
         .filter(|i| selected[*i])
         .map(|i| {
-            let (seconds, how) = match entry(i) {
-                Some((m, how)) => (Some(m.seconds), how),
-                None => (None, Computed::Missing),
+            let (seconds, how, job) = match entry(i) {
+                Some((m, how)) => (Some(m.seconds), how, m.job.as_ref().map(job_use)),
+                None => (None, Computed::Missing, None),
             };
-            StageTime { name: p.stages[i].name.clone(), kind: p.stages[i].kind.name().to_string(), seconds, how }
+            let (name, kind) = (p.stages[i].name.clone(), p.stages[i].kind.name().to_string());
+            StageTime { name, kind, seconds, how, job }
         })
         .collect()
+}
+
+/// A manifest's cluster job as the page shows it.
+fn job_use(j: &crate::store::JobRun) -> crate::report::JobUse {
+    crate::report::JobUse {
+        job: format!("{} job {}", j.executor, j.id.as_deref().unwrap_or("?")),
+        node: j.node.clone(),
+        asked: crate::engine::usage::asked_text(&j.asked),
+        used: crate::engine::usage::used_text(&j.used),
+    }
 }
 
 /// Where `pipe run` writes the page of report stage `stage`: beside the pipeline file,

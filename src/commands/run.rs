@@ -88,6 +88,7 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
                 retries: a.retries,
                 poll: slurm_poll(),
                 sets: a.pipeline.sets.clone(),
+                busy_for: slurm_busy_for(),
             };
             crate::engine::slurm::run(&p, &store, &opts, books, settings)?
         }
@@ -134,6 +135,14 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
     } else {
         print_reports(&a.pipeline.file, &store, &pages)?;
         emit(&format!("{} ({:.2}s)\n", summary.line(), summary.seconds))?;
+    }
+    // Requests far above what their jobs used: the cluster's time wasted.
+    for line in oversized(&p, &store, &summary) {
+        if a.json {
+            eprintln!("{line}");
+        } else {
+            emit(&format!("{line}\n"))?;
+        }
     }
     if summary.interrupted {
         return Err(Error::Interrupted);
@@ -196,6 +205,28 @@ fn pull_reports(
 fn slurm_poll() -> std::time::Duration {
     let secs = std::env::var("PIPE_SLURM_POLL").ok().and_then(|v| v.parse::<f64>().ok()).filter(|s| *s > 0.0);
     std::time::Duration::from_secs_f64(secs.unwrap_or(5.0))
+}
+
+/// One line per stage group and request of this run's cluster jobs that used far less
+/// than they asked for (see [`crate::engine::usage::oversized`]).
+fn oversized(p: &Pipeline, store: &Store, summary: &RunSummary) -> Vec<String> {
+    let index: HashMap<&str, usize> = p.stages.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let ran: Vec<(&str, Manifest)> = summary
+        .stages
+        .iter()
+        .filter(|r| r.outcome == Outcome::Ran && r.job.is_some())
+        .filter_map(|r| {
+            let m = store.entry(r.key.as_deref()?).ok()??;
+            Some((p.stages[*index.get(r.name.as_str())?].group.as_str(), m))
+        })
+        .collect();
+    crate::engine::usage::oversized(ran.iter().map(|(g, m)| (*g, m)))
+}
+
+/// How long a busy Slurm is retried: `PIPE_SLURM_BUSY` seconds, default 300.
+fn slurm_busy_for() -> std::time::Duration {
+    let secs = std::env::var("PIPE_SLURM_BUSY").ok().and_then(|v| v.parse::<f64>().ok()).filter(|s| *s >= 0.0);
+    secs.map_or(crate::engine::slurm_call::DEFAULT_BUSY_FOR, std::time::Duration::from_secs_f64)
 }
 
 /// Every failed stage with its causes and last output lines. The exit code is 4 when

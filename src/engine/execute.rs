@@ -85,6 +85,7 @@ pub fn execute(store: &Store, p: &Pipeline, job: &Job) -> Result<Executed, Stage
         seconds,
         created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         inputs_verified: Some(inputs_verified),
+        job: job.cluster.as_ref().map(crate::engine::usage::measure),
     };
     // Outputs first, manifest last: until this rename the entry does not exist.
     store.publish(&manifest)?;

@@ -28,6 +28,16 @@ pub struct Job {
     pub log: Option<std::path::PathBuf>,
     /// Where inputs that are not in the local cache are fetched from.
     pub remote: Option<std::sync::Arc<crate::remote::Remote>>,
+    /// Set when this process is a cluster job: its manifest records where it ran, what
+    /// it asked for and what it used.
+    pub cluster: Option<ClusterJob>,
+}
+
+/// This process as a cluster job computing one stage.
+pub struct ClusterJob {
+    pub asked: crate::store::Asked,
+    /// When the job's process started.
+    pub started: std::time::Instant,
 }
 
 /// How a job ended.
@@ -44,8 +54,33 @@ pub struct Finished {
     pub key: StageKey,
     pub seconds: f64,
     pub result: Result<Executed, StageFailure>,
-    /// Where it ran, when not in this process (`slurm job 42`).
-    pub place: Option<String>,
+    /// Where it ran, when not in this process.
+    pub place: Option<Place>,
+}
+
+/// The cluster job a stage ran as: `{"executor": "slurm", "job": "42", "task": null,
+/// "node": "n2"}` in `--json`, `slurm job 42 on n2` in progress.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Place {
+    pub executor: &'static str,
+    pub job: String,
+    /// The task of a job array.
+    pub task: Option<u32>,
+    /// Where it ran, when known.
+    pub node: Option<String>,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} job {}", self.executor, self.job)?;
+        if let Some(t) = self.task {
+            write!(f, "_{t}")?;
+        }
+        if let Some(n) = &self.node {
+            write!(f, " on {n}")?;
+        }
+        Ok(())
+    }
 }
 
 pub trait Executor {

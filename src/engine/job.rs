@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Pipeline;
 use crate::digest::StatCache;
-use crate::engine::executor::{Executed, Executor, Job};
+use crate::engine::executor::{ClusterJob, Executed, Executor, Job};
 use crate::engine::local::Local;
 use crate::engine::plan::{Produced, stage_key, workspace_id};
 use crate::key::StageKey;
@@ -38,6 +38,9 @@ pub struct JobSpec {
     pub log: PathBuf,
     /// Where the job writes its [`JobReport`].
     pub report: PathBuf,
+    /// What the job asked the cluster for, recorded in the entry beside what it used.
+    #[serde(default)]
+    pub asked: Option<crate::store::Asked>,
 }
 
 /// How a job ended, as it saw it.
@@ -65,7 +68,7 @@ pub fn exec(cache: &Path, spec_path: &Path) -> Result<bool, String> {
     let spec: JobSpec = serde_json::from_slice(&text)
         .map_err(|e| format!("the job file {} is not one this pipe writes: {e}", spec_path.display()))?;
     let started = std::time::Instant::now();
-    let result = compute(cache, &spec);
+    let result = compute(cache, &spec, started);
     let seconds = started.elapsed().as_secs_f64();
     let report = match &result {
         Ok(Executed::Ran(_)) => JobReport::Ok { ran: true, seconds },
@@ -81,7 +84,7 @@ pub fn exec(cache: &Path, spec_path: &Path) -> Result<bool, String> {
     Ok(result.is_ok())
 }
 
-fn compute(cache: &Path, spec: &JobSpec) -> Result<Executed, StageFailure> {
+fn compute(cache: &Path, spec: &JobSpec, started: std::time::Instant) -> Result<Executed, StageFailure> {
     let p = crate::config::load(&spec.pipeline, &spec.sets)
         .map_err(|e| StageFailure::new(format!("the job cannot load the pipeline: {e}")))?;
     let store = Store::open(cache)?;
@@ -114,6 +117,7 @@ fn compute(cache: &Path, spec: &JobSpec) -> Result<Executed, StageFailure> {
         announce: Box::new(|_| {}),
         log: Some(spec.log.clone()),
         remote: None,
+        cluster: spec.asked.clone().map(|asked| ClusterJob { asked, started }),
     };
     std::thread::scope(|scope| {
         let mut local = Local::new(scope, &p, &store, spec.threads);

@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::config::Pipeline;
 use crate::digest::StatCache;
 use crate::engine::cancel::cancelled;
-use crate::engine::executor::{Executed, Executor, Finished, Job};
+use crate::engine::executor::{Executed, Executor, Finished, Job, Place};
 use crate::engine::local::Local;
 use crate::engine::plan::{Books, Planned, Produced, Selection, StageState, UnknownStage, plan, stage_key};
 use crate::engine::progress::Progress;
@@ -59,7 +59,7 @@ pub struct StageResult {
     pub key: Option<String>,
     /// The cluster job that computed it (or failed), when it ran as one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub job: Option<String>,
+    pub job: Option<Place>,
 }
 
 impl StageResult {
@@ -362,7 +362,7 @@ struct Scheduler<'a> {
     /// Stages whose inputs are all done, to settle.
     ready: Vec<usize>,
     /// The cluster job each stage ran as, if it did.
-    place: Vec<Option<String>>,
+    place: Vec<Option<Place>>,
     progress: Progress,
     stat: &'a mut StatCache,
     records: &'a mut Records,
@@ -458,7 +458,8 @@ impl<'a> Scheduler<'a> {
         let progress = self.progress.reporter(i);
         let announce = self.progress.announcer();
         let remote = self.remote.clone();
-        Job { stage: i, key, threads, force: self.forced[i], upstream, progress, announce, log: None, remote }
+        let force = self.forced[i];
+        Job { stage: i, key, threads, force, upstream, progress, announce, log: None, remote, cluster: None }
     }
 
     /// Settle every ready stage: from the cache when its entry is there, otherwise
@@ -598,7 +599,8 @@ impl<'a> Scheduler<'a> {
             _ => "cached",
         };
         let place = self.place[i].clone();
-        self.progress.finished(i, name, verb, (outcome == Outcome::Ran).then_some(seconds), place.as_deref());
+        let at = place.as_ref().map(Place::to_string);
+        self.progress.finished(i, name, verb, (outcome == Outcome::Ran).then_some(seconds), at.as_deref());
         self.results[i] = Some(StageResult { seconds, key, job: place, ..StageResult::new(name, outcome) });
         if std::mem::replace(&mut self.settled[i], true) {
             // Computed again after a reader found its output damaged: only those
@@ -695,7 +697,8 @@ impl<'a> Scheduler<'a> {
         let name = self.p.stages[i].name.clone();
         self.state[i] = State::Failed;
         let place = self.place[i].clone();
-        self.progress.finished(i, &name, "failed", Some(seconds), place.as_deref());
+        let at = place.as_ref().map(Place::to_string);
+        self.progress.finished(i, &name, "failed", Some(seconds), at.as_deref());
         let mut chain = failure.chain().into_iter();
         self.results[i] = Some(StageResult {
             seconds,

@@ -1,9 +1,11 @@
 //! The Slurm executor: each stage that must run becomes one job, submitted with
-//! `sbatch` when its inputs are ready. The job runs this same `pipe` binary on that one
-//! stage against the same cache (`pipe exec-job`, see [`super::job`]), so its entry is
+//! `sbatch` when its inputs are ready; stages ready together that ask for the same
+//! resources become the tasks of one job array. A job (or task) runs this same `pipe`
+//! binary on its one stage against the same cache (`pipe exec-job`, see [`super::job`]), so its entry is
 //! the one a local run would publish. Slurm is the engine: no daemon, no protocol of our
 //! own; states come from `sacct` where accounting is on, else `squeue --states=all`
-//! and `scontrol show job`; Ctrl-C cancels with `scancel`.
+//! and `scontrol show job`; Ctrl-C cancels with `scancel`. A busy controller is waited
+//! out ([`super::slurm_call`]): a submission is retried, a poll skipped.
 //!
 //! Light stages (reading a dataset, splitting it, a report) run in this process by
 //! default: a job for them would spend longer in the queue than working.
@@ -17,10 +19,11 @@ use crate::config::Pipeline;
 use crate::config::pipeline::Stage;
 use crate::config::resources::Resources;
 use crate::engine::cancel::{CANCEL, cancelled};
-use crate::engine::executor::{Executed, Executor, Finished, Job};
+use crate::engine::executor::{Executed, Executor, Finished, Job, Place};
 use crate::engine::job::{JobReport, JobSpec};
 use crate::engine::local::Local;
 use crate::engine::run::{RunError, RunOptions, RunSummary, run_with};
+use crate::engine::slurm_call::{CallError, call};
 use crate::key::StageKey;
 use crate::kind::{FailureClass, StageFailure, log_tail};
 use crate::store::{Lookup, Store};
@@ -39,6 +42,8 @@ pub struct SlurmSettings {
     pub poll: Duration,
     /// The run's `--set` overrides, passed on to every job.
     pub sets: Vec<String>,
+    /// How long a Slurm command that says the controller is busy is retried.
+    pub busy_for: Duration,
 }
 
 /// Run the pipeline with its heavy stages as Slurm jobs.
@@ -64,6 +69,13 @@ const REPORT_GRACE: Duration = Duration::from_secs(30);
 /// How long cancelled jobs may take to be reported ended before the run stops
 /// waiting for them.
 const CANCEL_GRACE: Duration = Duration::from_secs(30);
+/// How long a stage ready to be submitted waits for others to join it in one job
+/// array. Stages that become ready together (every transfer of one base, the seeds of a
+/// matrix) reach the executor in the same pass of the scheduler, so they would share an
+/// array with no wait at all; one second more also catches the stages released by jobs
+/// that end within that second (the other base of a pair), for a delay that is small
+/// next to any queue's.
+const ARRAY_WINDOW: Duration = Duration::from_secs(1);
 /// Lines of a failed job's output shown with its error.
 const TAIL: usize = 20;
 
@@ -80,12 +92,21 @@ pub struct Slurm<'scope, 'env> {
     /// This run's job files: `<cache>/jobs/<run>/`.
     dir: PathBuf,
     submitted: usize,
+    /// Jobs waiting [`ARRAY_WINDOW`] for others to be submitted with.
+    pending: Vec<Pending>,
     jobs: Vec<Submitted>,
     /// Jobs that ended (or could not be submitted), to hand to the scheduler.
     ended: VecDeque<Finished>,
     states: StateQuery,
     last_poll: Option<Instant>,
+    /// Slurm was too busy to answer the last poll (said once per spell).
+    poll_busy: bool,
     cancelling: Option<Instant>,
+}
+
+struct Pending {
+    job: Job,
+    since: Instant,
 }
 
 struct Submitted {
@@ -96,6 +117,8 @@ struct Submitted {
     submitted: Instant,
     files: JobFiles,
     state: String,
+    /// The node it runs on, once Slurm says.
+    node: Option<String>,
     attempts: u32,
     progress: Box<dyn Fn(String) + Send + Sync>,
     announce: Box<dyn Fn(String) + Send + Sync>,
@@ -158,10 +181,12 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             cache,
             dir,
             submitted: 0,
+            pending: Vec::new(),
             jobs: Vec::new(),
             ended: VecDeque::new(),
             states: StateQuery::Unknown,
             last_poll: None,
+            poll_busy: false,
             cancelling: None,
         })
     }
@@ -172,10 +197,9 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         s.resources.local.unwrap_or_else(|| s.task.light())
     }
 
-    /// Write the job's files and submit it. Inputs only the remote cache has are
-    /// fetched first: the job reads the cache the nodes share.
-    fn submit(&mut self, job: Job) {
-        let name = self.p.stages[job.stage].name.clone();
+    /// Inputs only the remote cache has are fetched before the job is submitted: the
+    /// job reads the cache the nodes share. `None` when that failed (the job has ended).
+    fn fetch_inputs(&mut self, job: Job) -> Option<Job> {
         if let Some(remote) = &job.remote {
             let reads = self.p.stages[job.stage].task.reads();
             let wanted = |name: &str| reads.is_none_or(|r| r.contains(&name));
@@ -196,91 +220,209 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
                     result: Err(failure.with_class(FailureClass::Io)),
                     place: None,
                 });
-                return;
+                return None;
             }
         }
+        Some(job)
+    }
+
+    /// Submit the jobs that waited long enough for others to join them: those that
+    /// ask for the same resources together, as one job array. Once the run is
+    /// interrupted, none is submitted any more.
+    fn flush(&mut self) {
+        let Some(first) = self.pending.first() else { return };
+        if cancelled() {
+            for job in std::mem::take(&mut self.pending) {
+                let failure = StageFailure::interrupted().prefixed("not submitted");
+                self.ended.push_back(Finished {
+                    stage: job.job.stage,
+                    threads: job.job.threads,
+                    key: job.job.key,
+                    seconds: 0.0,
+                    result: Err(failure),
+                    place: None,
+                });
+            }
+            return;
+        }
+        if first.since.elapsed() < ARRAY_WINDOW {
+            return;
+        }
+        let mut groups: BTreeMap<Vec<String>, Vec<Job>> = BTreeMap::new();
+        for p in std::mem::take(&mut self.pending) {
+            let args = sbatch_args(&self.p.stages[p.job.stage], p.job.threads);
+            groups.entry(args).or_default().push(p.job);
+        }
+        for (_, mut jobs) in groups {
+            // Slurm starts an array's tasks in index order: the stages others wait for
+            // first (the bases before the baselines that nothing reads).
+            jobs.sort_by_key(|j| std::cmp::Reverse(self.p.dag.downstream[j.stage].len()));
+            self.submit(jobs);
+        }
+    }
+
+    /// Write the jobs' files and submit them: one job, or a job array whose task `t`
+    /// computes `jobs[t]`.
+    fn submit(&mut self, jobs: Vec<Job>) {
         self.submitted += 1;
         let n = self.submitted;
-        let at = |ext: &str| self.dir.join(format!("{n:05}.{ext}"));
-        let files =
-            JobFiles { spec: at("json"), script: at("sh"), out: at("out"), log: at("log"), report: at("report.json") };
+        let array = jobs.len() > 1;
+        let all_files: Vec<JobFiles> = (0..jobs.len())
+            .map(|t| {
+                let base = if array { format!("{n:05}_{t}") } else { format!("{n:05}") };
+                let at = |ext: &str| self.dir.join(format!("{base}.{ext}"));
+                JobFiles {
+                    spec: at("json"),
+                    script: at("sh"),
+                    out: at("out"),
+                    log: at("log"),
+                    report: at("report.json"),
+                }
+            })
+            .collect();
+        let mut written = std::fs::create_dir_all(&self.dir);
+        for (job, files) in jobs.iter().zip(&all_files) {
+            let spec = self.spec(job, files);
+            written = written
+                .and_then(|()| std::fs::write(&files.spec, serde_json::to_vec_pretty(&spec).expect("plain data")));
+        }
+        let first = &jobs[0];
+        let groups: BTreeSet<&str> = jobs.iter().map(|j| self.p.stages[j.stage].group.as_str()).collect();
+        let name = if array {
+            groups.into_iter().collect::<Vec<_>>().join("+")
+        } else {
+            self.p.stages[first.stage].name.clone()
+        };
+        let (script, text, out, array_arg) = if array {
+            // Each task runs the stage of its index; Slurm has its own copy of the
+            // script once sbatch returns.
+            let script = self.dir.join(format!("{n:05}.sh"));
+            let spec = self.dir.join(format!("{n:05}_"));
+            let text = format!(
+                "#!/bin/sh\n# pipe: {} stages of {}\nexec {} --cache {} exec-job {}\"$SLURM_ARRAY_TASK_ID\".json\n",
+                jobs.len(),
+                self.p.file.display(),
+                quote(&self.exe.to_string_lossy()),
+                quote(&self.cache.to_string_lossy()),
+                quote(&spec.to_string_lossy()),
+            );
+            let out = self.dir.join(format!("{n:05}_%a.out")).display().to_string();
+            let max = self.settings.max_jobs.max(1);
+            (script, text, out, Some(format!("--array=0-{}%{max}", jobs.len() - 1)))
+        } else {
+            let text = self.single_script(&name, &all_files[0]);
+            (all_files[0].script.clone(), text, all_files[0].out.display().to_string(), None)
+        };
+        let written = written.and_then(|()| std::fs::write(&script, text));
+        let submitted = match written {
+            Ok(()) => {
+                let extra = Vec::from_iter(array_arg);
+                self.sbatch(first.stage, first.threads, &name, &script, &out, &extra, &*first.announce)
+            }
+            Err(e) => Err(StageFailure::caused(format!("cannot write the job files in {}", self.dir.display()), e)),
+        };
+        if array {
+            let _ = std::fs::remove_file(&script);
+        }
+        for (t, (job, files)) in jobs.into_iter().zip(all_files).enumerate() {
+            match &submitted {
+                Ok(id) => {
+                    let id = if array { format!("{id}_{t}") } else { id.clone() };
+                    let name = &self.p.stages[job.stage].name;
+                    (job.announce)(format!("{:>7} {name} (slurm job {id})", "queued"));
+                    (job.progress)(format!("slurm job {id} PENDING"));
+                    self.jobs.push(Submitted {
+                        id,
+                        stage: job.stage,
+                        threads: job.threads,
+                        key: job.key,
+                        submitted: Instant::now(),
+                        files,
+                        state: "PENDING".into(),
+                        node: None,
+                        attempts: 1,
+                        progress: job.progress,
+                        announce: job.announce,
+                        waiting_since: None,
+                    });
+                }
+                Err(failure) => {
+                    remove_files(&files);
+                    self.ended.push_back(Finished {
+                        stage: job.stage,
+                        threads: job.threads,
+                        key: job.key,
+                        seconds: 0.0,
+                        result: Err(StageFailure::relayed(failure.chain(), failure.tail.clone(), failure.class)),
+                        place: None,
+                    });
+                }
+            }
+        }
+    }
+
+    /// What the job computing `job` reads.
+    fn spec(&self, job: &Job, files: &JobFiles) -> JobSpec {
         let upstream: BTreeMap<String, _> =
             job.upstream.iter().map(|(u, produced)| (self.p.stages[*u].name.clone(), produced.clone())).collect();
-        let spec = JobSpec {
+        let r = &self.p.stages[job.stage].resources;
+        JobSpec {
             pipeline: self.p.file.clone(),
             sets: self.settings.sets.clone(),
-            stage: name.clone(),
+            stage: self.p.stages[job.stage].name.clone(),
             key: job.key.clone(),
             upstream,
             threads: job.threads,
             force: job.force,
             log: files.log.clone(),
             report: files.report.clone(),
-        };
-        let script = format!(
+            asked: Some(crate::store::Asked { cpus: job.threads as u32, mem: r.mem.clone(), time: r.time.clone() }),
+        }
+    }
+
+    /// The script of a job that computes one stage.
+    fn single_script(&self, name: &str, files: &JobFiles) -> String {
+        format!(
             "#!/bin/sh\n# pipe: stage {name} of {}\nexec {} --cache {} exec-job {}\n",
             self.p.file.display(),
             quote(&self.exe.to_string_lossy()),
             quote(&self.cache.to_string_lossy()),
             quote(&files.spec.to_string_lossy()),
-        );
-        let written = std::fs::create_dir_all(&self.dir)
-            .and_then(|()| std::fs::write(&files.spec, serde_json::to_vec_pretty(&spec).expect("plain data")))
-            .and_then(|()| std::fs::write(&files.script, script));
-        let submitted = match written {
-            Ok(()) => self.sbatch(job.stage, job.threads, &name, &files),
-            Err(e) => Err(StageFailure::caused(format!("cannot write the job files in {}", self.dir.display()), e)),
-        };
-        match submitted {
-            Ok(id) => {
-                (job.announce)(format!("{:>7} {name} (slurm job {id})", "queued"));
-                (job.progress)(format!("slurm job {id} PENDING"));
-                self.jobs.push(Submitted {
-                    id,
-                    stage: job.stage,
-                    threads: job.threads,
-                    key: job.key,
-                    submitted: Instant::now(),
-                    files,
-                    state: "PENDING".into(),
-                    attempts: 1,
-                    progress: job.progress,
-                    announce: job.announce,
-                    waiting_since: None,
-                });
-            }
-            Err(failure) => {
-                remove_files(&files);
-                self.ended.push_back(Finished {
-                    stage: job.stage,
-                    threads: job.threads,
-                    key: job.key,
-                    seconds: 0.0,
-                    result: Err(failure),
-                    place: None,
-                });
-            }
-        }
+        )
     }
 
     /// `sbatch --parsable`: the job id, or sbatch's own message.
-    fn sbatch(&self, stage: usize, threads: usize, name: &str, files: &JobFiles) -> Result<String, StageFailure> {
-        let out = Command::new("sbatch")
-            .arg("--parsable")
-            // A requeued job would run beside the one pipe submits again (--retries).
-            .arg("--no-requeue")
-            .arg(format!("--job-name=pipe:{name}"))
-            .arg(format!("--output={}", files.out.display()))
-            .arg(format!("--chdir={}", self.p.workspace.display()))
-            .args(sbatch_args(&self.p.stages[stage], threads))
-            .arg(&files.script)
-            .output()
-            .map_err(|e| StageFailure::caused("cannot run sbatch", e))?;
+    /// `extra`: `--array`, `--exclude`.
+    #[allow(clippy::too_many_arguments)]
+    fn sbatch(
+        &self,
+        stage: usize,
+        threads: usize,
+        name: &str,
+        script: &Path,
+        out: &str,
+        extra: &[String],
+        say: &dyn Fn(String),
+    ) -> Result<String, StageFailure> {
+        let mut args = vec!["--parsable".to_string()];
+        args.extend(extra.iter().cloned());
+        // A requeued job would run beside the one pipe submits again (--retries).
+        args.push("--no-requeue".into());
+        args.push(format!("--job-name=pipe:{name}"));
+        args.push(format!("--output={out}"));
+        args.push(format!("--chdir={}", self.p.workspace.display()));
+        args.extend(sbatch_args(&self.p.stages[stage], threads));
+        args.push(script.to_string_lossy().into_owned());
+        let out = match call("sbatch", &args, self.settings.busy_for, say) {
+            Ok(out) => out,
+            Err(CallError::Spawn(e)) => return Err(StageFailure::caused("cannot run sbatch", e)),
+            Err(CallError::Refused(why)) => return Err(StageFailure::new(format!("sbatch refused the job: {why}"))),
+            Err(busy) => return Err(StageFailure::new(format!("sbatch could not submit the job: {busy}"))),
+        };
         let stdout = String::from_utf8_lossy(&out.stdout);
         let id = stdout.trim().split(';').next().unwrap_or_default().to_string();
-        if !out.status.success() || id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
-            let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            return Err(StageFailure::new(format!("sbatch refused the job: {why}")));
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
+            return Err(StageFailure::new(format!("sbatch gave no job id: {}", stdout.trim())));
         }
         Ok(id)
     }
@@ -291,7 +433,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         let ask_slurm = self.last_poll.is_none_or(|t| t.elapsed() >= self.poll_interval());
         let states = if ask_slurm && !self.jobs.is_empty() {
             self.last_poll = Some(Instant::now());
-            self.query_states()
+            self.poll()
         } else {
             BTreeMap::new()
         };
@@ -316,7 +458,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
                 continue;
             }
             if let Some(state) = states.get(&self.jobs[k].id).cloned()
-                && let Some(finished) = self.on_state(k, &state)
+                && let Some(finished) = self.on_state(k, state)
             {
                 self.ended.push_back(finished);
                 continue;
@@ -341,8 +483,12 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
     }
 
     /// Job `k` is in `state`: note a change, or end it. `None` while it goes on.
-    fn on_state(&mut self, k: usize, state: &str) -> Option<Finished> {
+    fn on_state(&mut self, k: usize, seen: JobState) -> Option<Finished> {
+        let state = seen.state.as_str();
         let job = &mut self.jobs[k];
+        if seen.node.is_some() {
+            job.node = seen.node.clone();
+        }
         if !is_end(state) {
             if job.state != state {
                 job.state = state.to_string();
@@ -359,11 +505,27 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             let (stage, threads) = (job.stage, job.threads);
             let name = self.p.stages[stage].name.clone();
             let files = job.files.clone();
+            let failed_node = job.node.take();
             let _ = std::fs::remove_file(&files.report);
-            match self.sbatch(stage, threads, &name, &files) {
+            // A job of its own (an array task's script runs the stage of its index).
+            let out = files.out.display().to_string();
+            let _ = std::fs::write(&files.script, self.single_script(&name, &files));
+            // Away from the node that failed, unless that leaves the job nowhere to run
+            // (a partition of one node): then wherever Slurm puts it.
+            let say = &*self.jobs[k].announce;
+            let submit = |extra: &[String]| self.sbatch(stage, threads, &name, &files.script, &out, extra, say);
+            let resubmitted = match failed_node.as_deref() {
+                Some(node) => submit(&[format!("--exclude={node}")]).or_else(|_| submit(&[])),
+                None => submit(&[]),
+            };
+            match resubmitted {
                 Ok(id) => {
                     let job = &mut self.jobs[k];
-                    (job.announce)(format!("{:>7} {name} (slurm job {} ended {state}; now job {id})", "retry", job.id));
+                    let on = failed_node.map(|n| format!(" on {n}")).unwrap_or_default();
+                    (job.announce)(format!(
+                        "{:>7} {name} (slurm job {} ended {state}{on}; now job {id})",
+                        "retry", job.id
+                    ));
                     job.id = id;
                     job.attempts += 1;
                     job.state = "PENDING".into();
@@ -410,8 +572,13 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
                 r.mem.as_deref().unwrap_or("the partition's default")
             ),
             "NODE_FAIL" | "PREEMPTED" | "BOOT_FAIL" => format!(
-                "slurm job {id} ended {state} after {} attempt(s) (--retries {} submits it again)",
-                job.attempts, self.settings.retries
+                "slurm job {id} ended {state}{} after {} attempt(s) ({})",
+                job.node.as_deref().map(|n| format!(" on {n}")).unwrap_or_default(),
+                job.attempts,
+                match self.settings.retries {
+                    0 => "`--retries N` submits such a job again".to_string(),
+                    n => format!("--retries {n}"),
+                }
             ),
             "DEADLINE" => format!("slurm job {id} missed its deadline (DEADLINE)"),
             GONE => format!("slurm job {id} is no longer known to Slurm, and left no report"),
@@ -458,36 +625,62 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
     }
 
     fn finish(&self, job: Submitted, result: Result<Executed, StageFailure>, seconds: Option<f64>) -> Finished {
+        // Where the job says it ran, else where Slurm last said it runs.
+        let node = match &result {
+            Ok(Executed::Ran(m)) => m.job.as_ref().and_then(|j| j.node.clone()),
+            _ => None,
+        };
         Finished {
             stage: job.stage,
             threads: job.threads,
             seconds: seconds.unwrap_or_else(|| job.submitted.elapsed().as_secs_f64()),
             key: job.key,
             result,
-            place: Some(format!("slurm job {}", job.id)),
+            place: Some(place(&job.id, node.or(job.node))),
         }
     }
 
-    /// The state of every job Slurm still knows, by job id.
-    fn query_states(&mut self) -> BTreeMap<String, String> {
+    /// What Slurm says of the jobs now; nothing while it is too busy to answer (the
+    /// next poll asks again: a busy controller never fails a run).
+    fn poll(&mut self) -> BTreeMap<String, JobState> {
+        match self.query_states() {
+            Ok(states) => {
+                self.poll_busy = false;
+                states
+            }
+            Err(why) => {
+                if !std::mem::replace(&mut self.poll_busy, true) {
+                    let secs = self.poll_interval().as_secs_f64();
+                    let secs = if secs.fract() == 0.0 { format!("{secs:.0}") } else { format!("{secs:.1}") };
+                    (self.jobs[0].announce)(format!("slurm busy, retrying in {secs}s ({why})"));
+                }
+                BTreeMap::new()
+            }
+        }
+    }
+
+    /// The state of every job Slurm still knows, by job id; Slurm's message when it
+    /// was too busy to say.
+    fn query_states(&mut self) -> Result<BTreeMap<String, JobState>, String> {
         let ids: Vec<&str> = self.jobs.iter().map(|j| j.id.as_str()).collect();
         if self.states != StateQuery::Squeue {
             match sacct(&ids) {
-                Some(states) => {
+                Ok(Some(states)) => {
                     self.states = StateQuery::Sacct;
-                    return states;
+                    return Ok(states);
                 }
-                None => self.states = StateQuery::Squeue,
+                Ok(None) => self.states = StateQuery::Squeue,
+                Err(busy) => return Err(busy),
             }
         }
-        let mut states = squeue(&ids);
+        let mut states = squeue(&ids)?;
         let missing: Vec<&str> = ids.iter().copied().filter(|id| !states.contains_key(*id)).collect();
         for id in missing {
             if let Some(state) = scontrol(id) {
                 states.insert(id.to_string(), state);
             }
         }
-        states
+        Ok(states)
     }
 
     /// Cancel every job of this run (once).
@@ -500,8 +693,10 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         if !self.jobs.is_empty() {
             let ids: Vec<&str> = self.jobs.iter().map(|j| j.id.as_str()).collect();
             eprintln!("cancelling {} slurm job(s): {}", ids.len(), ids.join(" "));
-            if let Err(e) = Command::new("scancel").args(&ids).status() {
-                eprintln!("warning: cannot run scancel: {e}; cancel them by hand");
+            let args: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+            // Interrupted already, `call` tries once: a busy controller is not waited for.
+            if let Err(e) = call("scancel", &args, self.settings.busy_for, &|line| eprintln!("{line}")) {
+                eprintln!("warning: scancel: {e}; cancel them by hand");
             }
         }
     }
@@ -513,15 +708,16 @@ impl Executor for Slurm<'_, '_> {
         if jobs.is_empty() {
             return Ok(());
         }
-        match Command::new("sbatch").arg("--version").output() {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => return Err(format!("`sbatch --version` failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
-            Err(e) => {
+        let say = |line: String| eprintln!("{line}");
+        match call("sbatch", &["--version".into()], self.settings.busy_for, &say) {
+            Ok(_) => {}
+            Err(CallError::Spawn(e)) => {
                 return Err(format!(
                     "the slurm executor needs Slurm's `sbatch` on PATH ({e}); run pipe where jobs are submitted \
                      (a login node), or use --executor local"
                 ));
             }
+            Err(e) => return Err(format!("`sbatch --version` failed: {e}")),
         }
         for (what, path) in
             [("cache", &self.cache), ("pipeline's folder", &self.p.workspace), ("pipe binary", &self.exe)]
@@ -542,18 +738,16 @@ impl Executor for Slurm<'_, '_> {
             if !seen.insert(args.clone()) {
                 continue;
             }
-            let out = Command::new("sbatch")
-                .arg("--test-only")
-                .args(&args)
-                .args(["--wrap", "true"])
-                .output()
-                .map_err(|e| format!("cannot run sbatch: {e}"))?;
-            if !out.status.success() {
+            let test: Vec<String> = ["--test-only".to_string()]
+                .into_iter()
+                .chain(args.iter().cloned())
+                .chain(["--wrap".into(), "true".into()])
+                .collect();
+            if let Err(e) = call("sbatch", &test, self.settings.busy_for, &say) {
                 return Err(format!(
-                    "sbatch refuses the jobs of stage `{}` ({}): {}",
+                    "sbatch refuses the jobs of stage `{}` ({}): {e}",
                     self.p.stages[i].name,
-                    args.join(" "),
-                    String::from_utf8_lossy(&out.stderr).trim()
+                    args.join(" ")
                 ));
             }
         }
@@ -564,15 +758,16 @@ impl Executor for Slurm<'_, '_> {
         if self.runs_here(stage) {
             return self.local.admit(stage, waiting);
         }
-        (self.jobs.len() < self.settings.max_jobs.max(1)).then(|| self.p.stages[stage].resources.cpus() as usize)
+        let queued = self.jobs.len() + self.pending.len();
+        (queued < self.settings.max_jobs.max(1)).then(|| self.p.stages[stage].resources.cpus() as usize)
     }
 
     fn start(&mut self, job: Job) {
         if self.runs_here(job.stage) {
             self.local_running += 1;
             self.local.start(job);
-        } else {
-            self.submit(job);
+        } else if let Some(job) = self.fetch_inputs(job) {
+            self.pending.push(Pending { job, since: Instant::now() });
         }
     }
 
@@ -583,6 +778,10 @@ impl Executor for Slurm<'_, '_> {
             }
             if cancelled() {
                 self.cancel_jobs();
+            }
+            self.flush();
+            if let Some(f) = self.ended.pop_front() {
+                return f;
             }
             if self.local_running > 0 {
                 if let Some(f) = self.local.wait_timeout(TICK) {
@@ -607,6 +806,15 @@ impl Executor for Slurm<'_, '_> {
         CANCEL.store(true, std::sync::atomic::Ordering::SeqCst);
         self.cancel_jobs();
     }
+}
+
+/// A job (`42`) or an array task (`42_3`) as a place.
+fn place(id: &str, node: Option<String>) -> Place {
+    let (job, task) = match id.split_once('_') {
+        Some((job, task)) => (job, task.parse().ok()),
+        None => (id, None),
+    };
+    Place { executor: "slurm", job: job.to_string(), task, node }
 }
 
 /// The sbatch arguments for a stage's resources (cores, memory, time, place, GPUs).
@@ -646,21 +854,41 @@ fn is_end(state: &str) -> bool {
     )
 }
 
-/// `sacct`'s states, or `None` when accounting is off here.
-fn sacct(ids: &[&str]) -> Option<BTreeMap<String, String>> {
-    let out = Command::new("sacct")
-        .args(["-X", "--parsable2", "--noheader", "--format=JobIdRaw,State", "-j", &ids.join(",")])
-        .output()
-        .ok()?;
-    out.status.success().then(|| parse_states(&String::from_utf8_lossy(&out.stdout)))
+/// What Slurm says of one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct JobState {
+    state: String,
+    /// Where it runs or ran; `None` while it waits in the queue.
+    node: Option<String>,
 }
 
-/// `squeue --states=all`: jobs still in the queue or ended within MinJobAge.
-fn squeue(ids: &[&str]) -> BTreeMap<String, String> {
-    let out = Command::new("squeue").args(["-h", "--states=all", "-o", "%i|%T", "-j", &ids.join(",")]).output();
-    match out {
-        Ok(o) => parse_states(&String::from_utf8_lossy(&o.stdout)),
-        Err(_) => BTreeMap::new(),
+/// A poll asks once: a busy controller is asked again at the next poll.
+const ONCE: Duration = Duration::ZERO;
+
+/// `sacct`'s states; `None` when accounting is off here (or sacct cannot be run);
+/// Slurm's message when it is busy.
+fn sacct(ids: &[&str]) -> Result<Option<BTreeMap<String, JobState>>, String> {
+    // JobID: `42_3` for an array task (JobIdRaw would be its own number).
+    let args = ["-X", "--parsable2", "--noheader", "--format=JobID,State,NodeList", "-j", &ids.join(",")];
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    match call("sacct", &args, ONCE, &|_| {}) {
+        Ok(out) => Ok(Some(parse_states(&String::from_utf8_lossy(&out.stdout)))),
+        Err(CallError::Busy { message, .. }) => Err(message),
+        Err(CallError::Spawn(_) | CallError::Refused(_)) => Ok(None),
+    }
+}
+
+/// `squeue --states=all`: jobs still in the queue or ended within MinJobAge; Slurm's
+/// message when it is busy. Jobs it does not list are asked of `scontrol` one by one.
+fn squeue(ids: &[&str]) -> Result<BTreeMap<String, JobState>, String> {
+    // -r: one line per array task, pending ones too.
+    let args = ["-h", "-r", "--states=all", "-o", "%i|%T|%N", "-j", &ids.join(",")];
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    match call("squeue", &args, ONCE, &|_| {}) {
+        Ok(out) => Ok(parse_states(&String::from_utf8_lossy(&out.stdout))),
+        Err(CallError::Busy { message, .. }) => Err(message),
+        // "Invalid job id" when every job is gone: scontrol says so for each.
+        Err(CallError::Spawn(_) | CallError::Refused(_)) => Ok(BTreeMap::new()),
     }
 }
 
@@ -669,24 +897,59 @@ const GONE: &str = "GONE";
 
 /// `scontrol show job`: one job's state; [`GONE`] when Slurm says the job id is
 /// invalid, `None` when Slurm could not be asked (try again later).
-fn scontrol(id: &str) -> Option<String> {
+fn scontrol(id: &str) -> Option<JobState> {
     let out = Command::new("scontrol").args(["show", "job", id, "-o"]).output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if let Some(state) = text.split_whitespace().find_map(|w| w.strip_prefix("JobState=")) {
-        return Some(state.to_string());
+    if !out.status.success() && crate::engine::slurm_call::transient(&String::from_utf8_lossy(&out.stderr)) {
+        return None;
     }
-    String::from_utf8_lossy(&out.stderr).contains("Invalid job id").then(|| GONE.to_string())
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| text.split_whitespace().find_map(|w| w.strip_prefix(name)).map(str::to_string);
+    if let Some(state) = field("JobState=") {
+        return Some(JobState { state, node: field("NodeList=").and_then(node_list) });
+    }
+    String::from_utf8_lossy(&out.stderr)
+        .contains("Invalid job id")
+        .then(|| JobState { state: GONE.to_string(), node: None })
 }
 
-/// `ID|STATE` lines; `CANCELLED by 1000` is `CANCELLED`.
-fn parse_states(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|l| {
-            let (id, state) = l.trim().split_once('|')?;
-            let state = state.split_whitespace().next()?.trim_end_matches('+');
-            Some((id.to_string(), state.to_string()))
-        })
-        .collect()
+/// `ID|STATE|NODES` lines; `CANCELLED by 1000` is `CANCELLED`.
+/// Array tasks not started yet may be one line, `42_[3-5,7%2]`: one state per task.
+fn parse_states(text: &str) -> BTreeMap<String, JobState> {
+    let mut states = BTreeMap::new();
+    for l in text.lines() {
+        let mut fields = l.trim().split('|');
+        let (Some(id), Some(state)) = (fields.next(), fields.next()) else { continue };
+        let Some(state) = state.split_whitespace().next() else { continue };
+        let seen = JobState {
+            state: state.trim_end_matches('+').to_string(),
+            node: fields.next().and_then(|n| node_list(n.to_string())),
+        };
+        for id in task_ids(id) {
+            states.insert(id, seen.clone());
+        }
+    }
+    states
+}
+
+/// `42_[3-5,7%2]` as `42_3 42_4 42_5 42_7`; any other id as it is.
+fn task_ids(id: &str) -> Vec<String> {
+    let Some((job, tasks)) = id.split_once("_[") else { return vec![id.to_string()] };
+    let tasks = tasks.trim_end_matches(']');
+    let tasks = tasks.split('%').next().unwrap_or_default();
+    let mut ids = Vec::new();
+    for part in tasks.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+            ids.extend((a..=b.min(a.saturating_add(100_000))).map(|t| format!("{job}_{t}")));
+        }
+    }
+    ids
+}
+
+/// A job's node list as Slurm prints it; nothing while it has none.
+fn node_list(nodes: String) -> Option<String> {
+    let none = nodes.is_empty() || nodes == "(null)" || nodes.starts_with("None");
+    (!none).then_some(nodes)
 }
 
 /// A path compute nodes usually cannot see: under this machine's own temporary folders.
@@ -714,11 +977,22 @@ mod tests {
 
     #[test]
     fn states_from_sacct_and_squeue_lines() {
-        let s = parse_states("12|COMPLETED\n13|CANCELLED by 1000\n14|RUNNING\n\n15_1|PENDING\n");
-        assert_eq!(s["12"], "COMPLETED");
-        assert_eq!(s["13"], "CANCELLED");
-        assert_eq!(s["14"], "RUNNING");
+        let s =
+            parse_states("12|COMPLETED|n1\n13|CANCELLED by 1000|\n14|RUNNING|n[1-2]\n\n15_1|PENDING|None assigned\n");
+        let state = |id: &str| (s[id].state.as_str(), s[id].node.as_deref());
+        assert_eq!(state("12"), ("COMPLETED", Some("n1")));
+        assert_eq!(state("13"), ("CANCELLED", None));
+        assert_eq!(state("14"), ("RUNNING", Some("n[1-2]")));
+        assert_eq!(state("15_1"), ("PENDING", None));
         assert_eq!(s.len(), 4);
+        let s = parse_states("16_[2-4,7%2]|PENDING|\n16_0|RUNNING|n2\n");
+        assert_eq!(s.keys().collect::<Vec<_>>(), ["16_0", "16_2", "16_3", "16_4", "16_7"]);
+        assert_eq!(s["16_3"].state, "PENDING");
+        assert_eq!(place("16_3", None).to_string(), "slurm job 16_3");
+        assert_eq!(
+            place("17", Some("n1".into())),
+            Place { executor: "slurm", job: "17".into(), task: None, node: Some("n1".into()) }
+        );
         for end in ["COMPLETED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "DEADLINE"] {
             assert!(is_end(end), "{end}");
         }

@@ -47,6 +47,20 @@ pub struct StageTime {
     /// Compute time from the stage's manifest; `None` when it is not in the cache.
     pub seconds: Option<f64>,
     pub how: Computed,
+    /// The cluster job that computed it, when one did.
+    pub job: Option<JobUse>,
+}
+
+/// A cluster job, as its stage's manifest records it, in words.
+#[derive(Debug, Clone)]
+pub struct JobUse {
+    /// `slurm job 42`.
+    pub job: String,
+    pub node: Option<String>,
+    /// `4 CPUs / 16G / 1:00:00`.
+    pub asked: String,
+    /// `1.0 CPUs / 310M / 12.3 s`.
+    pub used: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,7 +327,29 @@ fn time_section(out: &mut String, stages: &[StageTime]) -> Result<(), ReportErro
             .and_then(|()| root.present())
             .map_err(|e| ReportError::Figure { path: "report.html (time chart)".into(), source: Box::new(e) })?;
     }
-    let _ = writeln!(out, "<div class=\"figure\">{svg}</div>\n</section>");
+    let _ = writeln!(out, "<div class=\"figure\">{svg}</div>");
+    let jobs: Vec<(&str, &JobUse)> = stages.iter().filter_map(|s| Some((s.name.as_str(), s.job.as_ref()?))).collect();
+    if !jobs.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p>Stages computed as cluster jobs: what each asked for, and what it used as the job measured \
+             itself (CPUs kept busy on average, peak memory, wall time).</p>\n<table class=\"numbers jobs\">\n\
+             <thead><tr><th>stage</th><th>job</th><th>node</th><th>asked</th><th>used</th></tr></thead>\n<tbody>"
+        );
+        for (name, j) in jobs {
+            let _ = writeln!(
+                out,
+                "<tr class=\"job\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(name),
+                esc(&j.job),
+                esc(j.node.as_deref().unwrap_or("?")),
+                esc(&j.asked),
+                esc(&j.used)
+            );
+        }
+        let _ = writeln!(out, "</tbody>\n</table>");
+    }
+    let _ = writeln!(out, "</section>");
     Ok(())
 }
 
@@ -439,9 +475,32 @@ mod tests {
         records.extend(with_curves(dissimilar_records(2)));
         let report = build(&records);
         let timeline = vec![
-            StageTime { name: "data".into(), kind: "dataset".into(), seconds: Some(1.5), how: Computed::Cached },
-            StageTime { name: "base[half=A]".into(), kind: "train".into(), seconds: Some(30.0), how: Computed::Now },
-            StageTime { name: "report".into(), kind: "report".into(), seconds: None, how: Computed::Missing },
+            StageTime {
+                name: "data".into(),
+                kind: "dataset".into(),
+                seconds: Some(1.5),
+                how: Computed::Cached,
+                job: None,
+            },
+            StageTime {
+                name: "base[half=A]".into(),
+                kind: "train".into(),
+                seconds: Some(30.0),
+                how: Computed::Now,
+                job: Some(JobUse {
+                    job: "slurm job 42".into(),
+                    node: Some("n2".into()),
+                    asked: "4 CPUs / 16G".into(),
+                    used: "1.0 CPUs / 310M / 29.5 s".into(),
+                }),
+            },
+            StageTime {
+                name: "report".into(),
+                kind: "report".into(),
+                seconds: None,
+                how: Computed::Missing,
+                job: None,
+            },
         ];
         let ctx = PageContext { pipeline: Some("p.yaml".into()), networks: Default::default(), timeline };
         let page = report.html("transfer <test>", &ctx).unwrap();
@@ -451,6 +510,10 @@ mod tests {
             assert!(page.contains(&format!("<section id=\"{id}\">")), "{id}");
         }
         assert_eq!(page.matches("class=\"finding\"").count(), report.findings.len());
+        assert_eq!(page.matches("<tr class=\"job\">").count(), 1);
+        assert!(
+            page.contains("<td>slurm job 42</td><td>n2</td><td>4 CPUs / 16G</td><td>1.0 CPUs / 310M / 29.5 s</td>")
+        );
         assert_eq!(page.matches("<tr class=\"network\">").count(), records.len());
         let networks: usize = page
             .match_indices("data-metric=\"accuracy\" data-networks=\"")

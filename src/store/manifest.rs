@@ -25,6 +25,54 @@ pub struct Manifest {
     /// What checking the inputs' bytes against their digests cost before the task ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inputs_verified: Option<Verified>,
+    /// The cluster job that computed it, when one did (run information, not in the key;
+    /// manifests written before it existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobRun>,
+}
+
+/// Where a cluster job computed an entry, what it asked for, and what it used, as the
+/// job measured itself (so it is known without Slurm's accounting).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRun {
+    /// `slurm`.
+    pub executor: String,
+    /// The job's id (`SLURM_JOB_ID`; `42_3` for task 3 of array job 42).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The node it ran on (`SLURMD_NODENAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    pub asked: Asked,
+    pub used: Used,
+}
+
+/// What a job asked the cluster for; `None`: the partition's default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Asked {
+    pub cpus: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+}
+
+/// What a job's process and the processes it waited for used (`getrusage`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Used {
+    /// User and system CPU time.
+    pub cpu_seconds: f64,
+    /// The peak resident memory of the job's process or of its largest child.
+    pub max_rss_bytes: u64,
+    /// From the job's start to the entry's publication.
+    pub wall_seconds: f64,
+}
+
+impl Used {
+    /// CPUs kept busy on average.
+    pub fn cpus(&self) -> f64 {
+        if self.wall_seconds > 0.0 { self.cpu_seconds / self.wall_seconds } else { 0.0 }
+    }
 }
 
 /// Input objects verified for one stage: how many bytes, in how long.

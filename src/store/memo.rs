@@ -155,6 +155,8 @@ impl Entry {
             seconds: self.seconds,
             created_unix: self.created_unix,
             inputs_verified: self.inputs_verified,
+            // Run information the memo leaves out: the manifest file has it.
+            job: None,
         }
     }
 }
@@ -483,6 +485,7 @@ mod tests {
             seconds: 1.0,
             created_unix: 0,
             inputs_verified: None,
+            job: None,
         };
         store.publish(&m).unwrap();
         key
