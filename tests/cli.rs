@@ -482,38 +482,59 @@ fn gc_never_removes_what_a_live_run_holds() {
     assert_eq!(ran(&again), ["slow"], "the first stage's entry stayed");
 }
 
+/// Acts as the second user of a group cache: nobody:nogroup (65534).
+const OTHER_USER: &str = "--reuid=65534 --regid=65534 --clear-groups";
+
+/// A sandbox whose cache folder belongs to nobody's group, setgid, as a lab's shared
+/// cache would (umask 002). Needs root and setpriv; `None`, with the reason printed,
+/// where they are missing.
+struct GroupCache {
+    s: Sandbox,
+    setpriv: &'static str,
+}
+
+impl GroupCache {
+    fn new() -> Option<GroupCache> {
+        let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].into_iter().find(|p| Path::new(p).exists());
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { geteuid() } == 0;
+        let Some(setpriv) = setpriv.filter(|_| root) else {
+            eprintln!("skipped: acting as a second user needs root and setpriv (util-linux)");
+            return None;
+        };
+        let s = Sandbox::new();
+        fs::create_dir(s.path().join("cache")).unwrap();
+        let st = Command::new("sh")
+            .args(["-c", "chmod 0777 . && chgrp 65534 cache && chmod 2775 cache"])
+            .current_dir(s.path())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        Some(GroupCache { s, setpriv })
+    }
+
+    /// `pipe ARGS` as root (`None`) or as the user `setpriv` options name, no terminal.
+    fn run_as(&self, user: Option<&str>, args: &str) -> Output {
+        let prefix = user.map(|u| format!("{} {u} ", self.setpriv)).unwrap_or_default();
+        let pipe = env!("CARGO_BIN_EXE_pipe");
+        Command::new("sh")
+            .args(["-c", &format!("umask 002; exec {prefix}'{pipe}' {args} </dev/null")])
+            .current_dir(self.s.path())
+            .env("PIPE_CACHE", self.s.path().join("cache"))
+            .output()
+            .unwrap()
+    }
+}
+
 /// A second user's gc of their own pipeline keeps the first user's entries; `--only`
 /// removes them. Needs root (to act as a second user).
 #[test]
 fn gc_by_one_user_keeps_another_users_work() {
-    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].into_iter().find(|p| Path::new(p).exists());
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { geteuid() } == 0;
-    let Some(setpriv) = setpriv.filter(|_| root) else {
-        eprintln!("skipped: acting as a second user needs root and setpriv (util-linux)");
-        return;
-    };
-    let s = Sandbox::new();
-    s.write("a.yaml", AGED_A);
-    s.write("b.yaml", AGED_B);
-    let cache = s.path().join("cache");
-    fs::create_dir(&cache).unwrap();
-    let sh = |cmd: &str| {
-        let st = Command::new("sh").args(["-c", cmd]).current_dir(s.path()).status().unwrap();
-        assert!(st.success(), "{cmd}");
-    };
-    sh("chmod 0777 . && chgrp 65534 cache && chmod 2775 cache");
-    let pipe = env!("CARGO_BIN_EXE_pipe");
-    let run_as = |user: Option<&str>, args: &str| {
-        let prefix = user.map(|u| format!("{setpriv} {u} ")).unwrap_or_default();
-        Command::new("sh")
-            .args(["-c", &format!("umask 002; exec {prefix}'{pipe}' {args} </dev/null")])
-            .current_dir(s.path())
-            .env("PIPE_CACHE", &cache)
-            .output()
-            .unwrap()
-    };
-    let b = Some("--reuid=65534 --regid=65534 --clear-groups");
+    let Some(g) = GroupCache::new() else { return };
+    g.s.write("a.yaml", AGED_A);
+    g.s.write("b.yaml", AGED_B);
+    let run_as = |user: Option<&str>, args: &str| g.run_as(user, args);
+    let b = Some(OTHER_USER);
     for (user, args) in [(None, "run a.yaml"), (b, "run b.yaml")] {
         let out = run_as(user, args);
         assert!(out.status.success(), "{args}: {}", stderr(&out));
@@ -1168,36 +1189,12 @@ fn gc_removes_what_killed_runs_left_behind() {
 /// the first one cached and computes nothing. Needs root (to act as a second user).
 #[test]
 fn a_cache_shared_by_a_group_serves_another_user() {
-    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].into_iter().find(|p| Path::new(p).exists());
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { geteuid() } == 0;
-    let Some(setpriv) = setpriv.filter(|_| root) else {
-        eprintln!("skipped: acting as a second user needs root and setpriv (util-linux)");
-        return;
-    };
-    let s = Sandbox::new();
-    s.write("p.yaml", TRANSFER);
-    let cache = s.path().join("cache");
-    fs::create_dir(&cache).unwrap();
-    let sh = |cmd: &str| {
-        let st = Command::new("sh").args(["-c", cmd]).current_dir(s.path()).status().unwrap();
-        assert!(st.success(), "{cmd}");
-    };
-    // nobody:nogroup (65534) is the other user; the cache belongs to their group.
-    sh("chmod 0777 . && chgrp 65534 cache && chmod 2775 cache");
-    let pipe = env!("CARGO_BIN_EXE_pipe");
-    let run_as = |user: Option<&str>, args: &str| {
-        let prefix = user.map(|u| format!("{setpriv} {u} ")).unwrap_or_default();
-        Command::new("sh")
-            .args(["-c", &format!("umask 002; exec {prefix}'{pipe}' {args}")])
-            .current_dir(s.path())
-            .env("PIPE_CACHE", &cache)
-            .output()
-            .unwrap()
-    };
+    let Some(g) = GroupCache::new() else { return };
+    g.s.write("p.yaml", TRANSFER);
+    let run_as = |user: Option<&str>, args: &str| g.run_as(user, args);
     let first = run_as(None, "run p.yaml");
     assert!(first.status.success(), "{}", stderr(&first));
-    let other = Some("--reuid=65534 --regid=65534 --clear-groups");
+    let other = Some(OTHER_USER);
     let second = run_as(other, "run p.yaml --json");
     assert!(second.status.success(), "{}", stderr(&second));
     let v: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
