@@ -27,6 +27,18 @@ pub trait Kind: Sync {
         &[]
     }
 
+    /// Whether a stage of this kind trains a network (checkpoint, metrics, log): the
+    /// report page and `show` read such stages.
+    fn trains_network(&self) -> bool {
+        false
+    }
+
+    /// Whether a stage of this kind makes the experiment's report, whose page `pipe
+    /// run` writes beside the pipeline file.
+    fn makes_report(&self) -> bool {
+        false
+    }
+
     /// Check one stage's parameters (defaults already merged in), recording every
     /// problem; `None` when there was one.
     fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>>;

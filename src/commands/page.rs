@@ -23,7 +23,7 @@ pub struct Networks {
 }
 
 pub fn is_network(p: &Pipeline, i: usize) -> bool {
-    matches!(p.stages[i].kind.name(), "train" | "transfer")
+    p.stages[i].kind.trains_network()
 }
 
 /// The network stages among `stages`, read from their manifests where `entry` has

@@ -171,7 +171,7 @@ fn pull_reports(
     let mut read = HashMap::new();
     for (&i, r) in &results {
         let stage = &p.stages[i];
-        if stage.kind.name() != "report" || !matches!(r.outcome, Outcome::Ran | Outcome::Cached | Outcome::Remote) {
+        if !stage.kind.makes_report() || !matches!(r.outcome, Outcome::Ran | Outcome::Cached | Outcome::Remote) {
             continue;
         }
         if r.outcome == Outcome::Remote
@@ -286,7 +286,7 @@ fn write_pages<'s>(
     from_remote: &HashMap<String, Manifest>,
 ) -> Result<Vec<Page<'s>>, Error> {
     let reports: std::collections::HashSet<&str> =
-        p.stages.iter().filter(|s| s.kind.name() == "report").map(|s| s.name.as_str()).collect();
+        p.stages.iter().filter(|s| s.kind.makes_report()).map(|s| s.name.as_str()).collect();
     let done: Vec<&StageResult> = summary
         .stages
         .iter()

@@ -36,6 +36,10 @@ impl Kind for ReportKind {
         4
     }
 
+    fn makes_report(&self) -> bool {
+        true
+    }
+
     fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {
         let mut m = MapReader::new(params, path.clone(), diags)?;
         let of_node = m.require("of", diags);

@@ -51,6 +51,10 @@ impl Kind for TrainKind {
         1
     }
 
+    fn trains_network(&self) -> bool {
+        true
+    }
+
     fn sections(&self) -> &'static [&'static str] {
         &["network", "training"]
     }
@@ -79,6 +83,10 @@ impl Kind for TransferKind {
 
     fn version(&self) -> u32 {
         1
+    }
+
+    fn trains_network(&self) -> bool {
+        true
     }
 
     fn sections(&self) -> &'static [&'static str] {
