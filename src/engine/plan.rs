@@ -61,8 +61,9 @@ pub enum StaleReason {
     Changed(Vec<Change>),
     /// The key changed in a way no single field shows.
     KeyChanged,
-    /// The key cannot be computed (a dependency file is missing or unreadable).
-    Input(String),
+    /// The key cannot be computed (a dependency file is missing or unreadable). Shared,
+    /// since a plan's reasons are cloned and an IO error is not.
+    Input(std::sync::Arc<KeyError>),
 }
 
 impl std::fmt::Display for StaleReason {
@@ -76,7 +77,7 @@ impl std::fmt::Display for StaleReason {
                 f.write_str(&lines.join("; "))
             }
             StaleReason::KeyChanged => f.write_str("key changed"),
-            StaleReason::Input(e) => f.write_str(e),
+            StaleReason::Input(e) => f.write_str(&crate::causes::chain_text(&**e)),
         }
     }
 }
@@ -274,7 +275,7 @@ pub fn plan(
         let key = match key_with(p, i, params[i].take(), outputs_of, stat) {
             Ok(k) => k,
             Err(e) => {
-                let reasons = vec![StaleReason::Input(crate::causes::chain_text(&e))];
+                let reasons = vec![StaleReason::Input(std::sync::Arc::new(e))];
                 stages[i] = Some(Planned { state: StageState::Stale { reasons }, key: None, digest: None });
                 continue;
             }
