@@ -63,9 +63,23 @@ pub enum Error {
     /// `show STAGE` of a stage the cache does not hold with its current inputs.
     #[error("stage `{stage}` is not in the cache with its current inputs ({reasons}); run `pipe run {} \"{stage}\"`", file.display())]
     NotCached { stage: String, reasons: String, file: std::path::PathBuf },
+    /// Stages of a run failed: each with its causes and the last lines of its output.
+    #[error("{} stage(s) failed", stages.len())]
+    StagesFailed { stages: Vec<FailedStage>, skipped: usize },
     /// A stage's key cannot be computed (an input it names is not there).
     #[error("stage `{stage}`: {source}")]
     Key { stage: String, source: crate::engine::plan::KeyError },
+}
+
+/// One failed stage, as the run reported it.
+#[derive(Debug)]
+pub struct FailedStage {
+    pub name: String,
+    pub error: String,
+    pub causes: Vec<String>,
+    pub tail: Vec<String>,
+    /// It failed on a file or the cache (a full disk, a read-only filesystem).
+    pub io: bool,
 }
 
 impl From<RunError> for Error {
@@ -99,6 +113,9 @@ impl Error {
         match self {
             Error::Failed { code, .. } => *code,
             Error::Damaged(_) | Error::UnknownKeys { .. } | Error::NotCached { .. } | Error::Key { .. } => 1,
+            // Only a file's or the cache's fault everywhere: 4, as for any such error.
+            Error::StagesFailed { stages, .. } if stages.iter().all(|f| f.io) => 4,
+            Error::StagesFailed { .. } => 1,
             Error::Usage(_) | Error::Target(_) => 2,
             Error::Config(_) | Error::Executor(_) => 3,
             Error::Store(_) | Error::Io { .. } | Error::Report { .. } | Error::Remote(_) => 4,
@@ -110,6 +127,7 @@ impl Error {
     pub fn render(&self) -> String {
         match self {
             Error::Failed { report, .. } => report.clone(),
+            Error::StagesFailed { stages, skipped } => render_failed(stages, *skipped),
             Error::Config(_) => self.to_string(),
             Error::Interrupted => "interrupted: run the same command again to continue".to_string(),
             other => {
@@ -122,6 +140,29 @@ impl Error {
             }
         }
     }
+}
+
+/// Every failed stage: `error: stage ... failed`, its causes, its output's last lines;
+/// then how many stages were not run because of them.
+fn render_failed(stages: &[FailedStage], skipped: usize) -> String {
+    use std::fmt::Write as _;
+    let mut msg = String::new();
+    for f in stages {
+        let _ = writeln!(msg, "error: stage `{}` failed: {}", f.name, f.error);
+        for cause in &f.causes {
+            let _ = writeln!(msg, "  caused by: {cause}");
+        }
+        if !f.tail.is_empty() {
+            let _ = writeln!(msg, "  last lines of its output:");
+            for line in &f.tail {
+                let _ = writeln!(msg, "  | {line}");
+            }
+        }
+    }
+    if skipped > 0 {
+        let _ = writeln!(msg, "{skipped} stage(s) that depend on it were not run");
+    }
+    msg.trim_end().to_string()
 }
 
 /// Print to stdout; a closed pipe (`pipe status x | head`) is not an error.

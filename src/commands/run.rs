@@ -15,7 +15,7 @@ use crate::engine::cancel::install_handler;
 use crate::engine::plan::{Selection, StageState, plan_pipeline};
 use crate::engine::run::{Outcome, RunOptions, RunSummary, StageResult, run as run_pipeline};
 use crate::engine::slurm::SlurmSettings;
-use crate::error::{Error, emit};
+use crate::error::{Error, FailedStage, emit};
 use crate::kind::FailureClass;
 use crate::remote::{Remote, Transfer};
 use crate::report::{Computed, PageContext, build};
@@ -229,33 +229,25 @@ fn slurm_busy_for() -> std::time::Duration {
     secs.map_or(crate::engine::slurm_call::DEFAULT_BUSY_FOR, std::time::Duration::from_secs_f64)
 }
 
-/// Every failed stage with its causes and last output lines. The exit code is 4 when
-/// every failure was a file's or the cache's (a full disk, a read-only filesystem),
-/// else 1.
+/// Every failed stage with its causes and last output lines (rendered, with the exit
+/// code, by `Error`).
 fn failures(summary: &RunSummary) -> Result<(), Error> {
-    let failed: Vec<_> = summary.stages.iter().filter(|s| s.outcome == Outcome::Failed).collect();
-    if failed.is_empty() {
+    let stages: Vec<FailedStage> = summary
+        .stages
+        .iter()
+        .filter(|s| s.outcome == Outcome::Failed)
+        .map(|f| FailedStage {
+            name: f.name.clone(),
+            error: f.error.clone().unwrap_or_else(|| "unknown error".into()),
+            causes: f.causes.clone(),
+            tail: f.tail.clone(),
+            io: f.failure == Some(FailureClass::Io),
+        })
+        .collect();
+    if stages.is_empty() {
         return Ok(());
     }
-    let mut msg = String::new();
-    for f in &failed {
-        let _ = writeln!(msg, "error: stage `{}` failed: {}", f.name, f.error.as_deref().unwrap_or("unknown error"));
-        for cause in &f.causes {
-            let _ = writeln!(msg, "  caused by: {cause}");
-        }
-        if !f.tail.is_empty() {
-            let _ = writeln!(msg, "  last lines of its output:");
-            for line in &f.tail {
-                let _ = writeln!(msg, "  | {line}");
-            }
-        }
-    }
-    let skipped = summary.count(Outcome::Skipped);
-    if skipped > 0 {
-        let _ = writeln!(msg, "{skipped} stage(s) that depend on it were not run");
-    }
-    let code = if failed.iter().all(|f| f.failure == Some(FailureClass::Io)) { 4 } else { 1 };
-    Err(Error::Failed { report: msg.trim_end().to_string(), code })
+    Err(Error::StagesFailed { stages, skipped: summary.count(Outcome::Skipped) })
 }
 
 fn dry_run(p: &Pipeline, store: &Store, a: &RunArgs) -> Result<(), Error> {
