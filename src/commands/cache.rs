@@ -351,12 +351,7 @@ fn gc(store: &Store, a: &GcArgs) -> Result<(), Error> {
     let keep = named_keep(store, &a.files, &a.sets)?;
     let preview = store.gc_preview(&keep, policy(a))?;
     let d = &preview.decision;
-    if a.dry_run || (a.only && !d.removed.is_empty()) {
-        emit(&listing(d, "here"))?;
-    }
-    if !a.dry_run && a.only && !d.removed.is_empty() {
-        confirm(d, a.yes)?;
-    }
+    list_and_confirm(d, a, "here")?;
     let r = store.gc(&keep, &preview, a.dry_run)?;
     let downloads = if r.downloads > 0 { format!(" and {} downloads", r.downloads) } else { String::new() };
     let leftovers = match r.leftovers {
@@ -398,6 +393,18 @@ fn rules_said(removed: &[Removed], a: &GcArgs) -> String {
         );
     }
     out
+}
+
+/// What would go, listed for a dry run and before `--only` removes anything; then
+/// `--only` asks (see `confirm`).
+fn list_and_confirm(d: &Decision, a: &GcArgs, place: &str) -> Result<(), Error> {
+    if a.dry_run || (a.only && !d.removed.is_empty()) {
+        emit(&listing(d, place))?;
+    }
+    if a.dry_run || !a.only || d.removed.is_empty() {
+        return Ok(());
+    }
+    confirm(d, a.yes)
 }
 
 /// Off a terminal, `--only` needs `--yes`; on one, the user says yes.
@@ -497,12 +504,7 @@ fn gc_remote(store: &Store, a: &GcArgs, url: &str) -> Result<(), Error> {
     let policy = Policy { named, young: REMOTE_YOUNG, ..policy(a) };
     let preview = remote.gc_preview(policy)?;
     let d = &preview.decision;
-    if a.dry_run || (a.only && !d.removed.is_empty()) {
-        emit(&listing(d, &format!("on {url}")))?;
-    }
-    if !a.dry_run && a.only && !d.removed.is_empty() {
-        confirm(d, a.yes)?;
-    }
+    list_and_confirm(d, a, &format!("on {url}"))?;
     let r = remote.gc(&preview, a.dry_run)?;
     let mut out = format!(
         "remote {url}: {} {} entries, {} objects ({}); kept {} entries\n",

@@ -208,14 +208,15 @@ impl Remote {
     /// What gc of the remote would remove under `policy`, from the entries there and the
     /// use logs pushed there (read-only).
     pub fn gc_preview(&self, policy: Policy) -> Result<GcPreview, RemoteError> {
-        let facts = self.gc_facts(policy.now)?;
+        let (facts, _) = self.gc_facts(policy.now)?;
         let decision = decide(&facts, &policy, &|_| true, &|_| true);
         Ok(GcPreview { decision, policy })
     }
 
     /// Every entry on the remote (an entry counts as created when it was pushed, if
-    /// later), and the use lines pushed there with the key lists they name.
-    fn gc_facts(&self, now: u64) -> Result<Facts, RemoteError> {
+    /// later), and the use lines pushed there with the key lists they name; also the
+    /// names of the entries listed.
+    fn gc_facts(&self, now: u64) -> Result<(Facts, Vec<String>), RemoteError> {
         let listed: Vec<(String, u64, Option<std::time::Duration>)> =
             self.backend.list("entries")?.into_iter().filter(|(n, _, _)| key_of(n).is_some()).collect();
         let manifests = all(&listed, |(n, _, age)| {
@@ -253,7 +254,7 @@ impl Remote {
             let text = String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned();
             facts.sets.insert(d, text.lines().map(str::to_string).collect());
         }
-        Ok(facts)
+        Ok((facts, listed.into_iter().map(|(n, _, _)| n).collect()))
     }
 
     /// Remove the entries `preview` showed that the same rules still remove now, then
@@ -262,20 +263,16 @@ impl Remote {
     /// an older object while gc runs can still lose it (the push saw it, then gc
     /// removed it): run `gc --remote` when nobody pushes, as with `dvc gc -c`.
     pub fn gc(&self, preview: &GcPreview, dry_run: bool) -> Result<RemoteGc, RemoteError> {
-        let facts = self.gc_facts(preview.policy.now)?;
+        let (facts, listed) = self.gc_facts(preview.policy.now)?;
         let shown: HashSet<&str> = preview.decision.removed.iter().map(|r| r.key.as_str()).collect();
         let mut now = decide(&facts, &preview.policy, &|_| true, &|_| true);
         now.removed.retain(|r| shown.contains(r.key.as_str()));
         let gone: HashSet<&str> = now.removed.iter().map(|r| r.key.as_str()).collect();
-        let listed = self.backend.list("entries")?;
         // Names this pipe cannot read go too, as they always did.
+        let readable: HashSet<&str> = facts.entries.iter().map(|e| e.key.as_str()).collect();
         let doomed: Vec<String> = listed
             .iter()
-            .map(|(n, _, _)| n)
-            .filter(|n| match key_of(n) {
-                Some(k) => gone.contains(k.as_str()) || !facts.entries.iter().any(|e| e.key == k),
-                None => false,
-            })
+            .filter(|n| key_of(n).is_some_and(|k| gone.contains(k.as_str()) || !readable.contains(k.as_str())))
             .cloned()
             .collect();
         let names: HashSet<String> = facts
@@ -302,7 +299,7 @@ impl Remote {
             all(&doomed, |n| self.backend.delete(n))?;
             // An entry pushed meanwhile (by another machine) may name objects that were
             // there before it: keep whatever any entry there now names.
-            let before: HashSet<&String> = listed.iter().map(|(n, _, _)| n).collect();
+            let before: HashSet<&String> = listed.iter().collect();
             let new_keys: Vec<String> = self
                 .backend
                 .list("entries")?

@@ -155,7 +155,7 @@ impl Store {
             facts.sets.insert(set, keys);
         }
         facts.records = self.record_roots();
-        facts.live = live_holds(self).into_keys().collect();
+        facts.live = live_holds(self);
         Ok((facts, unreadable))
     }
 
@@ -220,9 +220,9 @@ impl Store {
             if policy.now.saturating_sub(r.t) > policy.retention && !Path::new(&r.pipeline).exists() {
                 sweep.report.records += 1;
                 if !sweep.dry_run {
-                    let id = blake3::hash(r.pipeline.as_bytes()).to_hex();
+                    let id = super::records::pipeline_id(&r.pipeline);
                     for ext in ["json", "memo"] {
-                        let _ = fs::remove_file(self.sub("records").join(format!("{}.{ext}", &id[..16])));
+                        let _ = fs::remove_file(self.sub("records").join(format!("{id}.{ext}")));
                     }
                 }
             }

@@ -284,8 +284,8 @@ impl Memo {
     /// The memo of pipeline file `pipeline` (absolute) in `store`; empty when there is
     /// none or it cannot be read.
     pub fn load(store: &Store, pipeline: &Path) -> Memo {
-        let id = blake3::hash(pipeline.to_string_lossy().as_bytes()).to_hex();
-        let file = store.sub("records").join(format!("{}.memo", &id[..16]));
+        let id = super::records::pipeline_id(&pipeline.to_string_lossy());
+        let file = store.sub("records").join(format!("{id}.memo"));
         // Off: no folder is trusted and no file read, so every lookup goes to the store
         // and nothing is remembered.
         let off = std::env::var_os("PIPE_MEMO").is_some_and(|v| v == "off");

@@ -36,12 +36,17 @@ fn read(file: &Path) -> Option<RecordFile> {
     fs::read(file).ok().and_then(|b| serde_json::from_slice::<RecordFile>(&b).ok())
 }
 
+/// The name the cache's books of one pipeline file go by: a hash of its absolute path
+/// (`records/<id>.json`, `records/<id>.memo`, `uses/<id>-...log`).
+pub(crate) fn pipeline_id(pipeline: &str) -> String {
+    blake3::hash(pipeline.as_bytes()).to_hex()[..16].to_string()
+}
+
 impl Records {
     /// The records of the pipeline file `pipeline` (absolute), kept under `dir`; the
     /// file is read on first use.
     pub fn load(dir: &Path, pipeline: &Path) -> Records {
-        let id = blake3::hash(pipeline.to_string_lossy().as_bytes()).to_hex();
-        let file = dir.join(format!("{}.json", &id[..16]));
+        let file = dir.join(format!("{}.json", pipeline_id(&pipeline.to_string_lossy())));
         Records { file, stages: OnceCell::new(), changed: BTreeMap::new() }
     }
 

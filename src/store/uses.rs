@@ -19,7 +19,7 @@
 //! computes) in its own scratch folder (`tmp/<proc>/holds`); `gc` never removes those,
 //! whatever the rule, and tells a live process by the lock on that folder.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -119,9 +119,9 @@ fn key_list<'k>(keys: impl Iterator<Item = &'k str>) -> (Vec<u8>, usize, String)
 
 /// The file name of the use log of `pipeline` by `who`.
 pub fn log_name(pipeline: &str, who: &Who) -> String {
-    let id = blake3::hash(pipeline.as_bytes()).to_hex();
+    let id = super::records::pipeline_id(pipeline);
     let host: String = who.host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
-    format!("{}-{host}-{}.log", &id[..16], who.uid)
+    format!("{id}-{host}-{}.log", who.uid)
 }
 
 impl Store {
@@ -274,8 +274,8 @@ fn append(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// The keys held by the live processes whose scratch folders are under `tmp`: a folder
 /// whose lock another process holds now.
-pub(crate) fn live_holds(store: &Store) -> HashMap<String, ()> {
-    let mut keys = HashMap::new();
+pub(crate) fn live_holds(store: &Store) -> HashSet<String> {
+    let mut keys = HashSet::new();
     let tmp = store.sub("tmp");
     for e in fs::read_dir(&tmp).into_iter().flatten().flatten() {
         let dir = e.path();
@@ -289,9 +289,9 @@ pub(crate) fn live_holds(store: &Store) -> HashMap<String, ()> {
         }
         for line in text.lines() {
             if let Some(k) = line.strip_prefix("key ") {
-                keys.insert(k.to_string(), ());
+                keys.insert(k.to_string());
             } else if let Some(set) = line.strip_prefix("set ") {
-                keys.extend(store.read_set(set).into_iter().map(|k| (k, ())));
+                keys.extend(store.read_set(set));
             }
         }
     }
@@ -329,13 +329,13 @@ mod tests {
         store.hold(["k1", "k2"].into_iter()).unwrap();
         store.hold_key("k3").unwrap();
         let held = live_holds(&store);
-        assert!(["k1", "k2", "k3"].iter().all(|k| held.contains_key(*k)), "{held:?}");
+        assert!(["k1", "k2", "k3"].iter().all(|k| held.contains(*k)), "{held:?}");
         // Another process's folder whose lock nobody holds: a dead process.
         let dead = t.path().join("tmp/p1-dead");
         fs::create_dir_all(&dead).unwrap();
         fs::write(dead.join("holds"), "key k9\n").unwrap();
         fs::write(t.path().join("tmp/p1-dead.lock"), "").unwrap();
-        assert!(!live_holds(&store).contains_key("k9"));
+        assert!(!live_holds(&store).contains("k9"));
     }
 
     #[test]
