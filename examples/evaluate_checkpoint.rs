@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let file = PathBuf::from(args.next().unwrap_or_else(|| "pipelines/quick.yaml".into()));
     let stage = args.next().unwrap_or_else(|| "base[half=B]".into());
-    let pipeline = load(&file, &[])?;
+    let pipeline = load(&file, &[], pipe::kinds::registry())?;
     let store = Store::open(&PathBuf::from("cache"))?;
 
     // Find the stage's entry: it must be in the cache with the file's current settings.

@@ -16,7 +16,7 @@ use pipe::store::Store;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let file = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "pipelines/quick.yaml".into()));
     // `--set`-style overrides, applied before validation.
-    let pipeline = load(&file, &["training.epochs=1".to_string()])?;
+    let pipeline = load(&file, &["training.epochs=1".to_string()], pipe::kinds::registry())?;
     let store = Store::open(&PathBuf::from("cache"))?;
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
     let books = Books::load(&store, &pipeline.file);

@@ -28,15 +28,17 @@ pub struct PipelineArgs {
 }
 
 pub fn load_pipeline(a: &PipelineArgs) -> Result<Pipeline, Error> {
-    Ok(load(&a.file, &a.sets)?)
+    Ok(load(&a.file, &a.sets, crate::kinds::registry())?)
 }
 
 /// The pipeline, the cache at `cache` (created if need be, once the file is found
 /// valid) and the pipeline's books in it; the file and the books are read side by side.
 pub fn load_with_books(a: &PipelineArgs, cache: &std::path::Path) -> Result<(Pipeline, Store, Books), Error> {
     let abs = std::path::absolute(&a.file).unwrap_or_else(|_| a.file.clone());
-    let (p, books) =
-        rayon::join(|| load(&a.file, &a.sets), || Store::existing(cache).map(|store| Books::load(&store, &abs)));
+    let (p, books) = rayon::join(
+        || load(&a.file, &a.sets, crate::kinds::registry()),
+        || Store::existing(cache).map(|store| Books::load(&store, &abs)),
+    );
     let p = p?;
     debug_assert_eq!(p.file, abs, "the books are those of the file loaded");
     Ok((p, Store::open(cache)?, books?))

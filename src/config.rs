@@ -7,10 +7,11 @@ pub mod interpolate;
 pub mod load;
 pub mod node;
 pub mod overrides;
+pub mod params;
 pub mod pipeline;
-pub mod reader;
 pub mod resources;
 pub mod suggest;
 pub mod yaml;
 
 pub use load::{ConfigError, Pipeline, load, parse};
+pub use pipeline::Kinds;

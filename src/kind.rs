@@ -10,8 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use crate::config::diagnostic::Diagnostics;
-use crate::config::node::{KeyPath, Mark, Node};
+use crate::config::params::{Located, Mark, Params};
 
 pub trait Kind: Sync {
     /// The key that selects this kind in a stage, e.g. `cmd`.
@@ -39,9 +38,10 @@ pub trait Kind: Sync {
         false
     }
 
-    /// Check one stage's parameters (defaults already merged in), recording every
-    /// problem; `None` when there was one.
-    fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>>;
+    /// Read one stage's parameters (defaults already merged in) into the kind's own
+    /// struct and check what spans several of them, recording every problem; `None`
+    /// when the parameters could not be read.
+    fn check(&self, params: &mut Params<'_>) -> Option<Box<dyn Task>>;
 }
 
 /// Something a stage reads.
@@ -55,6 +55,13 @@ pub enum Input {
     /// matrix group name (every instance, as roles `ROLE/INSTANCE`). `field` is the
     /// parameter it was written in, for error messages.
     Stage { role: String, reference: String, mark: Mark, field: &'static str },
+}
+
+impl Input {
+    /// Another stage's outputs under `role`, as written in parameter `field`.
+    pub fn stage(role: impl Into<String>, reference: &Located<String>, field: &'static str) -> Input {
+        Input::Stage { role: role.into(), reference: reference.value.clone(), mark: reference.mark, field }
+    }
 }
 
 pub trait Task: Send + Sync + fmt::Debug {
@@ -289,24 +296,6 @@ impl fmt::Display for StageFailure {
 /// parameter lives, so none can affect a stage's output and be missing from its key.
 pub fn params_json<T: serde::Serialize>(params: &T) -> crate::key::Params {
     crate::key::Params::of(&serde_json::to_value(params).expect("parameters are plain data"))
-}
-
-/// Every stage kind this build knows.
-pub fn registry() -> &'static [&'static dyn Kind] {
-    use crate::kinds::*;
-    &[
-        &cmd::Cmd,
-        &dataset::DatasetKind,
-        &split::SplitKind,
-        &train::TrainKind,
-        &train::TransferKind,
-        &evaluate::EvaluateKind,
-        &report::ReportKind,
-    ]
-}
-
-pub fn find(name: &str) -> Option<&'static dyn Kind> {
-    registry().iter().copied().find(|k| k.name() == name)
 }
 
 /// The last `n` lines of a log file, for error messages.

@@ -11,7 +11,20 @@ pub mod train;
 
 use std::path::{Path, PathBuf};
 
-use crate::kind::{RunContext, StageFailure};
+use crate::kind::{Kind, RunContext, StageFailure};
+
+/// Every stage kind this build knows: what `config::load` is given to read a file.
+pub fn registry() -> &'static [&'static dyn Kind] {
+    &[
+        &cmd::Cmd,
+        &dataset::DatasetKind,
+        &split::SplitKind,
+        &train::TrainKind,
+        &train::TransferKind,
+        &evaluate::EvaluateKind,
+        &report::ReportKind,
+    ]
+}
 
 /// A rayon pool of the stage's thread count: candle's convolutions and matrix products
 /// run on the pool they are called from, so a stage uses the cores it was given.
@@ -83,7 +96,7 @@ mod tests {
                 true => vec!["stages.data.dataset.path=data".to_string()],
                 false => Vec::new(),
             };
-            let p = crate::config::parse(Path::new(name), text.as_bytes(), &sets).unwrap();
+            let p = crate::config::parse(Path::new(name), text.as_bytes(), &sets, super::registry()).unwrap();
             for s in &p.stages {
                 let key =
                     crate::key::StageKey::new(s.kind.name(), s.kind.version(), s.task.params(), Default::default());

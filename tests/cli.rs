@@ -622,6 +622,16 @@ fn error_messages() {
         ("matrix", "stages:\n  t:\n    matrix: {n: [1, 2, 2], 'bad-name': [x]}\n    cmd: {run: 'echo ${m}'}\n"),
         ("types", "stages:\n  a:\n    cmd: {run: [1], outs: /abs/path, env: {X: [1]}}\n  b: []\n"),
         ("no_stages", "name: has spaces\n"),
+        (
+            "kind_params",
+            "training: {schedule: cosin, lr: -1, momentum: 1.5, augment: {crop_pad: 100}, epoch: 3}\n\
+             network: {layers: fc 10}\n\
+             stages:\n  \
+               data:\n    dataset: {source: foldr, path: y, channels: 2}\n  \
+               split:\n    split: {data: data, method: randm, seed: -3, holdout: 1.5}\n  \
+               base:\n    transfer: {target: split.A, n: 2}\n  \
+               ev:\n    evaluate: {network: base, data: [split.A, split.B], part: val}\n",
+        ),
     ];
     for (name, text) in cases {
         let s = Sandbox::new();

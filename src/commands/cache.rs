@@ -319,7 +319,7 @@ fn verify(store: &Store, json: bool) -> Result<(), Error> {
 fn named_keep(store: &Store, files: &[PathBuf], sets: &[String]) -> Result<Keep, Error> {
     let mut keep = Keep::default();
     for f in files {
-        let p = load(f, sets)?;
+        let p = load(f, sets, crate::kinds::registry())?;
         keep.downloads.extend(p.stages.iter().flat_map(|s| s.task.downloads()));
         let plan = plan_pipeline(&p, store, &Selection::new(&p, &[], &[])?)?;
         for (_, s) in plan.selected() {
@@ -481,7 +481,7 @@ fn gc_remote(store: &Store, a: &GcArgs, url: &str) -> Result<(), Error> {
     let remote = crate::remote::Remote::open(url, false)?;
     let mut named = BTreeSet::new();
     for f in &a.files {
-        let p = load(f, &a.sets)?;
+        let p = load(f, &a.sets, crate::kinds::registry())?;
         let resolved = crate::remote::resolve(&p, store, &remote, &Selection::new(&p, &[], &[])?)?;
         // A stage whose inputs are in neither cache has a key nobody can know here, and
         // so may the remote entries of everything after it: remove nothing.

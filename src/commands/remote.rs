@@ -55,7 +55,7 @@ pub fn push(cache: &Path, a: &PushArgs) -> Result<(), Error> {
         manifests.extend(store.manifests()?.into_iter().filter_map(|(_, m)| m));
     } else {
         for f in &a.files {
-            let p = load(f, &a.sets)?;
+            let p = load(f, &a.sets, crate::kinds::registry())?;
             let plan = plan_pipeline(&p, &store, &Selection::new(&p, &[], &[])?)?;
             for (_, s) in plan.selected() {
                 match &s.state {

@@ -152,7 +152,7 @@ fn no_input_panics_and_every_error_has_a_location() {
             2 => vec!["stages.x.cmd.run=[".into(), "=".into()],
             _ => Vec::new(),
         };
-        let result = std::panic::catch_unwind(|| parse(file, &bytes, &sets));
+        let result = std::panic::catch_unwind(|| parse(file, &bytes, &sets, crate::kinds::registry()));
         let shown = || String::from_utf8_lossy(&bytes).into_owned();
         match result {
             Err(_) => panic!("round {round}: the reader panicked on:\n{}\nwith {sets:?}", shown()),

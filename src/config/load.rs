@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::diagnostic::{Diagnostic, Diagnostics, Sources, render};
 use super::node::{KeyPath, Mark, Origin};
 use super::overrides;
-use super::pipeline::{Stage, validate};
+use super::pipeline::{Kinds, Stage, validate};
 use super::yaml;
 use crate::graph::{self, Dag};
 
@@ -36,14 +36,15 @@ pub enum ConfigError {
     Invalid { file: PathBuf, text: String, sets: Vec<String>, diagnostics: Vec<Diagnostic> },
 }
 
-pub fn load(file: &Path, sets: &[String]) -> Result<Pipeline, ConfigError> {
+/// The pipeline in `file`, with `--set` overrides, its stages read by `kinds`.
+pub fn load(file: &Path, sets: &[String], kinds: Kinds) -> Result<Pipeline, ConfigError> {
     let bytes = std::fs::read(file).map_err(|source| ConfigError::Read { path: file.to_path_buf(), source })?;
-    parse(file, &bytes, sets)
+    parse(file, &bytes, sets, kinds)
 }
 
 /// A pipeline from the bytes of `file` (read by the caller), with `--set` overrides.
 /// Pure: nothing is read or written, so every mistake comes back as diagnostics.
-pub fn parse(file: &Path, bytes: &[u8], sets: &[String]) -> Result<Pipeline, ConfigError> {
+pub fn parse(file: &Path, bytes: &[u8], sets: &[String], kinds: Kinds) -> Result<Pipeline, ConfigError> {
     let (text, not_text) = decode(bytes);
     let invalid = |diagnostics: Vec<Diagnostic>| ConfigError::Invalid {
         file: file.to_path_buf(),
@@ -69,7 +70,7 @@ pub fn parse(file: &Path, bytes: &[u8], sets: &[String]) -> Result<Pipeline, Con
     })?;
     let mut diags = Diagnostics::default();
     overrides::apply(&mut root, sets, &mut diags);
-    let validated = validate(&root, &mut diags);
+    let validated = validate(&root, kinds, &mut diags);
     let dag = graph::build(&validated.stages, &validated.declared, &mut diags);
     diags.dedup();
     if !diags.is_empty() {

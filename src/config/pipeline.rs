@@ -18,9 +18,13 @@ use std::fmt::Write as _;
 use super::diagnostic::Diagnostics;
 use super::interpolate::{Vars, interpolate};
 use super::node::{Key, KeyPath, Mark, Node, Value};
+use super::params::Params;
 use super::resources::{self, ExecutorName, Resources};
 use super::suggest::nearest;
-use crate::kind::{self, Kind, Task};
+use crate::kind::{Kind, Task};
+
+/// The stage kinds a pipeline file may use.
+pub type Kinds = &'static [&'static dyn Kind];
 
 /// One stage after matrix expansion.
 #[derive(Debug)]
@@ -60,98 +64,46 @@ const TOP_KEYS: [&str; 5] = ["name", "seeds", "stages", "executor", "resources"]
 /// experiment, and its expansion alone would take memory and minutes.
 pub const MAX_STAGES: usize = 100_000;
 
-pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
-    let top = KeyPath::root();
-    let sections: Vec<&'static str> = {
-        let mut s: Vec<&'static str> = kind::registry().iter().flat_map(|k| k.sections().iter().copied()).collect();
-        s.sort_unstable();
-        s.dedup();
-        s
-    };
+/// The top-level keys of a file, each checked on its own.
+#[derive(Default)]
+struct TopLevel<'a> {
+    name: Option<String>,
+    seeds: usize,
+    stages: Option<&'a Node>,
+    executor: Option<ExecutorName>,
+    resources: Option<&'a Node>,
+    /// Pipeline-wide defaults for the kinds that read them, by section name.
+    sections: BTreeMap<&'static str, &'a Node>,
+}
+
+/// What every stage group is read with.
+struct Context<'a> {
+    kinds: Kinds,
+    sections: &'a BTreeMap<&'static str, &'a Node>,
+    resources: Option<&'a Node>,
+    seeds: usize,
+}
+
+pub fn validate(root: &Node, kinds: Kinds, diags: &mut Diagnostics) -> Validated {
     let Value::Map(entries) = &root.value else {
-        diags.error(root.mark, &top, format!("expected a mapping at the top of the file, found {}", root.type_name()));
+        diags.error(
+            root.mark,
+            &KeyPath::root(),
+            format!("expected a mapping at the top of the file, found {}", root.type_name()),
+        );
         return Validated { name: None, stages: Vec::new(), declared: Vec::new(), executor: None };
     };
-    let mut name = None;
-    let mut seeds = 1usize;
-    let mut stages_node = None;
-    let mut executor = None;
-    let mut resources_node = None;
-    let mut section_nodes: BTreeMap<&str, &Node> = BTreeMap::new();
-    for (k, v) in entries {
-        match k.name.as_str() {
-            "name" => match &v.value {
-                Value::Str(s) if valid_name(s) => name = Some(s.clone()),
-                _ => diags.error(v.mark, &top.key("name"), "expected a name made of letters, digits, `_` and `-`"),
-            },
-            "stages" => stages_node = Some(v),
-            "executor" => match &v.value {
-                Value::Str(s) if ExecutorName::parse(s).is_some() => executor = ExecutorName::parse(s),
-                _ => diags.error_help(
-                    v.mark,
-                    &top.key("executor"),
-                    format!(
-                        "unknown executor {}",
-                        v.scalar_text().map_or_else(|| v.type_name().into(), |t| format!("`{t}`"))
-                    ),
-                    format!("expected one of: {}", ExecutorName::NAMES.join(", ")),
-                ),
-            },
-            "resources" => resources_node = Some(v),
-            "seeds" => match v.value {
-                Value::Int(n) if (1..=10_000).contains(&n) => seeds = n as usize,
-                _ => diags.error(v.mark, &top.key("seeds"), "expected a count of seeds, at least 1"),
-            },
-            s if sections.contains(&s) => {
-                let section = sections.iter().copied().find(|x| *x == s).unwrap_or_default();
-                if matches!(v.value, Value::Map(_)) {
-                    section_nodes.insert(section, v);
-                } else {
-                    diags.error(v.mark, &top.key(s), format!("expected a mapping, found {}", v.type_name()));
-                }
-            }
-            other => {
-                let known: Vec<&str> = TOP_KEYS.iter().copied().chain(sections.iter().copied()).collect();
-                let help = match nearest(other, known.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("expected one of: {}", known.join(", ")),
-                };
-                diags.error_help(k.mark, &top.key(other), format!("unknown key `{other}`"), help);
-            }
-        }
-    }
+    let top = top_level(entries, kinds, diags);
     let first_stage_diag = diags.items.len();
-    let mut stages = Vec::new();
-    let declared = match stages_node.map(|n| &n.value) {
+    let declared = match top.stages.map(|n| &n.value) {
         Some(Value::Map(list)) => list.iter().map(|(k, _)| k.name.clone()).collect(),
         _ => Vec::new(),
     };
-    match stages_node.map(|n| (n, &n.value)) {
-        None => diags.error(root.mark, &top, "missing required key `stages`"),
-        Some((_, Value::Map(list))) if !list.is_empty() => {
-            for (k, v) in list {
-                stage_group(k, v, &section_nodes, resources_node, seeds, diags, &mut stages);
-                if stages.len() > MAX_STAGES {
-                    diags.error_help(
-                        k.mark,
-                        &top.key("stages").key(&k.name),
-                        format!("the pipeline expands to more than {MAX_STAGES} stages"),
-                        "a pipeline of this size is better split into several files sharing one cache",
-                    );
-                    break;
-                }
-            }
-        }
-        Some((n, Value::Map(_))) => diags.error(n.mark, &top.key("stages"), "a pipeline needs at least one stage"),
-        Some((n, _)) => diags.error(
-            n.mark,
-            &top.key("stages"),
-            format!("expected a mapping of stage names, found {}", n.type_name()),
-        ),
-    }
+    let cx = Context { kinds, sections: &top.sections, resources: top.resources, seeds: top.seeds };
+    let stages = stages(root, top.stages, &cx, diags);
     // A mistake inside a pipeline-wide section is found while checking each stage it
     // was merged into; name it by the section's own path, as the file has it.
-    let remap = section_nodes.iter().map(|(s, n)| (*s, *n)).chain(resources_node.map(|n| ("resources", n)));
+    let remap = top.sections.iter().map(|(s, n)| (*s, *n)).chain(top.resources.map(|n| ("resources", n)));
     for (section, node) in remap {
         let mut marks = HashSet::new();
         collect_marks(node, &mut marks);
@@ -163,7 +115,84 @@ pub fn validate(root: &Node, diags: &mut Diagnostics) -> Validated {
             }
         }
     }
-    Validated { name, stages, declared, executor }
+    Validated { name: top.name, stages, declared, executor: top.executor }
+}
+
+fn top_level<'a>(entries: &'a [(Key, Node)], kinds: Kinds, diags: &mut Diagnostics) -> TopLevel<'a> {
+    let top = KeyPath::root();
+    let mut sections: Vec<&'static str> = kinds.iter().flat_map(|k| k.sections().iter().copied()).collect();
+    sections.sort_unstable();
+    sections.dedup();
+    let mut out = TopLevel { seeds: 1, ..TopLevel::default() };
+    for (k, v) in entries {
+        match k.name.as_str() {
+            "name" => match &v.value {
+                Value::Str(s) if valid_name(s) => out.name = Some(s.clone()),
+                _ => diags.error(v.mark, &top.key("name"), "expected a name made of letters, digits, `_` and `-`"),
+            },
+            "stages" => out.stages = Some(v),
+            "executor" => match &v.value {
+                Value::Str(s) if ExecutorName::parse(s).is_some() => out.executor = ExecutorName::parse(s),
+                _ => diags.error_help(
+                    v.mark,
+                    &top.key("executor"),
+                    format!(
+                        "unknown executor {}",
+                        v.scalar_text().map_or_else(|| v.type_name().into(), |t| format!("`{t}`"))
+                    ),
+                    format!("expected one of: {}", ExecutorName::NAMES.join(", ")),
+                ),
+            },
+            "resources" => out.resources = Some(v),
+            "seeds" => match v.value {
+                Value::Int(n) if (1..=10_000).contains(&n) => out.seeds = n as usize,
+                _ => diags.error(v.mark, &top.key("seeds"), "expected a count of seeds, at least 1"),
+            },
+            s => match sections.iter().copied().find(|x| *x == s) {
+                Some(section) if matches!(v.value, Value::Map(_)) => {
+                    out.sections.insert(section, v);
+                }
+                Some(_) => diags.error(v.mark, &top.key(s), format!("expected a mapping, found {}", v.type_name())),
+                None => {
+                    let known: Vec<&str> = TOP_KEYS.iter().copied().chain(sections.iter().copied()).collect();
+                    let help = match nearest(s, known.iter().copied()) {
+                        Some(n) => format!("did you mean `{n}`?"),
+                        None => format!("expected one of: {}", known.join(", ")),
+                    };
+                    diags.error_help(k.mark, &top.key(s), format!("unknown key `{s}`"), help);
+                }
+            },
+        }
+    }
+    out
+}
+
+/// Every stage group of `stages:`, expanded.
+fn stages(root: &Node, node: Option<&Node>, cx: &Context<'_>, diags: &mut Diagnostics) -> Vec<Stage> {
+    let path = KeyPath::root().key("stages");
+    let mut stages = Vec::new();
+    match node.map(|n| (n, &n.value)) {
+        None => diags.error(root.mark, &KeyPath::root(), "missing required key `stages`"),
+        Some((_, Value::Map(list))) if !list.is_empty() => {
+            for (k, v) in list {
+                stage_group(k, v, cx, diags, &mut stages);
+                if stages.len() > MAX_STAGES {
+                    diags.error_help(
+                        k.mark,
+                        &path.key(&k.name),
+                        format!("the pipeline expands to more than {MAX_STAGES} stages"),
+                        "a pipeline of this size is better split into several files sharing one cache",
+                    );
+                    break;
+                }
+            }
+        }
+        Some((n, Value::Map(_))) => diags.error(n.mark, &path, "a pipeline needs at least one stage"),
+        Some((n, _)) => {
+            diags.error(n.mark, &path, format!("expected a mapping of stage names, found {}", n.type_name()))
+        }
+    }
+    stages
 }
 
 /// The positions of every node and key under `node`.
@@ -185,37 +214,35 @@ pub fn valid_name(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// Expand one stage group into `out`; false when the pipeline grew past
-/// [`MAX_STAGES`] (reported), so the caller stops.
-fn stage_group(
-    key: &Key,
-    node: &Node,
-    sections: &BTreeMap<&str, &Node>,
-    resources_node: Option<&Node>,
-    seeds: usize,
-    diags: &mut Diagnostics,
-    out: &mut Vec<Stage>,
-) -> bool {
+/// A stage group's keys: its one kind with its parameters, its matrix and its own
+/// resources; `None` (reported) when the kind is missing or not one.
+struct GroupKeys<'a> {
+    kind: &'static dyn Kind,
+    params: &'a Node,
+    matrix: Option<&'a Node>,
+    resources: Option<&'a Node>,
+}
+
+fn group_keys<'a>(key: &Key, node: &'a Node, kinds: Kinds, diags: &mut Diagnostics) -> Option<GroupKeys<'a>> {
     let path = KeyPath::root().key("stages").key(&key.name);
     if !valid_name(&key.name) {
         diags.error(key.mark, &path, format!("stage name `{}` may hold only letters, digits, `_` and `-`", key.name));
-        return true;
+        return None;
     }
     let Value::Map(entries) = &node.value else {
         diags.error(node.mark, &path, format!("expected a mapping with a stage kind, found {}", node.type_name()));
-        return true;
+        return None;
     };
-    let kind_names: Vec<&str> = kind::registry().iter().map(|k| k.name()).collect();
-    let mut kinds: Vec<(&'static dyn Kind, &Node, &Key)> = Vec::new();
-    let mut matrix = None;
-    let mut own_resources = None;
+    let kind_names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+    let mut found: Vec<(&'static dyn Kind, &Node, &Key)> = Vec::new();
+    let (mut matrix, mut resources) = (None, None);
     for (k, v) in entries {
-        if let Some(kind) = kind::find(&k.name) {
-            kinds.push((kind, v, k));
+        if let Some(kind) = kinds.iter().copied().find(|kind| kind.name() == k.name) {
+            found.push((kind, v, k));
         } else if k.name == "matrix" {
             matrix = Some(v);
         } else if k.name == "resources" {
-            own_resources = Some(v);
+            resources = Some(v);
         } else {
             let known: Vec<&str> = kind_names.iter().copied().chain(["matrix", "resources"]).collect();
             let help = match nearest(&k.name, known.iter().copied()) {
@@ -225,33 +252,34 @@ fn stage_group(
                     kind_names.join(", ")
                 ),
             };
-            diags.error_help(
-                k.mark,
-                &path.key(&k.name),
-                format!("unknown key `{}` in stage `{}`", k.name, key.name),
-                help,
-            );
+            let message = format!("unknown key `{}` in stage `{}`", k.name, key.name);
+            diags.error_help(k.mark, &path.key(&k.name), message, help);
         }
     }
-    let (kind, params) = match kinds.as_slice() {
-        [(kind, params, _)] => (*kind, *params),
+    match found.as_slice() {
+        [(kind, params, _)] => Some(GroupKeys { kind: *kind, params, matrix, resources }),
         [] => {
-            diags.error_help(
-                node.mark,
-                &path,
-                format!("stage `{}` has no kind", key.name),
-                format!("add one of: {}", kind_names.join(", ")),
-            );
-            return true;
+            let help = format!("add one of: {}", kind_names.join(", "));
+            diags.error_help(node.mark, &path, format!("stage `{}` has no kind", key.name), help);
+            None
         }
         [_, (_, _, second), ..] => {
             diags.error(second.mark, &path.key(&second.name), format!("stage `{}` has more than one kind", key.name));
-            return true;
+            None
         }
+    }
+}
+
+/// Expand one stage group into `out`; false when the pipeline grew past
+/// [`MAX_STAGES`] (reported), so the caller stops.
+fn stage_group(key: &Key, node: &Node, cx: &Context<'_>, diags: &mut Diagnostics, out: &mut Vec<Stage>) -> bool {
+    let path = KeyPath::root().key("stages").key(&key.name);
+    let Some(GroupKeys { kind, params, matrix, resources: own }) = group_keys(key, node, cx.kinds, diags) else {
+        return true;
     };
     let combos = match matrix {
         None => vec![Vec::new()],
-        Some(m) => match expand_matrix(m, &path.key("matrix"), seeds, diags) {
+        Some(m) => match expand_matrix(m, &path.key("matrix"), cx.seeds, diags) {
             Some(c) => c,
             None => return true,
         },
@@ -269,8 +297,8 @@ fn stage_group(
         );
         return false;
     }
-    let resources = std::sync::Arc::new(resources::read(resources_node, own_resources, &path.key("resources"), diags));
-    let params = with_sections(params, kind, sections);
+    let resources = std::sync::Arc::new(resources::read(cx.resources, own, &path.key("resources"), diags));
+    let params = with_sections(params, kind, cx.sections);
     let params_path = path.key(kind.name());
     // Each instance is checked on its own (in parallel: a large matrix is most of the
     // load time); their problems are merged in matrix order, so reports are stable.
@@ -286,7 +314,7 @@ fn stage_group(
 
 /// A stage's parameters over the pipeline-wide sections its kind reads (`network`,
 /// `training`, `env`): the sections first, the stage's own settings over them.
-fn with_sections(params: &Node, kind: &'static dyn Kind, sections: &BTreeMap<&str, &Node>) -> Node {
+fn with_sections(params: &Node, kind: &'static dyn Kind, sections: &BTreeMap<&'static str, &Node>) -> Node {
     let mut params = params.clone();
     if matches!(params.value, Value::Map(_)) {
         for section in kind.sections() {
@@ -326,7 +354,7 @@ fn instance(
     };
     let vars: Vars = combo.into_iter().collect();
     let resolved = interpolate(params, &vars, params_path, &mut d);
-    let Some(task) = kind.check(&resolved, params_path, &mut d) else { return (None, d) };
+    let Some(task) = kind.check(&mut Params::new(&resolved, params_path, &mut d)) else { return (None, d) };
     let resources = resources.clone();
     (Some(Stage { name, group: key.name.clone(), kind, task, mark: key.mark, resources }), d)
 }
@@ -354,46 +382,10 @@ fn expand_matrix(
     let mut combos: Vec<Vec<(String, Node)>> = vec![Vec::new()];
     for (k, v) in entries {
         let vpath = path.key(&k.name);
-        if !k.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            || k.name.starts_with(|c: char| c.is_ascii_digit())
-        {
-            diags.error(k.mark, &vpath, format!("matrix variable `{}` must be an identifier", k.name));
+        let Some(values) = matrix_values(k, v, &vpath, seeds, diags) else {
             ok = false;
-        }
-        let counted: Vec<Node>;
-        let values: Vec<&Node> = match &v.value {
-            Value::Str(s) if s == "seeds" => {
-                counted = (0..seeds).map(|i| Node::new(Value::Int(i as i64), v.mark)).collect();
-                counted.iter().collect()
-            }
-            Value::Seq(items) if !items.is_empty() => items.iter().collect(),
-            Value::Seq(_) => {
-                diags.error(v.mark, &vpath, "a matrix variable needs at least one value");
-                ok = false;
-                continue;
-            }
-            _ if v.scalar_text().is_some() => vec![v],
-            _ => {
-                diags.error(v.mark, &vpath, format!("expected a list of values, found {}", v.type_name()));
-                ok = false;
-                continue;
-            }
+            continue;
         };
-        let mut seen = HashSet::new();
-        for (i, item) in values.iter().enumerate() {
-            if !seen.insert(item.to_json().to_string()) {
-                diags.error(item.mark, &vpath.index(i), "this value is repeated");
-                ok = false;
-            }
-            if item.scalar_text().is_none() {
-                diags.error(
-                    item.mark,
-                    &vpath.index(i),
-                    format!("matrix values must be plain values, found {}", item.type_name()),
-                );
-                ok = false;
-            }
-        }
         if combos.len().saturating_mul(values.len()) > MAX_STAGES {
             diags.error_help(
                 v.mark,
@@ -408,11 +400,49 @@ fn expand_matrix(
             .flat_map(|c| {
                 values.iter().map(move |item| {
                     let mut c = c.clone();
-                    c.push((k.name.clone(), (*item).clone()));
+                    c.push((k.name.clone(), item.clone()));
                     c
                 })
             })
             .collect();
     }
     ok.then_some(combos)
+}
+
+/// One matrix variable's values: a list of plain values, one value, or `seeds`
+/// (0..seeds); `None` when something was reported.
+fn matrix_values(k: &Key, v: &Node, vpath: &KeyPath, seeds: usize, diags: &mut Diagnostics) -> Option<Vec<Node>> {
+    let mut ok = true;
+    if !k.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || k.name.starts_with(|c: char| c.is_ascii_digit())
+    {
+        diags.error(k.mark, vpath, format!("matrix variable `{}` must be an identifier", k.name));
+        ok = false;
+    }
+    let values: Vec<Node> = match &v.value {
+        Value::Str(s) if s == "seeds" => (0..seeds).map(|i| Node::new(Value::Int(i as i64), v.mark)).collect(),
+        Value::Seq(items) if !items.is_empty() => items.clone(),
+        Value::Seq(_) => {
+            diags.error(v.mark, vpath, "a matrix variable needs at least one value");
+            return None;
+        }
+        _ if v.scalar_text().is_some() => vec![v.clone()],
+        _ => {
+            diags.error(v.mark, vpath, format!("expected a list of values, found {}", v.type_name()));
+            return None;
+        }
+    };
+    let mut seen = HashSet::new();
+    for (i, item) in values.iter().enumerate() {
+        if !seen.insert(item.to_json().to_string()) {
+            diags.error(item.mark, &vpath.index(i), "this value is repeated");
+            ok = false;
+        }
+        if item.scalar_text().is_none() {
+            let message = format!("matrix values must be plain values, found {}", item.type_name());
+            diags.error(item.mark, &vpath.index(i), message);
+            ok = false;
+        }
+    }
+    ok.then_some(values)
 }

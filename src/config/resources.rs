@@ -17,9 +17,11 @@
 //!     resources: {local: true}    # run in the submitting process, not as a job
 //! ```
 
+use serde::{Deserialize, Deserializer, de};
+
 use super::diagnostic::Diagnostics;
-use super::node::{KeyPath, Node, Value};
-use super::reader::{MapReader, expect_string};
+use super::node::{KeyPath, Node};
+use super::params::{Params, PlainText, error_with_help};
 
 /// Where stages run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -42,14 +44,22 @@ impl ExecutorName {
 }
 
 /// What one stage asks of a cluster; `None` leaves it to the cluster's defaults.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Resources {
+    #[serde(deserialize_with = "cpus")]
     pub cpus: Option<u32>,
+    #[serde(deserialize_with = "mem")]
     pub mem: Option<String>,
+    #[serde(deserialize_with = "time")]
     pub time: Option<String>,
+    #[serde(deserialize_with = "partition")]
     pub partition: Option<String>,
+    #[serde(deserialize_with = "account")]
     pub account: Option<String>,
+    #[serde(deserialize_with = "qos")]
     pub qos: Option<String>,
+    #[serde(deserialize_with = "gpus")]
     pub gpus: Option<u32>,
     pub sbatch: Vec<String>,
     /// Run in the submitting process rather than as a job; `None`: the kind decides.
@@ -73,84 +83,68 @@ pub fn read(defaults: Option<&Node>, own: Option<&Node>, path: &KeyPath, diags: 
         (Some(n), None) | (None, Some(n)) => n.clone(),
         (None, None) => return Resources::default(),
     };
-    let Some(mut m) = MapReader::new(&merged, path.clone(), diags) else { return Resources::default() };
-    let mut r = Resources::default();
-    if let Some(n) = m.get("cpus") {
-        r.cpus = count(n, &path.key("cpus"), 1..=4096, diags);
-    }
-    if let Some(n) = m.get("gpus") {
-        r.gpus = count(n, &path.key("gpus"), 0..=64, diags);
-    }
-    if let Some(n) = m.get("mem") {
-        let p = path.key("mem");
-        r.mem = text(n, &p, diags).filter(|s| {
-            let digits = s.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
-            let ok = !digits.is_empty() && digits.len() + 1 >= s.len() && digits.bytes().all(|b| b.is_ascii_digit());
-            if !ok {
-                diags.error_help(n.mark, &p, format!("`{s}` is not an amount of memory"), "write e.g. 8G or 500M");
-            }
-            ok
-        });
-    }
-    if let Some(n) = m.get("time") {
-        let p = path.key("time");
-        r.time = text(n, &p, diags).filter(|s| {
-            let ok = slurm_time(s);
-            if !ok {
-                diags.error_help(
-                    n.mark,
-                    &p,
-                    format!("`{s}` is not a time limit"),
-                    "write minutes (90), H:M:S (2:00:00), D-H (1-12) or D-H:M:S",
-                );
-            }
-            ok
-        });
-    }
-    for (key, slot) in [("partition", &mut r.partition), ("account", &mut r.account), ("qos", &mut r.qos)] {
-        if let Some(n) = m.get(key) {
-            let p = path.key(key);
-            *slot = text(n, &p, diags).filter(|s| {
-                let ok = !s.is_empty() && !s.chars().any(char::is_whitespace);
-                if !ok {
-                    diags.error(n.mark, &p, format!("`{s}` is not a {key} name"));
-                }
-                ok
-            });
-        }
-    }
-    r.sbatch = m.string_list("sbatch", diags);
-    if let Some(n) = m.get("local") {
-        match n.value {
-            Value::Bool(b) => r.local = Some(b),
-            _ => diags.error(n.mark, &path.key("local"), format!("expected true or false, found {}", n.type_name())),
-        }
-    }
-    m.finish(diags);
-    r
+    Params::new(&merged, path, diags).read().unwrap_or_default()
 }
 
-fn count(n: &Node, path: &KeyPath, range: std::ops::RangeInclusive<i64>, diags: &mut Diagnostics) -> Option<u32> {
-    match n.value {
-        Value::Int(i) if range.contains(&i) => Some(i as u32),
-        _ => {
-            let found = n.scalar_text().map_or_else(|| n.type_name().to_string(), |t| format!("`{t}`"));
-            diags.error(
-                n.mark,
-                path,
-                format!("expected a whole number from {} to {}, found {found}", range.start(), range.end()),
-            );
-            None
-        }
+fn cpus<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    count(d, 1, 4096)
+}
+
+fn gpus<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    count(d, 0, 64)
+}
+
+fn count<'de, D: Deserializer<'de>>(d: D, lo: i64, hi: i64) -> Result<Option<u32>, D::Error> {
+    let PlainText(text) = PlainText::deserialize(d)?;
+    match text.parse::<i64>() {
+        Ok(i) if (lo..=hi).contains(&i) => Ok(Some(i as u32)),
+        _ => Err(de::Error::custom(format!("expected a whole number from {lo} to {hi}, found `{text}`"))),
     }
 }
 
 /// A string, or a number written without quotes (`mem: 500`, `time: 90`).
-fn text(n: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<String> {
-    match &n.value {
-        Value::Int(i) if *i >= 0 => Some(i.to_string()),
-        _ => expect_string(n, path, diags),
+fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    PlainText::deserialize(d).map(|t| t.0)
+}
+
+fn mem<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = text(d)?;
+    let digits = s.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
+    if digits.is_empty() || digits.len() + 1 < s.len() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(error_with_help(format!("`{s}` is not an amount of memory"), "write e.g. 8G or 500M"));
     }
+    Ok(Some(s))
+}
+
+fn time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = text(d)?;
+    if !slurm_time(&s) {
+        return Err(error_with_help(
+            format!("`{s}` is not a time limit"),
+            "write minutes (90), H:M:S (2:00:00), D-H (1-12) or D-H:M:S",
+        ));
+    }
+    Ok(Some(s))
+}
+
+fn partition<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    name(d, "partition")
+}
+
+fn account<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    name(d, "account")
+}
+
+fn qos<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    name(d, "qos")
+}
+
+fn name<'de, D: Deserializer<'de>>(d: D, what: &str) -> Result<Option<String>, D::Error> {
+    let s = text(d)?;
+    if s.is_empty() || s.chars().any(char::is_whitespace) {
+        return Err(de::Error::custom(format!("`{s}` is not a {what} name")));
+    }
+    Ok(Some(s))
 }
 
 /// Slurm's time formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S.
@@ -219,13 +213,13 @@ mod tests {
             plain
         );
         let file = std::path::Path::new("/work/p.yaml");
-        let p = crate::config::parse(file, with.as_bytes(), &[]).unwrap();
+        let p = crate::config::parse(file, with.as_bytes(), &[], crate::kinds::registry()).unwrap();
         assert_eq!(p.executor, Some(ExecutorName::Slurm));
         let a = &p.stages[p.index_of("a").unwrap()].resources;
         assert_eq!((a.cpus, a.partition.as_deref(), a.local), (Some(8), Some("long"), None));
         let b = &p.stages[p.index_of("b[i=2]").unwrap()].resources;
         assert_eq!((b.cpus, b.partition.as_deref(), b.local), (Some(2), Some("long"), Some(true)));
-        let q = crate::config::parse(file, plain.as_bytes(), &[]).unwrap();
+        let q = crate::config::parse(file, plain.as_bytes(), &[], crate::kinds::registry()).unwrap();
         assert_eq!(q.executor, None);
         let keys = |p: &crate::config::Pipeline| -> Vec<String> {
             let mut stat = crate::digest::StatCache::default();
@@ -237,9 +231,11 @@ mod tests {
         assert_eq!(keys(&p), keys(&q), "where a stage runs is not part of what it computes");
         // Bad values are refused at load time, with their place in the file.
         let bad = format!("{plain}    resources: {{time: soon}}\n");
-        let err = crate::config::parse(file, bad.as_bytes(), &[]).unwrap_err().to_string();
+        let err = crate::config::parse(file, bad.as_bytes(), &[], crate::kinds::registry()).unwrap_err().to_string();
         assert!(err.contains("stages.b.resources.time") && err.contains(":7:"), "{err}");
-        let err = crate::config::parse(file, format!("executor: pbs\n{plain}").as_bytes(), &[]).unwrap_err();
+        let err =
+            crate::config::parse(file, format!("executor: pbs\n{plain}").as_bytes(), &[], crate::kinds::registry())
+                .unwrap_err();
         assert!(err.to_string().contains("unknown executor `pbs`"), "{err}");
     }
 }

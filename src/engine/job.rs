@@ -85,7 +85,7 @@ pub fn exec(cache: &Path, spec_path: &Path) -> Result<bool, String> {
 }
 
 fn compute(cache: &Path, spec: &JobSpec, started: std::time::Instant) -> Result<Executed, StageFailure> {
-    let p = crate::config::load(&spec.pipeline, &spec.sets)
+    let p = crate::config::load(&spec.pipeline, &spec.sets, crate::kinds::registry())
         .map_err(|e| StageFailure::new(format!("the job cannot load the pipeline: {e}")))?;
     let store = Store::open(cache)?;
     let i = p

@@ -778,7 +778,7 @@ mod tests {
         let text = "stages:\n  a:\n    cmd: {run: 'echo a > a.txt', outs: [a.txt]}\n  \
                     b:\n    cmd: {run: 'cat a.txt > b.txt', deps: [a.txt], outs: [b.txt]}\n  \
                     c:\n    cmd: {run: 'echo c > c.txt', outs: [c.txt]}\n";
-        crate::config::parse(&dir.join("p.yaml"), text.as_bytes(), &[]).unwrap()
+        crate::config::parse(&dir.join("p.yaml"), text.as_bytes(), &[], crate::kinds::registry()).unwrap()
     }
 
     #[test]

@@ -1008,7 +1008,8 @@ mod tests {
                     stages:\n  data:\n    dataset: {source: synthetic, classes: 4, image: [1, 8, 8]}\n  \
                     base:\n    train: {data: data, training: {device: cuda}}\n  \
                     cpu:\n    train: {data: data}\n    resources: {gpus: 2}\n";
-        let p = crate::config::parse(Path::new("/work/p.yaml"), text.as_bytes(), &[]).unwrap();
+        let p =
+            crate::config::parse(Path::new("/work/p.yaml"), text.as_bytes(), &[], crate::kinds::registry()).unwrap();
         let args = |name: &str| sbatch_args(&p.stages[p.index_of(name).unwrap()], 3).join(" ");
         assert_eq!(
             args("base"),

@@ -19,9 +19,9 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::config::diagnostic::Diagnostics;
-use crate::config::node::{KeyPath, Node, Value};
-use crate::config::reader::MapReader;
+use serde::{Deserialize, Serialize};
+
+use crate::config::params::{Params, PlainText};
 use crate::kind::{Input, Kind, RunContext, StageFailure, Task, log_tail};
 use crate::paths::normalize_rel;
 
@@ -40,83 +40,64 @@ impl Kind for Cmd {
         &["env"]
     }
 
-    fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {
-        let mut m = MapReader::new(params, path.clone(), diags)?;
-        let run = m.required_string("run", diags);
-        let deps = rel_paths(&mut m, "deps", diags);
-        let outs = rel_paths(&mut m, "outs", diags);
-        let env = m.get("env").and_then(|n| env_map(n, &path.key("env"), diags));
-        m.finish(diags);
-        for (i, out) in outs.iter().enumerate() {
-            if outs[..i].contains(out) {
-                diags.error(params.mark, &path.key("outs"), format!("output `{out}` is declared twice"));
+    fn check(&self, p: &mut Params<'_>) -> Option<Box<dyn Task>> {
+        let params: CmdParams = p.read()?;
+        for (i, out) in params.outs.iter().enumerate() {
+            if params.outs[..i].contains(out) {
+                p.problem(&format!("outs[{i}]"), format!("output `{}` is declared twice", out.0));
             }
-            if deps.contains(out) {
-                diags.error(params.mark, &path.key("outs"), format!("`{out}` is both a dependency and an output"));
+            if params.deps.contains(out) {
+                p.problem(&format!("outs[{i}]"), format!("`{}` is both a dependency and an output", out.0));
             }
         }
-        Some(Box::new(CmdTask { params: CmdParams { run: run?, outs, env: env.unwrap_or_default() }, deps }))
+        Some(Box::new(CmdTask { params }))
     }
 }
 
-fn rel_paths(m: &mut MapReader<'_>, key: &'static str, diags: &mut Diagnostics) -> Vec<String> {
-    let list = m.string_list(key, diags);
-    let mut out = Vec::with_capacity(list.len());
-    for (i, p) in list.into_iter().enumerate() {
-        // Most paths are written in normal form already: kept as they are.
-        if crate::paths::is_normal_rel(&p) {
-            out.push(p);
-            continue;
-        }
-        match normalize_rel(&p) {
-            Ok(p) => out.push(p),
-            Err(why) => {
-                let mark = m.node().get(key).map_or(m.node().mark, |n| match &n.value {
-                    Value::Seq(items) => items.get(i).map_or(n.mark, |x| x.mark),
-                    _ => n.mark,
-                });
-                diags.error(mark, &m.path(key).index(i), format!("path `{p}` {why}"));
-            }
-        }
-    }
-    out
-}
-
-fn env_map(node: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<BTreeMap<String, String>> {
-    let Value::Map(entries) = &node.value else {
-        diags.error(
-            node.mark,
-            path,
-            format!("expected a mapping of variable names to values, found {}", node.type_name()),
-        );
-        return None;
-    };
-    let mut env = BTreeMap::new();
-    for (k, v) in entries {
-        match v.scalar_text() {
-            Some(text) if !matches!(v.value, Value::Null) => {
-                env.insert(k.name.clone(), text);
-            }
-            _ => diags.error(v.mark, &path.key(&k.name), format!("expected a plain value, found {}", v.type_name())),
-        }
-    }
-    Some(env)
-}
-
-/// What a command's output depends on besides its inputs' content: the command, what
-/// it writes and its environment. The paths of `deps` are not here: their content is
-/// in the key as inputs.
-#[derive(Debug, serde::Serialize)]
+/// A `cmd` stage. Its key holds what a command's output depends on besides its inputs'
+/// content: the command, what it writes and its environment. The paths of `deps` are
+/// not in it: their content is in the key as inputs.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 struct CmdParams {
     run: String,
-    outs: Vec<String>,
-    env: BTreeMap<String, String>,
+    /// Files and folders it reads, relative to the pipeline file's folder.
+    #[serde(default, skip_serializing)]
+    deps: Vec<RelPath>,
+    /// Files and folders it writes.
+    #[serde(default)]
+    outs: Vec<RelPath>,
+    /// Environment variables it runs with, over the pipeline-wide `env`.
+    #[serde(default)]
+    env: BTreeMap<String, PlainText>,
+}
+
+/// A path relative to the pipeline file's folder, in normal form (`a/./b/` is `a/b`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+struct RelPath(String);
+
+impl TryFrom<String> for RelPath {
+    type Error = String;
+
+    fn try_from(p: String) -> Result<RelPath, String> {
+        // Most paths are written in normal form already: kept as they are.
+        if crate::paths::is_normal_rel(&p) {
+            return Ok(RelPath(p));
+        }
+        normalize_rel(&p).map(RelPath).map_err(|why| format!("path `{p}` {why}"))
+    }
+}
+
+impl From<RelPath> for String {
+    fn from(p: RelPath) -> String {
+        p.0
+    }
 }
 
 #[derive(Debug)]
 struct CmdTask {
     params: CmdParams,
-    deps: Vec<String>,
 }
 
 impl Task for CmdTask {
@@ -125,15 +106,15 @@ impl Task for CmdTask {
     }
 
     fn inputs(&self) -> Vec<Input> {
-        self.deps.iter().cloned().map(Input::Path).collect()
+        self.params.deps.iter().map(|d| Input::Path(d.0.clone())).collect()
     }
 
     fn workspace_outputs(&self) -> Vec<String> {
-        self.params.outs.clone()
+        self.params.outs.iter().map(|o| o.0.clone()).collect()
     }
 
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
-        for out in &self.params.outs {
+        for RelPath(out) in &self.params.outs {
             let p = ctx.workspace.join(out);
             crate::durable::remove_path(&p)
                 .map_err(|e| StageFailure::caused(format!("cannot remove old output `{out}`"), e))?;
@@ -149,7 +130,7 @@ impl Task for CmdTask {
             .arg("-c")
             .arg(&self.params.run)
             .current_dir(ctx.workspace)
-            .envs(&self.params.env)
+            .envs(self.params.env.iter().map(|(k, v)| (k, &v.0)))
             .env("PIPE_STAGE", ctx.stage)
             .env("PIPE_THREADS", ctx.threads.to_string())
             .stdin(Stdio::null())
@@ -202,7 +183,7 @@ impl Task for CmdTask {
             };
             return Err(StageFailure::with_tail(why, log_tail(ctx.log_path, 20)));
         }
-        for out in &self.params.outs {
+        for RelPath(out) in &self.params.outs {
             if fs::symlink_metadata(ctx.workspace.join(out)).is_err() {
                 return Err(StageFailure::with_tail(
                     format!("the command succeeded but did not write its declared output `{out}`"),

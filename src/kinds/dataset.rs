@@ -21,16 +21,110 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::diagnostic::Diagnostics;
-use crate::config::node::{KeyPath, Node, Value};
-use crate::config::reader::MapReader;
+use serde::Deserialize;
+
+use crate::config::params::{Params, PlainText};
 use crate::data::download::{Checksum, Remote, download_id, fetch};
 use crate::data::{Dataset, Format, LoadOptions, SyntheticParams, load, synthetic};
 use crate::kind::{Input, Kind, RunContext, StageFailure, Task};
 
 pub struct DatasetKind;
 
-const SOURCES: [&str; 8] = ["synthetic", "auto", "idx", "cifar10", "cifar100", "folder", "parquet", "stored"];
+/// Where the images come from: generated, or files in one of these formats (`auto`
+/// detects it from the folder).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Source {
+    #[default]
+    Synthetic,
+    Auto,
+    Idx,
+    Cifar10,
+    Cifar100,
+    Folder,
+    Parquet,
+    Stored,
+}
+
+impl Source {
+    fn format(self) -> Option<Format> {
+        match self {
+            Source::Synthetic | Source::Auto => None,
+            Source::Idx => Some(Format::Idx),
+            Source::Cifar10 => Some(Format::Cifar10),
+            Source::Cifar100 => Some(Format::Cifar100),
+            Source::Folder => Some(Format::Folder),
+            Source::Parquet => Some(Format::Parquet),
+            Source::Stored => Some(Format::Stored),
+        }
+    }
+}
+
+/// A dataset read from files, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilesInput {
+    /// The folder, relative to the pipeline file's; with `download`, a folder inside it.
+    path: Option<String>,
+    /// One `{url, sha256 | md5}` or a list of them, fetched once into the cache.
+    download: Option<Vec<RemoteEntry>>,
+    /// 1 or 3; absent (or 0) keeps the source's.
+    #[serde(default, deserialize_with = "channels")]
+    channels: Option<usize>,
+    class_names: Option<Vec<String>>,
+    /// `{group: [classes]}`, for the by-group split.
+    groups: Option<BTreeMap<String, Vec<PlainText>>>,
+}
+
+/// One file to download, with its one published checksum.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "RemoteInput")]
+struct RemoteEntry(Remote);
+
+impl TryFrom<RemoteInput> for RemoteEntry {
+    type Error = &'static str;
+
+    fn try_from(RemoteInput { url, sha256, md5 }: RemoteInput) -> Result<RemoteEntry, &'static str> {
+        match (sha256, md5) {
+            (Some(checksum), None) | (None, Some(checksum)) => Ok(RemoteEntry(Remote { url, checksum })),
+            (None, None) => {
+                Err("a download needs the file's published checksum: add `sha256: <64 hex digits>` (or `md5:`)")
+            }
+            (Some(_), Some(_)) => Err("give one checksum per file: sha256 or md5, not both"),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoteInput {
+    url: String,
+    #[serde(default, deserialize_with = "sha256")]
+    sha256: Option<Checksum>,
+    #[serde(default, deserialize_with = "md5")]
+    md5: Option<Checksum>,
+}
+
+fn channels<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    match usize::deserialize(d)? {
+        0 => Ok(None),
+        c @ (1 | 3) => Ok(Some(c)),
+        c => Err(serde::de::Error::custom(format!("channels must be 1 or 3, not {c}"))),
+    }
+}
+
+fn sha256<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Checksum>, D::Error> {
+    checksum(d, "sha256")
+}
+
+fn md5<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Checksum>, D::Error> {
+    checksum(d, "md5")
+}
+
+fn checksum<'de, D: serde::Deserializer<'de>>(d: D, algo: &str) -> Result<Option<Checksum>, D::Error> {
+    let PlainText(hex) = PlainText::deserialize(d)?;
+    Checksum::parse(algo, &hex).map(Some).map_err(serde::de::Error::custom)
+}
 
 impl Kind for DatasetKind {
     fn name(&self) -> &'static str {
@@ -42,140 +136,44 @@ impl Kind for DatasetKind {
         2
     }
 
-    fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {
-        let mut m = MapReader::new(params, path.clone(), diags)?;
-        let source = m.choice("source", &SOURCES, "synthetic", diags);
-        let task = if source == "synthetic" {
-            let d = SyntheticParams::default();
-            let image = m.get("image").map(|n| shape(n, &path.key("image"), diags)).unwrap_or(d.image);
-            let p = SyntheticParams {
-                classes: m.uint("classes", d.classes as u64, diags) as usize,
-                groups: m.uint("groups", d.groups as u64, diags) as usize,
-                image,
-                per_class: m.uint("per_class", d.per_class as u64, diags) as usize,
-                test_per_class: m.uint("test_per_class", d.test_per_class as u64, diags) as usize,
-                noise: m.float("noise", d.noise as f64, diags) as f32,
-                jitter: m.float("jitter", d.jitter as f64, diags) as f32,
-                seed: m.uint("seed", d.seed, diags),
-            };
-            if let Err(e) = p.check() {
+    fn check(&self, p: &mut Params<'_>) -> Option<Box<dyn Task>> {
+        let source = if p.has("source") { p.field::<Source>("source")? } else { Source::Synthetic };
+        if source == Source::Synthetic {
+            let params: SyntheticParams = p.read_besides(&["source"])?;
+            if let Err(e) = params.check() {
                 let field = match &e {
-                    crate::data::DataError::BadParam { field, .. } => Some(*field),
-                    _ => None,
+                    crate::data::DataError::BadParam { field, .. } => field,
+                    _ => "",
                 };
-                let at = field.and_then(|f| params.get(f)).map_or(params.mark, |n| n.mark);
-                let at_path = field.map_or_else(|| path.clone(), |f| path.key(f));
-                diags.error(at, &at_path, e.to_string());
+                p.problem(field, e.to_string());
             }
-            DatasetTask::Synthetic(p)
-        } else {
-            let download = m.get("download").map(|n| remotes(n, &path.key("download"), diags));
-            let folder = if download.is_some() { m.string("path", diags) } else { m.required_string("path", diags) };
-            let channels = match m.uint("channels", 0, diags) {
-                0 => None,
-                c @ (1 | 3) => Some(c as usize),
-                c => {
-                    diags.error(params.mark, &path.key("channels"), format!("channels must be 1 or 3, not {c}"));
-                    None
+            return Some(Box::new(DatasetTask::Synthetic(params)));
+        }
+        let FilesInput { path, download, channels, class_names, groups } = p.read_besides(&["source"])?;
+        let groups = groups
+            .map(|g| g.into_iter().map(|(name, classes)| (name, classes.into_iter().map(|c| c.0).collect())).collect());
+        let opts = LoadOptions { format: source.format(), channels, class_names, groups };
+        let task = match (download, path) {
+            (Some(remotes), within) => {
+                if remotes.is_empty() {
+                    p.problem("download", "expected at least one {url, sha256} to download");
                 }
-            };
-            let class_names = m.get("class_names").is_some().then(|| m.string_list("class_names", diags));
-            let groups = m.get("groups").and_then(|n| groups(n, &path.key("groups"), diags));
-            let format = match source {
-                "idx" => Some(Format::Idx),
-                "cifar10" => Some(Format::Cifar10),
-                "cifar100" => Some(Format::Cifar100),
-                "folder" => Some(Format::Folder),
-                "parquet" => Some(Format::Parquet),
-                "stored" => Some(Format::Stored),
-                _ => None,
-            };
-            let opts = LoadOptions { format, channels, class_names, groups };
-            match download {
-                Some(remotes) => DatasetTask::Download { remotes, within: folder.unwrap_or_default(), opts },
-                None => {
-                    let folder = folder?;
-                    if folder.trim().is_empty() {
-                        diags.error(params.mark, &path.key("path"), "the dataset path is empty");
-                    }
-                    DatasetTask::Files { path: folder, opts }
+                let remotes = remotes.into_iter().map(|r| r.0).collect();
+                DatasetTask::Download { remotes, within: within.unwrap_or_default(), opts }
+            }
+            (None, Some(path)) => {
+                if path.trim().is_empty() {
+                    p.problem("path", "the dataset path is empty");
                 }
+                DatasetTask::Files { path, opts }
+            }
+            (None, None) => {
+                p.problem("", "missing required key `path`");
+                return None;
             }
         };
-        m.finish(diags);
         Some(Box::new(task))
     }
-}
-
-/// `[C, H, W]`.
-fn shape(node: &Node, path: &KeyPath, diags: &mut Diagnostics) -> [usize; 3] {
-    match &node.value {
-        Value::Seq(items) if items.len() == 3 && items.iter().all(|i| matches!(i.value, Value::Int(v) if v > 0)) => {
-            let v: Vec<usize> =
-                items.iter().map(|i| if let Value::Int(v) = i.value { v as usize } else { 0 }).collect();
-            [v[0], v[1], v[2]]
-        }
-        _ => {
-            diags.error(node.mark, path, "expected [channels, height, width], e.g. [1, 28, 28]");
-            SyntheticParams::default().image
-        }
-    }
-}
-
-fn groups(node: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<BTreeMap<String, Vec<String>>> {
-    let Value::Map(entries) = &node.value else {
-        diags.error(
-            node.mark,
-            path,
-            format!("expected a mapping of group names to class lists, found {}", node.type_name()),
-        );
-        return None;
-    };
-    let mut out = BTreeMap::new();
-    for (k, v) in entries {
-        let Value::Seq(items) = &v.value else {
-            diags.error(v.mark, &path.key(&k.name), format!("expected a list of class names, found {}", v.type_name()));
-            continue;
-        };
-        out.insert(k.name.clone(), items.iter().filter_map(|i| i.scalar_text()).collect());
-    }
-    Some(out)
-}
-
-/// `download:` as one `{url, sha256 | md5}` mapping or a list of them.
-fn remotes(node: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Vec<Remote> {
-    let items: Vec<(&Node, KeyPath)> = match &node.value {
-        Value::Seq(items) => items.iter().enumerate().map(|(i, n)| (n, path.index(i))).collect(),
-        _ => vec![(node, path.clone())],
-    };
-    if items.is_empty() {
-        diags.error(node.mark, path, "expected at least one {url, sha256} to download");
-    }
-    let mut out = Vec::new();
-    for (item, at) in items {
-        let Some(mut m) = MapReader::new(item, at.clone(), diags) else { continue };
-        let url = m.required_string("url", diags);
-        let given: Vec<(&str, &Node)> = ["sha256", "md5"].into_iter().filter_map(|a| Some((a, m.get(a)?))).collect();
-        m.finish(diags);
-        let checksum = match given[..] {
-            [(algo, n)] => Checksum::parse(algo, &n.scalar_text().unwrap_or_default())
-                .map_err(|e| diags.error(n.mark, &at.key(algo), e))
-                .ok(),
-            [] => {
-                let help = "a download needs the file's published checksum: add `sha256: <64 hex digits>` (or `md5:`)";
-                diags.error(item.mark, &at, help);
-                None
-            }
-            _ => {
-                diags.error(item.mark, &at, "give one checksum per file: sha256 or md5, not both");
-                None
-            }
-        };
-        if let (Some(url), Some(checksum)) = (url, checksum) {
-            out.push(Remote { url, checksum });
-        }
-    }
-    out
 }
 
 #[derive(Debug)]

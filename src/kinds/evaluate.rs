@@ -10,11 +10,10 @@
 //! `train` and `transfer` already evaluate on their own target's test part; this kind
 //! is for evaluating a network on other data with the same classes.
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::config::diagnostic::Diagnostics;
-use crate::config::node::{KeyPath, Mark, Node};
-use crate::config::reader::MapReader;
+use crate::config::params::{Located, Params};
 use crate::data::Half;
 use crate::kind::{Input, Kind, RunContext, StageFailure, Task};
 use crate::nn::{Images, evaluate, load_checkpoint};
@@ -30,38 +29,36 @@ impl Kind for EvaluateKind {
         1
     }
 
-    fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {
-        let mut m = MapReader::new(params, path.clone(), diags)?;
-        let network = m.required_string("network", diags);
-        let nmark = m.get("network").map_or(params.mark, |n| n.mark);
-        let data = m.required_string("data", diags);
-        let dmark = m.get("data").map_or(params.mark, |n| n.mark);
-        let part = match m.choice("part", &["test", "train"], "test", diags) {
-            "train" => Part::Train,
-            _ => Part::Test,
-        };
-        m.finish(diags);
-        Some(Box::new(EvaluateTask { network: (network?, nmark), data: (data?, dmark), params: EvalParams { part } }))
+    fn check(&self, p: &mut Params<'_>) -> Option<Box<dyn Task>> {
+        Some(Box::new(EvaluateTask { params: p.read()? }))
     }
 }
 
-/// Which part of the half is evaluated: all an evaluation depends on besides its inputs.
-#[derive(Debug, serde::Serialize)]
+/// An `evaluate` stage. Its key holds which part of the half is evaluated, all an
+/// evaluation depends on besides its inputs.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 struct EvalParams {
+    /// The stage that trained the network.
+    #[serde(skip_serializing)]
+    network: Located<String>,
+    /// The half whose images it is evaluated on.
+    #[serde(skip_serializing)]
+    data: Located<String>,
+    #[serde(default)]
     part: Part,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 enum Part {
+    #[default]
     Test,
     Train,
 }
 
 #[derive(Debug)]
 struct EvaluateTask {
-    network: (String, Mark),
-    data: (String, Mark),
     params: EvalParams,
 }
 
@@ -71,15 +68,7 @@ impl Task for EvaluateTask {
     }
 
     fn inputs(&self) -> Vec<Input> {
-        vec![
-            Input::Stage {
-                role: "network".into(),
-                reference: self.network.0.clone(),
-                mark: self.network.1,
-                field: "network",
-            },
-            Input::Stage { role: "data".into(), reference: self.data.0.clone(), mark: self.data.1, field: "data" },
-        ]
+        vec![Input::stage("network", &self.params.network, "network"), Input::stage("data", &self.params.data, "data")]
     }
 
     fn outputs(&self) -> Vec<String> {

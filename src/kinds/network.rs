@@ -16,61 +16,40 @@
 //!   augment: {crop_pad: 0, flip: false}
 //! ```
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, de};
 
-use crate::config::diagnostic::Diagnostics;
-use crate::config::node::Value;
-use crate::config::reader::MapReader;
+use crate::config::params::{Located, error_with_help};
 use crate::nn::{Augment, Backend, LayerSpec, Schedule, TrainConfig};
 
 /// The `network` settings as they enter a stage's key: the layers, without the input
 /// shape and classes (those come from the data it is trained on). A layer is keyed by
 /// its canonical text (`conv 8 3 pool`), so equal layers written differently are equal.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct NetworkParams {
+    #[serde(deserialize_with = "layers")]
     pub layers: Vec<LayerSpec>,
 }
 
-pub fn read_network(m: &mut MapReader<'_>, diags: &mut Diagnostics) -> Option<NetworkParams> {
-    let node = m.require("network", diags)?;
-    let path = m.path("network");
-    let mut inner = MapReader::new(node, path.clone(), diags)?;
-    let layers_node = inner.require("layers", diags);
-    inner.finish(diags);
-    let layers_node = layers_node?;
-    let lpath = path.key("layers");
-    let Value::Seq(items) = &layers_node.value else {
-        diags.error(layers_node.mark, &lpath, format!("expected a list of layers, found {}", layers_node.type_name()));
-        return None;
-    };
-    if items.is_empty() {
-        diags.error(layers_node.mark, &lpath, "a network needs at least one layer");
-        return None;
+/// Layers as text, each problem reported at its own layer with its 1-based number.
+fn layers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<LayerSpec>, D::Error> {
+    let written = Vec::<Layer>::deserialize(d)?;
+    if written.is_empty() {
+        return Err(de::Error::custom("a network needs at least one layer"));
     }
-    let mut layers = Vec::new();
-    let mut ok = true;
-    for (i, item) in items.iter().enumerate() {
-        let text = match &item.value {
-            Value::Str(s) => s.clone(),
-            _ => {
-                diags.error(
-                    item.mark,
-                    &lpath.index(i),
-                    "expected a layer such as `conv 32 3 pool` or `fc 128 dropout`",
-                );
-                ok = false;
-                continue;
-            }
-        };
-        match LayerSpec::parse(&text) {
-            Ok(l) => layers.push(l),
-            Err(e) => {
-                diags.error_help(item.mark, &lpath.index(i), format!("layer {}: {e}", i + 1), LAYER_HELP);
-                ok = false;
-            }
-        }
+    Ok(written.into_iter().map(|l| l.0).collect())
+}
+
+struct Layer(LayerSpec);
+
+impl<'de> Deserialize<'de> for Layer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Layer, D::Error> {
+        let text = Located::<String>::deserialize(d)?;
+        let number = text.index.map_or(1, |i| i + 1);
+        LayerSpec::parse(&text.value)
+            .map(Layer)
+            .map_err(|e| error_with_help(format!("layer {number}: {e}"), LAYER_HELP))
     }
-    ok.then_some(NetworkParams { layers })
 }
 
 const LAYER_HELP: &str = "layers read `conv OUT KERNEL [stride=S] [pad=P] [pool[=SIZE/STRIDE]] [lrn]` or \
@@ -84,61 +63,114 @@ pub const MAX_BATCH: usize = 1 << 16;
 /// The widest padding for random crops.
 pub const MAX_CROP_PAD: usize = 64;
 
-/// The `training` settings, every default filled in.
-pub fn read_training(m: &mut MapReader<'_>, diags: &mut Diagnostics) -> TrainingParams {
-    let defaults = || TrainingParams {
-        epochs: 8,
-        batch: 64,
-        lr: 0.02,
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        schedule: ScheduleParams::Cosine,
-        augment: AugmentParams { crop_pad: 0, flip: false },
-        device: None,
-    };
-    let read = |t: &mut MapReader<'_>, diags: &mut Diagnostics| {
-        let d = defaults();
-        let epochs = t.uint("epochs", d.epochs as u64, diags) as usize;
-        let batch = t.uint("batch", d.batch as u64, diags) as usize;
-        let lr = t.float("lr", d.lr, diags);
-        let momentum = t.float("momentum", d.momentum, diags);
-        let weight_decay = t.float("weight_decay", d.weight_decay, diags);
-        let schedule = t.choice("schedule", &["constant", "step", "cosine"], "cosine", diags);
-        let step_every = t.uint("step_every", 3, diags) as usize;
-        let gamma = t.float("gamma", 0.1, diags);
-        let augment = t
-            .map("augment", diags, |a, diags| AugmentParams {
-                crop_pad: a.uint("crop_pad", 0, diags) as usize,
-                flip: a.boolean("flip", false, diags),
-            })
-            .unwrap_or(d.augment);
-        if augment.crop_pad > MAX_CROP_PAD {
-            let at = t.node().get("augment").map_or(t.node().mark, |n| n.mark);
-            diags.error(at, &t.path("augment").key("crop_pad"), format!("crop_pad must be at most {MAX_CROP_PAD}"));
+/// The `training` settings as written; [`TrainingSettings::params`] gives what enters
+/// the key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingSettings {
+    #[serde(deserialize_with = "epochs")]
+    epochs: usize,
+    #[serde(deserialize_with = "batch")]
+    batch: usize,
+    #[serde(deserialize_with = "non_negative")]
+    lr: f64,
+    #[serde(deserialize_with = "momentum")]
+    momentum: f64,
+    #[serde(deserialize_with = "non_negative")]
+    weight_decay: f64,
+    schedule: ScheduleName,
+    /// Epochs between steps (`schedule: step`).
+    step_every: usize,
+    /// The factor per step (`schedule: step`).
+    gamma: f64,
+    augment: AugmentParams,
+    device: Backend,
+}
+
+impl Default for TrainingSettings {
+    fn default() -> TrainingSettings {
+        TrainingSettings {
+            epochs: 8,
+            batch: 64,
+            lr: 0.02,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            schedule: ScheduleName::Cosine,
+            step_every: 3,
+            gamma: 0.1,
+            augment: AugmentParams::default(),
+            device: Backend::Cpu,
         }
-        // A CPU run has no `device` in its key: the keys CPU runs always had.
-        let device = match t.choice("device", &["cpu", "cuda"], "cpu", diags) {
-            "cuda" => Some(Backend::Cuda),
-            _ => None,
-        };
-        let at = |t: &MapReader<'_>, key: &str| t.node().get(key).map_or(t.node().mark, |n| n.mark);
-        if !(1..=MAX_EPOCHS).contains(&epochs) {
-            diags.error(at(t, "epochs"), &t.path("epochs"), format!("epochs must be between 1 and {MAX_EPOCHS}"));
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ScheduleName {
+    Constant,
+    Step,
+    Cosine,
+}
+
+fn epochs<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    within(d, "epochs", 1, MAX_EPOCHS)
+}
+
+fn batch<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    within(d, "batch", 1, MAX_BATCH)
+}
+
+fn crop_pad<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let v = usize::deserialize(d)?;
+    if v > MAX_CROP_PAD {
+        return Err(de::Error::custom(format!("crop_pad must be at most {MAX_CROP_PAD}")));
+    }
+    Ok(v)
+}
+
+fn within<'de, D: Deserializer<'de>>(d: D, name: &str, lo: usize, hi: usize) -> Result<usize, D::Error> {
+    let v = u64::deserialize(d)?;
+    match usize::try_from(v) {
+        Ok(v) if (lo..=hi).contains(&v) => Ok(v),
+        _ => Err(de::Error::custom(format!("{name} must be between {lo} and {hi}"))),
+    }
+}
+
+fn non_negative<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v < 0.0 {
+        return Err(de::Error::custom(format!("expected a number at least 0, found `{v}`")));
+    }
+    Ok(v)
+}
+
+fn momentum<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !(0.0..1.0).contains(&v) {
+        return Err(de::Error::custom(format!("momentum must be in [0, 1), not {v}")));
+    }
+    Ok(v)
+}
+
+impl TrainingSettings {
+    /// What enters the key, every default filled in.
+    pub fn params(&self) -> TrainingParams {
+        TrainingParams {
+            epochs: self.epochs,
+            batch: self.batch,
+            lr: self.lr,
+            momentum: self.momentum,
+            weight_decay: self.weight_decay,
+            schedule: match self.schedule {
+                ScheduleName::Constant => ScheduleParams::Constant,
+                ScheduleName::Step => ScheduleParams::Step { every: self.step_every.max(1), gamma: self.gamma },
+                ScheduleName::Cosine => ScheduleParams::Cosine,
+            },
+            augment: self.augment,
+            // A CPU run has no `device` in its key: the keys CPU runs always had.
+            device: (self.device != Backend::Cpu).then_some(self.device),
         }
-        if !(1..=MAX_BATCH).contains(&batch) {
-            diags.error(at(t, "batch"), &t.path("batch"), format!("batch must be between 1 and {MAX_BATCH}"));
-        }
-        if lr < 0.0 || !(0.0..1.0).contains(&momentum) || weight_decay < 0.0 {
-            diags.error(t.node().mark, &t.path("lr"), "lr and weight_decay must be >= 0, momentum in [0, 1)");
-        }
-        let schedule = match schedule {
-            "constant" => ScheduleParams::Constant,
-            "step" => ScheduleParams::Step { every: step_every.max(1), gamma },
-            _ => ScheduleParams::Cosine,
-        };
-        TrainingParams { epochs, batch, lr, momentum, weight_decay, schedule, augment, device }
-    };
-    m.map("training", diags, read).unwrap_or_else(defaults)
+    }
 }
 
 /// The `training` settings as they enter a stage's key: every default filled in, one
@@ -168,8 +200,11 @@ pub enum ScheduleParams {
     Step { every: usize, gamma: f64 },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// Random crops (the image padded by `crop_pad` on each side) and flips.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct AugmentParams {
+    #[serde(deserialize_with = "crop_pad")]
     pub crop_pad: usize,
     pub flip: bool,
 }

@@ -15,9 +15,7 @@
 use std::path::Path;
 
 use super::train::NetInfo;
-use crate::config::diagnostic::Diagnostics;
-use crate::config::node::{KeyPath, Node, Value};
-use crate::config::reader::MapReader;
+use crate::config::params::{Located, Params};
 use crate::kind::{Input, Kind, RunContext, StageFailure, Task};
 use crate::nn::Metrics;
 use crate::report::{Report, RunRecord, build};
@@ -40,37 +38,25 @@ impl Kind for ReportKind {
         true
     }
 
-    fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {
-        let mut m = MapReader::new(params, path.clone(), diags)?;
-        let of_node = m.require("of", diags);
-        m.finish(diags);
-        let of_node = of_node?;
-        let items: Vec<&Node> = match &of_node.value {
-            Value::Seq(items) => items.iter().collect(),
-            Value::Str(_) => vec![of_node],
-            _ => {
-                diags.error(of_node.mark, &path.key("of"), "expected stage names, e.g. [base, transfer, random]");
-                return None;
-            }
-        };
-        if items.is_empty() {
-            diags.error(of_node.mark, &path.key("of"), "a report needs at least one stage that trains networks");
-            return None;
-        }
-        let mut of = Vec::new();
-        for (i, item) in items.into_iter().enumerate() {
-            match &item.value {
-                Value::Str(s) => of.push((s.clone(), item.mark)),
-                _ => diags.error(item.mark, &path.key("of").index(i), "expected a stage name"),
-            }
+    fn check(&self, p: &mut Params<'_>) -> Option<Box<dyn Task>> {
+        let ReportInput { of } = p.read()?;
+        if of.is_empty() {
+            p.problem("of", "a report needs at least one stage that trains networks");
         }
         Some(Box::new(ReportTask { of }))
     }
 }
 
+/// A `report` stage as written: the stages whose networks it reports on.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportInput {
+    of: Vec<Located<String>>,
+}
+
 #[derive(Debug)]
 struct ReportTask {
-    of: Vec<(String, crate::config::node::Mark)>,
+    of: Vec<Located<String>>,
 }
 
 #[derive(serde::Serialize)]
@@ -89,10 +75,7 @@ impl Task for ReportTask {
     }
 
     fn inputs(&self) -> Vec<Input> {
-        self.of
-            .iter()
-            .map(|(r, mark)| Input::Stage { role: format!("run/{r}"), reference: r.clone(), mark: *mark, field: "of" })
-            .collect()
+        self.of.iter().map(|r| Input::stage(format!("run/{}", r.value), r, "of")).collect()
     }
 
     fn outputs(&self) -> Vec<String> {

@@ -13,15 +13,61 @@
 //! `split.json` saying how it was made, which the report uses to tell similar from
 //! dissimilar runs.
 
+use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::diagnostic::Diagnostics;
-use crate::config::node::{KeyPath, Node};
-use crate::config::reader::MapReader;
+use crate::config::params::{Located, Params};
 use crate::data::{Dataset, SplitMethod, split};
 use crate::kind::{Input, Kind, RunContext, StageFailure, Task};
 
 pub struct SplitKind;
+
+/// A `split` stage as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SplitInput {
+    /// The dataset stage.
+    data: Located<String>,
+    #[serde(default)]
+    method: Method,
+    /// Shuffles the classes (`random`) and picks the images kept (`per_class`).
+    #[serde(default)]
+    seed: u64,
+    /// `by_group`: the groups of A; `classes`: the classes of A.
+    #[serde(default)]
+    a: Vec<String>,
+    /// `classes`: the classes of B.
+    #[serde(default)]
+    b: Vec<String>,
+    /// Training images kept per class; 0 keeps all.
+    #[serde(default)]
+    per_class: usize,
+    /// The fraction of each class's images held out for testing when the dataset has
+    /// no test part of its own.
+    #[serde(default = "default_holdout", deserialize_with = "fraction")]
+    holdout: f64,
+}
+
+fn default_holdout() -> f64 {
+    0.2
+}
+
+fn fraction<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !(0.0..1.0).contains(&v) {
+        return Err(serde::de::Error::custom("holdout is a fraction in [0, 1)"));
+    }
+    Ok(v)
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Method {
+    #[default]
+    Random,
+    ByGroup,
+    Classes,
+}
 
 impl Kind for SplitKind {
     fn name(&self) -> &'static str {
@@ -32,39 +78,31 @@ impl Kind for SplitKind {
         1
     }
 
-    fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {
-        let mut m = MapReader::new(params, path.clone(), diags)?;
-        let data = m.required_string("data", diags);
-        let mark = m.get("data").map_or(params.mark, |n| n.mark);
-        let method = m.choice("method", &["random", "by_group", "classes"], "random", diags);
-        let seed = m.uint("seed", 0, diags);
-        let a = m.string_list("a", diags);
-        let b = m.string_list("b", diags);
-        let per_class = match m.uint("per_class", 0, diags) {
-            0 => None,
-            n => Some(n as usize),
-        };
-        let holdout = m.float("holdout", 0.2, diags);
-        if !(0.0..1.0).contains(&holdout) {
-            diags.error(params.mark, &path.key("holdout"), "holdout is a fraction in [0, 1)");
-        }
+    fn check(&self, p: &mut Params<'_>) -> Option<Box<dyn Task>> {
+        let SplitInput { data, method, seed, a, b, per_class, holdout } = p.read()?;
         let method = match method {
-            "random" => {
+            Method::Random => {
                 if !a.is_empty() || !b.is_empty() {
-                    diags.error(params.mark, &path.key("a"), "`a` and `b` are for `method: by_group` or `classes`");
+                    let at = if a.is_empty() { "b" } else { "a" };
+                    p.problem(at, "`a` and `b` are for `method: by_group` or `classes`");
                 }
                 SplitMethod::Random { seed }
             }
-            "by_group" => SplitMethod::ByGroup { a },
-            _ => {
+            Method::ByGroup => {
+                if !b.is_empty() {
+                    p.problem("b", "`b` is for `method: classes`; `by_group` puts every other class in B");
+                }
+                SplitMethod::ByGroup { a }
+            }
+            Method::Classes => {
                 if a.is_empty() || b.is_empty() {
-                    diags.error(params.mark, path, "`method: classes` needs both `a` and `b` class lists");
+                    p.problem("", "`method: classes` needs both `a` and `b` class lists");
                 }
                 SplitMethod::Classes { a, b }
             }
         };
-        m.finish(diags);
-        Some(Box::new(SplitTask { data: data?, mark, params: SplitParams { method, per_class, holdout, seed } }))
+        let per_class = (per_class > 0).then_some(per_class);
+        Some(Box::new(SplitTask { data, params: SplitParams { method, per_class, holdout, seed } }))
     }
 }
 
@@ -79,8 +117,7 @@ struct SplitParams {
 
 #[derive(Debug)]
 struct SplitTask {
-    data: String,
-    mark: crate::config::node::Mark,
+    data: Located<String>,
     params: SplitParams,
 }
 
@@ -90,7 +127,7 @@ impl Task for SplitTask {
     }
 
     fn inputs(&self) -> Vec<Input> {
-        vec![Input::Stage { role: "data".into(), reference: self.data.clone(), mark: self.mark, field: "data" }]
+        vec![Input::stage("data", &self.data, "data")]
     }
 
     fn outputs(&self) -> Vec<String> {

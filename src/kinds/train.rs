@@ -27,10 +27,10 @@ use std::io::Write as _;
 
 use serde_json::json;
 
-use super::network::{NetworkParams, TrainingParams, read_network, read_training};
-use crate::config::diagnostic::Diagnostics;
-use crate::config::node::{KeyPath, Mark, Node, Value};
-use crate::config::reader::MapReader;
+use serde::Deserialize;
+
+use super::network::{NetworkParams, TrainingParams, TrainingSettings};
+use crate::config::params::{Located, Params};
 use crate::data::Half;
 use crate::kind::{Input, Kind, RunContext, StageFailure, Task};
 use crate::nn::{
@@ -59,21 +59,57 @@ impl Kind for TrainKind {
         &["network", "training"]
     }
 
-    fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {
-        let mut m = MapReader::new(params, path.clone(), diags)?;
-        let data = m.required_string("data", diags);
-        let mark = m.get("data").map_or(params.mark, |n| n.mark);
-        let seed = m.uint("seed", 0, diags);
-        let layers = read_network(&mut m, diags);
-        let training = read_training(&mut m, diags);
-        m.finish(diags);
+    fn check(&self, p: &mut Params<'_>) -> Option<Box<dyn Task>> {
+        let TrainInput { data, seed, network, training } = p.read()?;
         Some(Box::new(NetTask {
-            target: (data?, mark),
+            target: data,
             target_key: "data",
             base: None,
-            params: NetParams { network: layers?, training, seed, transfer: None },
+            params: NetParams { network, training: training.params(), seed, transfer: None },
         }))
     }
+}
+
+/// A `train` stage as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainInput {
+    /// The half it trains on and is scored on (its test part).
+    data: Located<String>,
+    #[serde(default)]
+    seed: u64,
+    network: NetworkParams,
+    #[serde(default)]
+    training: TrainingSettings,
+}
+
+/// A `transfer` stage as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferInput {
+    /// The stage that trained the base network; null for the random baseline.
+    #[serde(deserialize_with = "nullable")]
+    base: Option<Located<String>>,
+    /// The half it trains on and is scored on.
+    target: Located<String>,
+    /// The cut: layers 1..n come from the base.
+    #[serde(default)]
+    n: usize,
+    /// Whether layers 1..n learn too (AnB+) or stay frozen (AnB).
+    #[serde(default)]
+    fine_tune: bool,
+    #[serde(default)]
+    classifier: Classifier,
+    #[serde(default)]
+    seed: u64,
+    network: NetworkParams,
+    #[serde(default)]
+    training: TrainingSettings,
+}
+
+/// A value that must be written, as a stage name or null.
+fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Located<String>>, D::Error> {
+    Option::<Located<String>>::deserialize(d)
 }
 
 impl Kind for TransferKind {
@@ -93,56 +129,30 @@ impl Kind for TransferKind {
         &["network", "training"]
     }
 
-    fn check(&self, params: &Node, path: &KeyPath, diags: &mut Diagnostics) -> Option<Box<dyn Task>> {
-        let mut m = MapReader::new(params, path.clone(), diags)?;
-        let base = match m.require("base", diags) {
-            Some(Node { value: Value::Null, .. }) => None,
-            Some(n @ Node { value: Value::Str(s), .. }) => Some((s.clone(), n.mark)),
-            Some(n) => {
-                diags.error(n.mark, &path.key("base"), "expected the name of a stage that trained a network, or null");
-                None
-            }
-            None => None,
-        };
-        let target = m.required_string("target", diags);
-        let mark = m.get("target").map_or(params.mark, |n| n.mark);
-        let n = m.uint("n", 0, diags) as usize;
-        let fine_tune = m.boolean("fine_tune", false, diags);
-        let classifier = m.choice("classifier", &["reinit", "keep"], "reinit", diags);
-        let seed = m.uint("seed", 0, diags);
-        let layers = read_network(&mut m, diags);
-        let training = read_training(&mut m, diags);
-        m.finish(diags);
-        let layers = layers?;
-        if n > layers.layers.len() {
-            let at = params.get("n").map_or(params.mark, |x| x.mark);
-            diags.error(
-                at,
-                &path.key("n"),
-                format!("n = {n}, but the network has {} transferable layers", layers.layers.len()),
-            );
+    fn check(&self, p: &mut Params<'_>) -> Option<Box<dyn Task>> {
+        let TransferInput { base, target, n, fine_tune, classifier, seed, network, training } = p.read()?;
+        if n > network.layers.len() {
+            p.problem("n", format!("n = {n}, but the network has {} transferable layers", network.layers.len()));
         }
         if base.is_none() && fine_tune {
-            let at = params.get("fine_tune").map_or(params.mark, |x| x.mark);
-            diags.error_help(
-                at,
-                &path.key("fine_tune"),
+            p.problem_help(
+                "fine_tune",
                 "a random baseline with every layer learning is just training from scratch",
                 "use a `train` stage for that, or `fine_tune: false`",
             );
         }
         // `n: 0` with no base is a network trained from scratch, keyed as one.
-        let transfer = (base.is_some() || n > 0).then(|| TransferParams {
+        let transfer = (base.is_some() || n > 0).then_some(TransferParams {
             n,
             fine_tune,
-            classifier: if classifier == "keep" { Classifier::Keep } else { Classifier::Reinit },
+            classifier,
             random_base: base.is_none(),
         });
         Some(Box::new(NetTask {
-            target: (target?, mark),
+            target,
             target_key: "target",
             base,
-            params: NetParams { network: layers, training, seed, transfer },
+            params: NetParams { network, training: training.params(), seed, transfer },
         }))
     }
 }
@@ -168,9 +178,10 @@ struct TransferParams {
     random_base: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 enum Classifier {
+    #[default]
     Reinit,
     Keep,
 }
@@ -179,10 +190,10 @@ enum Classifier {
 struct NetTask {
     /// The half to train on (and evaluate on, its test part), and the key it was given
     /// under (`data` for `train`, `target` for `transfer`).
-    target: (String, Mark),
+    target: Located<String>,
     target_key: &'static str,
     /// `None` for a base network and for the random baseline.
-    base: Option<(String, Mark)>,
+    base: Option<Located<String>>,
     params: NetParams,
 }
 
@@ -247,14 +258,9 @@ impl Task for NetTask {
     }
 
     fn inputs(&self) -> Vec<Input> {
-        let mut v = vec![Input::Stage {
-            role: "data".into(),
-            reference: self.target.0.clone(),
-            mark: self.target.1,
-            field: self.target_key,
-        }];
-        if let Some((b, mark)) = &self.base {
-            v.push(Input::Stage { role: "base".into(), reference: b.clone(), mark: *mark, field: "base" });
+        let mut v = vec![Input::stage("data", &self.target, self.target_key)];
+        if let Some(base) = &self.base {
+            v.push(Input::stage("base", base, "base"));
         }
         v
     }
