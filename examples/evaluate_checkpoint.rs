@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = Store::open(&PathBuf::from("cache"))?;
 
     // Find the stage's entry: it must be in the cache with the file's current settings.
-    let plan = plan_pipeline(&pipeline, &store, &Selection::new(&pipeline, std::slice::from_ref(&stage), &[])?)?;
+    let plan = plan_pipeline(&pipeline, &store, &Selection::new(&pipeline, std::slice::from_ref(&stage), &[])?, None)?;
     let i = pipeline.index_of(&stage).ok_or("no such stage")?;
     let Some(StageState::Fresh { manifest }) = plan.stages[i].as_ref().map(|s| &s.state) else {
         return Err(format!("`{stage}` is not in the cache; run the pipeline first").into());

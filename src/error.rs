@@ -66,9 +66,6 @@ pub enum Error {
     /// Stages of a run failed: each with its causes and the last lines of its output.
     #[error("{} stage(s) failed", stages.len())]
     StagesFailed { stages: Vec<FailedStage>, skipped: usize },
-    /// A stage's key cannot be computed (an input it names is not there).
-    #[error("stage `{stage}`: {source}")]
-    Key { stage: String, source: crate::engine::plan::KeyError },
 }
 
 /// One failed stage, as the run reported it.
@@ -87,18 +84,18 @@ impl From<RunError> for Error {
         match e {
             RunError::Target(t) => Error::Target(t),
             RunError::Store(s) => Error::Store(s),
+            RunError::Remote(r) => Error::Remote(r),
             RunError::Executor(e) => Error::Executor(e),
         }
     }
 }
 
-impl From<crate::remote::resolve::ResolveError> for Error {
-    fn from(e: crate::remote::resolve::ResolveError) -> Error {
-        use crate::remote::resolve::ResolveError;
+impl From<crate::engine::plan::PlanError> for Error {
+    fn from(e: crate::engine::plan::PlanError) -> Error {
+        use crate::engine::plan::PlanError;
         match e {
-            ResolveError::Remote(r) => Error::Remote(r),
-            ResolveError::Store(s) => Error::Store(s),
-            ResolveError::Key(stage, source) => Error::Key { stage, source },
+            PlanError::Store(e) => Error::Store(e),
+            PlanError::Remote(e) => Error::Remote(e),
         }
     }
 }
@@ -112,7 +109,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Failed { code, .. } => *code,
-            Error::Damaged(_) | Error::UnknownKeys { .. } | Error::NotCached { .. } | Error::Key { .. } => 1,
+            Error::Damaged(_) | Error::UnknownKeys { .. } | Error::NotCached { .. } => 1,
             // Only a file's or the cache's fault everywhere: 4, as for any such error.
             Error::StagesFailed { stages, .. } if stages.iter().all(|f| f.io) => 4,
             Error::StagesFailed { .. } => 1,

@@ -15,14 +15,12 @@
 //! shared runtime, run on a bounded pool of workers.
 
 mod backend;
-pub mod resolve;
 pub mod sync;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use backend::Backend;
-pub use resolve::{Resolved, resolve, resolve_plan};
 pub use sync::{Moved, Transfer};
 
 use crate::store::StoreError;

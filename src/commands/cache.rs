@@ -321,7 +321,7 @@ fn named_keep(store: &Store, files: &[PathBuf], sets: &[String]) -> Result<Keep,
     for f in files {
         let p = load(f, sets, crate::kinds::registry())?;
         keep.downloads.extend(p.stages.iter().flat_map(|s| s.task.downloads()));
-        let plan = plan_pipeline(&p, store, &Selection::new(&p, &[], &[])?)?;
+        let plan = plan_pipeline(&p, store, &Selection::new(&p, &[], &[])?, None)?;
         for (_, s) in plan.selected() {
             let Some(key) = s.digest().map(str::to_string) else { continue };
             match s.state {
@@ -482,15 +482,11 @@ fn gc_remote(store: &Store, a: &GcArgs, url: &str) -> Result<(), Error> {
     let mut named = BTreeSet::new();
     for f in &a.files {
         let p = load(f, &a.sets, crate::kinds::registry())?;
-        let resolved = crate::remote::resolve(&p, store, &remote, &Selection::new(&p, &[], &[])?)?;
+        let plan = plan_pipeline(&p, store, &Selection::new(&p, &[], &[])?, Some(&remote))?;
         // A stage whose inputs are in neither cache has a key nobody can know here, and
         // so may the remote entries of everything after it: remove nothing.
-        let unknown: Vec<&str> = resolved
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| matches!(r, Some(crate::remote::Resolved::Missing { key: None })))
-            .map(|(i, _)| p.stages[i].name.as_str())
-            .collect();
+        let unknown: Vec<&str> =
+            plan.selected().filter(|(_, s)| s.digest().is_none()).map(|(i, _)| p.stages[i].name.as_str()).collect();
         if let Some(first) = unknown.first() {
             return Err(Error::UnknownKeys {
                 url: url.to_string(),
@@ -499,7 +495,7 @@ fn gc_remote(store: &Store, a: &GcArgs, url: &str) -> Result<(), Error> {
                 first: first.to_string(),
             });
         }
-        named.extend(resolved.iter().flatten().filter_map(|r| r.manifest()).map(|m| m.key.clone()));
+        named.extend(plan.selected().filter_map(|(_, s)| s.digest()).map(str::to_string));
     }
     let policy = Policy { named, young: REMOTE_YOUNG, ..policy(a) };
     let preview = remote.gc_preview(policy)?;

@@ -8,7 +8,7 @@ use crate::commands::{PipelineArgs, load_pipeline};
 use crate::config::load;
 use crate::engine::plan::{Selection, StageState, plan_pipeline};
 use crate::error::{Error, emit};
-use crate::remote::{Moved, Remote, Resolved, Transfer, resolve};
+use crate::remote::{Moved, Remote, Transfer};
 use crate::store::{Manifest, Store};
 
 #[derive(Args, Debug)]
@@ -56,7 +56,7 @@ pub fn push(cache: &Path, a: &PushArgs) -> Result<(), Error> {
     } else {
         for f in &a.files {
             let p = load(f, &a.sets, crate::kinds::registry())?;
-            let plan = plan_pipeline(&p, &store, &Selection::new(&p, &[], &[])?)?;
+            let plan = plan_pipeline(&p, &store, &Selection::new(&p, &[], &[])?, None)?;
             for (_, s) in plan.selected() {
                 match &s.state {
                     StageState::Fresh { manifest } => manifests.push((**manifest).clone()),
@@ -84,16 +84,15 @@ pub fn pull(cache: &Path, a: &PullArgs) -> Result<(), Error> {
     let store = Store::open(cache)?;
     let remote = Remote::open(&a.remote, false)?;
     let sel = Selection::new(&p, &a.stages, &[])?;
-    let resolved = resolve(&p, &store, &remote, &sel)?;
+    let plan = plan_pipeline(&p, &store, &sel, Some(&remote))?;
     let mut wanted = Vec::new();
     let mut missing = Vec::new();
     let mut here = 0;
-    for (i, r) in resolved.iter().enumerate() {
-        match r {
-            Some(Resolved::Remote(m)) => wanted.push((**m).clone()),
-            Some(Resolved::Missing { .. }) => missing.push(p.stages[i].name.clone()),
-            Some(Resolved::Local(_)) => here += 1,
-            None => {}
+    for (i, s) in plan.selected() {
+        match &s.state {
+            StageState::Remote { manifest } => wanted.push((**manifest).clone()),
+            StageState::Fresh { .. } => here += 1,
+            _ => missing.push(p.stages[i].name.clone()),
         }
     }
     let t = Transfer::new("pull", a.json);
@@ -120,16 +119,16 @@ pub fn pull_stages(
 ) -> Result<Vec<(usize, Manifest)>, Error> {
     let remote = Remote::open(url, false)?;
     let sel = Selection::new(p, stages, &[])?;
-    let mut resolved = resolve(p, store, &remote, &sel)?;
+    let mut plan = plan_pipeline(p, store, &sel, Some(&remote))?;
     let mut named = Vec::new();
     let mut to_pull = Vec::new();
     for i in Selection::named(p, stages)? {
-        match resolved[i].take() {
-            Some(Resolved::Remote(m)) => {
-                to_pull.push((*m).clone());
-                named.push((i, *m));
+        match plan.stages[i].take().map(|s| s.state) {
+            Some(StageState::Remote { manifest }) => {
+                to_pull.push((*manifest).clone());
+                named.push((i, *manifest));
             }
-            Some(Resolved::Local(m)) => named.push((i, *m)),
+            Some(StageState::Fresh { manifest }) => named.push((i, *manifest)),
             _ => {}
         }
     }

@@ -251,11 +251,13 @@ fn failures(summary: &RunSummary) -> Result<(), Error> {
 }
 
 fn dry_run(p: &Pipeline, store: &Store, a: &RunArgs) -> Result<(), Error> {
-    let plan = plan_pipeline(p, store, &Selection::new(p, &a.stages, &a.force)?)?;
+    let remote = a.remote.as_deref().map(|url| Remote::open(url, false)).transpose()?;
+    let plan = plan_pipeline(p, store, &Selection::new(p, &a.stages, &a.force)?, remote.as_ref())?;
     let mut out = String::new();
     for (i, s) in plan.selected() {
         let verb = match &s.state {
             StageState::Fresh { .. } => "cached",
+            StageState::Remote { .. } => "would fetch from the remote",
             StageState::Stale { .. } => "would run",
             StageState::Damaged { .. } => "would run (damaged)",
             StageState::Waiting { .. } => "would run if its inputs change",

@@ -57,7 +57,7 @@ pub fn show(cache: &Path, a: &ShowArgs) -> Result<(), Error> {
 /// The table and findings from every network of the pipeline that is in the cache.
 fn results(p: &Pipeline, store: &Store, a: &ShowArgs) -> Result<(), Error> {
     let sel = Selection::new(p, &[], &[])?;
-    let plan = plan_pipeline(p, store, &sel)?;
+    let plan = plan_pipeline(p, store, &sel, None)?;
     let _ = store.record_use(&p.file, UseKind::Show, plan.fresh_keys());
     let fresh = |i: usize| match plan.stages[i].as_ref().map(|s| &s.state) {
         Some(StageState::Fresh { manifest }) => Some(&**manifest),
@@ -118,7 +118,7 @@ fn results(p: &Pipeline, store: &Store, a: &ShowArgs) -> Result<(), Error> {
 /// Where one stage's outputs are: a path per file, inside the cache. `pulled`: entries
 /// just brought from a remote (or found here through it), by stage index.
 fn locate(p: &Pipeline, store: &Store, stage: &str, a: &ShowArgs, pulled: &[(usize, Manifest)]) -> Result<(), Error> {
-    let plan = plan_pipeline(p, store, &Selection::new(p, std::slice::from_ref(&stage.to_string()), &[])?)?;
+    let plan = plan_pipeline(p, store, &Selection::new(p, std::slice::from_ref(&stage.to_string()), &[])?, None)?;
     // The selection knows the name (spaces aside): one stage, or a matrix group.
     let named = Selection::named(p, std::slice::from_ref(&stage.to_string()))?;
     let &[i] = named.as_slice() else {

@@ -8,7 +8,7 @@ use clap::Args;
 use crate::commands::{PipelineArgs, load_with_books};
 use crate::engine::plan::{Selection, StageStatus, plan_with};
 use crate::error::{Error, emit};
-use crate::remote::{Remote, Resolved, resolve_plan};
+use crate::remote::Remote;
 use crate::store::UseKind;
 
 #[derive(Args, Debug)]
@@ -27,40 +27,21 @@ pub struct StatusArgs {
 pub fn status(cache: &Path, a: &StatusArgs) -> Result<(), Error> {
     let (p, store, books) = load_with_books(&a.pipeline, cache)?;
     let sel = Selection::new(&p, &a.stages, &[])?;
-    let plan = plan_with(&p, &store, &sel, books)?;
+    let remote = a.remote.as_deref().map(|url| Remote::open(url, false)).transpose()?;
+    let plan = plan_with(&p, &store, &sel, books, remote.as_ref())?;
     // What status found counts as used (for `gc --older-than` and `--max-size`).
     let _ = store.record_use(&p.file, UseKind::Status, plan.fresh_keys());
     let mut statuses = plan.statuses(&p);
     if let Some(url) = &a.remote {
-        let remote = Remote::open(url, false)?;
-        let resolved = resolve_plan(&p, &store, &remote, &plan)?;
-        with_remote(&mut statuses, resolved.iter().flatten(), url);
+        for s in statuses.iter_mut().filter(|s| s.state == "remote") {
+            s.reasons = vec![format!("on {url}")];
+        }
     }
     if a.json {
         let v = serde_json::json!({"pipeline": p.file.display().to_string(), "stages": statuses});
         return emit(&format!("{}\n", serde_json::to_string_pretty(&v).expect("plain data")));
     }
     emit(&render(&statuses))
-}
-
-/// A stage the local cache lacks and the remote has is `remote` (a run takes it from
-/// there); one that only waited on such stages may be `fresh` here after all.
-fn with_remote<'r>(statuses: &mut [StageStatus], resolved: impl Iterator<Item = &'r Resolved>, url: &str) {
-    for (s, r) in statuses.iter_mut().zip(resolved) {
-        match r {
-            Resolved::Remote(m) => {
-                s.state = "remote";
-                s.reasons = vec![format!("on {url}")];
-                s.key = Some(m.key.clone());
-            }
-            Resolved::Local(m) if s.state != "fresh" => {
-                s.state = "fresh";
-                s.reasons.clear();
-                s.key = Some(m.key.clone());
-            }
-            _ => {}
-        }
-    }
 }
 
 /// The human view: one line per stage, its reasons indented below it.

@@ -17,6 +17,7 @@ use crate::config::Pipeline;
 use crate::digest::StatCache;
 use crate::graph::Source;
 use crate::key::{Change, Params, StageKey, diff};
+use crate::remote::{Remote, RemoteError};
 use crate::store::{Lookup, Manifest, Memo, Output, Records, Store, StoreError};
 
 /// The outputs of a finished stage by name, as its manifest has them (a sorted list:
@@ -95,6 +96,8 @@ pub enum StageState {
     /// An input (by stage index) must be computed first; its output decides this
     /// stage's key.
     Waiting { on: Vec<usize> },
+    /// Not in the local cache; the remote the plan was given has it.
+    Remote { manifest: Box<Manifest> },
 }
 
 impl StageState {
@@ -104,6 +107,7 @@ impl StageState {
             StageState::Stale { .. } => "stale",
             StageState::Damaged { .. } => "damaged",
             StageState::Waiting { .. } => "waiting",
+            StageState::Remote { .. } => "remote",
         }
     }
 }
@@ -123,7 +127,7 @@ impl Planned {
     /// The digest of the stage's key, where its inputs are known.
     pub fn digest(&self) -> Option<&str> {
         match &self.state {
-            StageState::Fresh { manifest } => Some(&manifest.key),
+            StageState::Fresh { manifest } | StageState::Remote { manifest } => Some(&manifest.key),
             _ => self.digest.as_deref(),
         }
     }
@@ -236,79 +240,155 @@ impl NameIndex {
     }
 }
 
-/// Plan the selected stages against the cache. Reads manifests (through `memo`) and
-/// workspace file digests (through `stat`); writes nothing.
+/// Plan the selected stages against the cache and, when given, a remote cache. Reads
+/// manifests (through `memo`, and the remote's) and workspace file digests (through
+/// `stat`); writes nothing.
+///
+/// Without a remote this is one pass in topological order. With one, a stage the
+/// local cache lacks is asked of the remote, and the stages after it wait for the
+/// answer: each pass asks every such stage it reached at once, in parallel, and the
+/// next pass goes on from their answers.
 pub fn plan(
     p: &Pipeline,
     store: &Store,
     sel: &Selection,
-    stat: &mut StatCache,
-    records: &Records,
-    memo: &mut Memo,
-) -> Result<Plan, StoreError> {
+    books: &mut Books,
+    remote: Option<&Remote>,
+) -> Result<Plan, PlanError> {
     let n = p.stages.len();
-    let mut stages: Vec<Option<Planned>> = vec![None; n];
-    // The outputs of forced stages found in the cache (recomputed, but their keys stand
-    // for their readers' until then); every other known output is in its fresh manifest.
-    let mut forced_outputs: HashMap<usize, Produced> = HashMap::new();
-    // Parameters do not depend on inputs: those of the stages the last run found in the
-    // cache (likely fresh again, so their keys are needed) are built at once, on all
-    // cores; the others when their key is.
-    let mut params: Vec<Option<Params>> = {
-        use rayon::prelude::*;
-        let likely = |i: usize| sel.selected[i] && memo.remembers(&p.stages[i].name);
-        (0..n).into_par_iter().map(|i| likely(i).then(|| p.stages[i].task.params())).collect()
+    let mut pass = Pass {
+        stages: vec![None; n],
+        forced_outputs: HashMap::new(),
+        // Parameters do not depend on inputs: those of the stages the last run found in
+        // the cache (likely fresh again, so their keys are needed) are built at once, on
+        // all cores; the others when their key is.
+        params: {
+            use rayon::prelude::*;
+            let likely = |i: usize| sel.selected[i] && books.memo.remembers(&p.stages[i].name);
+            (0..n).into_par_iter().map(|i| likely(i).then(|| p.stages[i].task.params())).collect()
+        },
+        unsettled: vec![false; n],
     };
-    for &i in &p.dag.order {
-        if !sel.selected[i] {
-            continue;
+    let mut pending: Vec<usize> = p.dag.order.iter().copied().filter(|&i| sel.selected[i]).collect();
+    while !pending.is_empty() {
+        let mut ask: Vec<(usize, Planned)> = Vec::new();
+        let mut later = Vec::new();
+        for &i in &pending {
+            pass.unsettled[i] = false;
         }
+        for i in pending {
+            if p.dag.upstream[i].iter().any(|&u| pass.unsettled[u]) {
+                pass.unsettled[i] = true;
+                later.push(i);
+                continue;
+            }
+            let planned = pass.local(p, store, sel, books, i)?;
+            let missing = matches!(planned.state, StageState::Stale { .. } | StageState::Damaged { .. })
+                && planned.digest.is_some()
+                && !sel.forced[i];
+            match remote {
+                Some(_) if missing => {
+                    pass.unsettled[i] = true;
+                    ask.push((i, planned));
+                }
+                _ => pass.stages[i] = Some(planned),
+            }
+        }
+        let Some(remote) = remote else { break };
+        let digests: Vec<String> = ask.iter().filter_map(|(_, s)| s.digest.clone()).collect();
+        let found = remote.manifests(&digests)?;
+        for ((i, mut planned), m) in ask.into_iter().zip(found) {
+            if let Some(m) = m {
+                planned.state = StageState::Remote { manifest: Box::new(m) };
+                planned.digest = None;
+            }
+            pass.unsettled[i] = false;
+            pass.stages[i] = Some(planned);
+        }
+        pending = later;
+    }
+    Ok(Plan { stages: pass.stages })
+}
+
+/// What one planning pass knows so far.
+struct Pass {
+    stages: Vec<Option<Planned>>,
+    /// The outputs of forced stages found in the cache (recomputed, but their keys stand
+    /// for their readers' until then); every other known output is in its manifest.
+    forced_outputs: HashMap<usize, Produced>,
+    params: Vec<Option<Params>>,
+    /// Stages whose entry the remote is being asked for, and the stages after them:
+    /// they are planned in a later pass.
+    unsettled: Vec<bool>,
+}
+
+impl Pass {
+    /// Stage `i` against the local cache, its inputs planned already.
+    fn local(
+        &mut self,
+        p: &Pipeline,
+        store: &Store,
+        sel: &Selection,
+        books: &mut Books,
+        i: usize,
+    ) -> Result<Planned, StoreError> {
+        let (stages, forced_outputs) = (&self.stages, &self.forced_outputs);
         let outputs_of = |u: usize| match &stages[u] {
-            Some(Planned { state: StageState::Fresh { manifest }, .. }) => Some(&manifest.outputs),
+            Some(Planned { state: StageState::Fresh { manifest } | StageState::Remote { manifest }, .. }) => {
+                Some(&manifest.outputs)
+            }
             _ => forced_outputs.get(&u),
         };
         let on: Vec<usize> = p.dag.upstream[i].iter().copied().filter(|u| outputs_of(*u).is_none()).collect();
         if !on.is_empty() {
-            stages[i] = Some(Planned { state: StageState::Waiting { on }, key: None, digest: None });
-            continue;
+            return Ok(Planned { state: StageState::Waiting { on }, key: None, digest: None });
         }
-        let key = match key_with(p, i, params[i].take(), outputs_of, stat) {
+        let key = match key_with(p, i, self.params[i].take(), outputs_of, &mut books.stat) {
             Ok(k) => k,
             Err(e) => {
                 let reasons = vec![StaleReason::Input(std::sync::Arc::new(e))];
-                stages[i] = Some(Planned { state: StageState::Stale { reasons }, key: None, digest: None });
-                continue;
+                return Ok(Planned { state: StageState::Stale { reasons }, key: None, digest: None });
             }
         };
         let digest = key.digest();
-        let (found, key) = memo.lookup(store, &p.stages[i].name, key, &digest)?;
+        let (found, key) = books.memo.lookup(store, &p.stages[i].name, key, &digest)?;
         let state = match found {
-            Lookup::Hit(m) => {
-                if sel.forced[i] {
-                    forced_outputs.insert(i, m.outputs);
-                    StageState::Stale { reasons: vec![StaleReason::Forced] }
-                } else {
-                    StageState::Fresh { manifest: m }
-                }
+            Lookup::Hit(m) if sel.forced[i] => {
+                self.forced_outputs.insert(i, m.outputs);
+                StageState::Stale { reasons: vec![StaleReason::Forced] }
             }
+            Lookup::Hit(m) => StageState::Fresh { manifest: m },
             Lookup::Damaged { problems } => StageState::Damaged { problems },
             Lookup::Miss => {
-                let reasons = match records.get(&p.stages[i].name) {
-                    None => vec![StaleReason::NeverRun],
-                    Some(r) if r.key == digest => vec![StaleReason::EntryGone],
-                    Some(r) => match key.as_ref().map(|k| diff(&r.key_struct, k)).unwrap_or_default() {
-                        d if d.is_empty() => vec![StaleReason::KeyChanged],
-                        d => vec![StaleReason::Changed(d)],
-                    },
-                };
-                StageState::Stale { reasons }
+                StageState::Stale { reasons: stale_reasons(&books.records, &p.stages[i].name, &digest, &key) }
             }
         };
         // A fresh stage's digest is its manifest's key: not held twice.
         let digest = (!matches!(state, StageState::Fresh { .. })).then_some(digest);
-        stages[i] = Some(Planned { state, key, digest });
+        Ok(Planned { state, key, digest })
     }
-    Ok(Plan { stages })
+}
+
+/// Why a stage that is not in the cache must be computed, from this pipeline's record
+/// of the key it had last time.
+fn stale_reasons(records: &Records, stage: &str, digest: &str, key: &Option<StageKey>) -> Vec<StaleReason> {
+    match records.get(stage) {
+        None => vec![StaleReason::NeverRun],
+        Some(r) if r.key == digest => vec![StaleReason::EntryGone],
+        Some(r) => match key.as_ref().map(|k| diff(&r.key_struct, k)).unwrap_or_default() {
+            d if d.is_empty() => vec![StaleReason::KeyChanged],
+            d => vec![StaleReason::Changed(d)],
+        },
+    }
+}
+
+/// A plan could not be made: the local cache or the remote failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
 }
 
 /// The key of stage `i`; every stage it depends on must have finished (`produced`).
@@ -414,15 +494,21 @@ impl Books {
 /// records and the memo of the last run, plans, and saves the stat cache (the only
 /// thing it may write). Only `run` writes the memo: it keeps the records in step with
 /// it.
-pub fn plan_pipeline(p: &Pipeline, store: &Store, sel: &Selection) -> Result<Plan, StoreError> {
-    plan_with(p, store, sel, Books::load(store, &p.file))
+pub fn plan_pipeline(p: &Pipeline, store: &Store, sel: &Selection, remote: Option<&Remote>) -> Result<Plan, PlanError> {
+    plan_with(p, store, sel, Books::load(store, &p.file), remote)
 }
 
-/// As `plan_pipeline`, with the books already read.
-pub fn plan_with(p: &Pipeline, store: &Store, sel: &Selection, books: Books) -> Result<Plan, StoreError> {
-    let Books { mut stat, records, mut memo } = books;
-    let plan = plan(p, store, sel, &mut stat, &records, &mut memo)?;
-    let _ = stat.save();
+/// As `plan_pipeline`, with the books already read and, when given, a remote cache
+/// (its entries are `remote` in the plan).
+pub fn plan_with(
+    p: &Pipeline,
+    store: &Store,
+    sel: &Selection,
+    mut books: Books,
+    remote: Option<&Remote>,
+) -> Result<Plan, PlanError> {
+    let plan = plan(p, store, sel, &mut books, remote)?;
+    let _ = books.stat.save();
     Ok(plan)
 }
 
@@ -455,6 +541,7 @@ impl Plan {
                     StageState::Waiting { on } => {
                         on.iter().map(|u| format!("waits for {}", p.stages[*u].name)).collect()
                     }
+                    StageState::Remote { .. } => vec!["on the remote".to_string()],
                 };
                 StageStatus {
                     name: p.stages[i].name.clone(),

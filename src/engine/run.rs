@@ -149,9 +149,20 @@ pub enum RunError {
     Target(#[from] UnknownStage),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
     /// The executor cannot run this pipeline's stages (nothing was started).
     #[error("{0}")]
     Executor(String),
+}
+
+impl From<crate::engine::plan::PlanError> for RunError {
+    fn from(e: crate::engine::plan::PlanError) -> RunError {
+        match e {
+            crate::engine::plan::PlanError::Store(e) => RunError::Store(e),
+            crate::engine::plan::PlanError::Remote(e) => RunError::Remote(e),
+        }
+    }
 }
 
 /// How often a stage whose output failed verification is computed again in one run
@@ -187,7 +198,7 @@ pub fn run_with(
     let started = Instant::now();
     let sel = Selection::new(p, &opts.targets, &opts.force)?;
     let mut books = books;
-    let planned = plan(p, store, &sel, &mut books.stat, &books.records, &mut books.memo)?;
+    let planned = plan(p, store, &sel, &mut books, None)?;
     let will_run: Vec<usize> =
         planned.selected().filter(|(_, s)| !matches!(s.state, StageState::Fresh { .. })).map(|(i, _)| i).collect();
     executor.prepare(&will_run).map_err(RunError::Executor)?;
@@ -198,7 +209,7 @@ pub fn run_with(
     // The remote's manifests of the stages that are not here, fetched a wave at a time
     // in parallel, rather than one by one as the scheduler reaches each stage.
     let prefetched = match &opts.remote {
-        Some(r) if !will_run.is_empty() => prefetch(p, store, r, &planned),
+        Some(r) if !will_run.is_empty() => prefetch(p, store, r, &sel),
         _ => HashMap::new(),
     };
     let total = sel.selected.iter().filter(|s| **s).count();
@@ -280,20 +291,18 @@ fn traffic(r: &Remote, store: &Store, pusher: Option<Pusher>) -> RemoteTraffic {
     }
 }
 
-/// The remote manifests of the planned stages that are not in the local cache. A
-/// remote that fails here is only a lost shortcut: the scheduler asks again per stage.
-fn prefetch(
-    p: &Pipeline,
-    store: &Store,
-    remote: &Remote,
-    plan: &crate::engine::plan::Plan,
-) -> HashMap<String, Manifest> {
-    match crate::remote::resolve_plan(p, store, remote, plan) {
-        Ok(resolved) => resolved
+/// The remote manifests of the selected stages that are not in the local cache, from
+/// a plan that looks in the remote too. A remote that fails here is only a lost
+/// shortcut: the scheduler asks again per stage.
+fn prefetch(p: &Pipeline, store: &Store, remote: &Remote, sel: &Selection) -> HashMap<String, Manifest> {
+    let mut books = Books::load(store, &p.file);
+    match plan(p, store, sel, &mut books, Some(remote)) {
+        Ok(planned) => planned
+            .stages
             .into_iter()
             .flatten()
-            .filter_map(|r| match r {
-                crate::remote::Resolved::Remote(m) => Some((m.key.clone(), *m)),
+            .filter_map(|s| match s.state {
+                StageState::Remote { manifest } => Some((manifest.key.clone(), *manifest)),
                 _ => None,
             })
             .collect(),

@@ -124,6 +124,14 @@ impl Remote {
 
     /// Upload the entries of `manifests` the remote lacks: first every object they
     /// name that is not there (each read back and verified), then their manifests.
+    /// The manifests of `keys`, asked in parallel; `None` where the remote has none.
+    pub fn manifests(&self, keys: &[String]) -> Result<Vec<Option<Manifest>>, RemoteError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        pool().install(|| keys.par_iter().map(|k| self.manifest(k)).collect())
+    }
+
     pub fn push(&self, local: &Store, manifests: &[Manifest], t: &Transfer) -> Result<Moved, RemoteError> {
         let names: Vec<String> = manifests.iter().map(|m| Remote::entry_name(&m.key)).collect();
         let there = self.present("entries", &names)?;
