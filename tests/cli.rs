@@ -1936,6 +1936,8 @@ fn a_run_with_a_remote_computes_nothing_and_fetches_only_what_it_reads() {
         b.write("quick.yaml", &quick());
         let status = b.pipe(&["status", "quick.yaml", "--remote", &url]);
         assert!(stdout(&status).contains("20 stages: 0 fresh, 20 on the remote"), "{}", stdout(&status));
+        let dry = b.pipe(&["run", "quick.yaml", "--dry-run", "--remote", &url]);
+        assert_eq!(stdout(&dry).matches("would fetch from the remote").count(), 20, "{}", stdout(&dry));
         // One stage brought for `show`, though what it read is only on the remote (and
         // named with spaces, as the command line allows).
         let c = Sandbox::new();
