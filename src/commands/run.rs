@@ -12,7 +12,7 @@ use crate::commands::{load_pipeline, load_with_books};
 use crate::config::Pipeline;
 use crate::config::resources::ExecutorName;
 use crate::engine::cancel::install_handler;
-use crate::engine::plan::{Selection, StageState, plan_pipeline};
+use crate::engine::plan::{Books, Selection, StageState, plan_pipeline};
 use crate::engine::run::{Outcome, RunOptions, RunSummary, StageResult, run as run_pipeline};
 use crate::engine::slurm::SlurmSettings;
 use crate::error::{Error, FailedStage, emit};
@@ -69,6 +69,29 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
         None => None,
     };
     install_handler();
+    let summary = run_on_executor(&p, &store, books, a, remote.clone())?;
+    let from_remote = remote_afterwards(&p, &store, remote.as_deref(), &summary, a.json)?;
+    let pages = write_pages(&p, &store, &summary, &from_remote)?;
+    print_outcome(&p, &store, &summary, &pages, a)?;
+    if summary.interrupted {
+        return Err(Error::Interrupted);
+    }
+    let result = failures(&summary);
+    // The process ends here: freeing a large pipeline and its results piece by piece
+    // would only delay the exit (a tenth of a second at 100,000 stages).
+    std::mem::forget(summary);
+    std::mem::forget(p);
+    result
+}
+
+/// The run itself, on the executor the command line, the file or the default names.
+fn run_on_executor(
+    p: &Pipeline,
+    store: &Store,
+    books: Books,
+    a: &RunArgs,
+    remote: Option<std::sync::Arc<Remote>>,
+) -> Result<RunSummary, Error> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let executor = a.executor.as_deref().and_then(ExecutorName::parse).or(p.executor).unwrap_or(ExecutorName::Local);
     let opts = RunOptions {
@@ -76,11 +99,11 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
         jobs: cores,
         force: a.force.clone(),
         json: a.json,
-        remote: remote.clone(),
+        remote,
         push: a.push,
     };
-    let summary = match executor {
-        ExecutorName::Local => run_pipeline(&p, &store, &RunOptions { jobs: a.jobs.unwrap_or(cores), ..opts }, books)?,
+    Ok(match executor {
+        ExecutorName::Local => run_pipeline(p, store, &RunOptions { jobs: a.jobs.unwrap_or(cores), ..opts }, books)?,
         ExecutorName::Slurm => {
             let settings = SlurmSettings {
                 max_jobs: a.jobs.unwrap_or(100),
@@ -90,13 +113,23 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
                 sets: a.pipeline.sets.clone(),
                 busy_for: slurm_busy_for(),
             };
-            crate::engine::slurm::run(&p, &store, &opts, books, settings)?
+            crate::engine::slurm::run(p, store, &opts, books, settings)?
         }
-    };
-    // The report from the remote is a convenience: a remote that fails now is a
-    // warning, never a reason to hide how the run went.
-    let from_remote = match &remote {
-        Some(r) if !summary.interrupted => pull_reports(&p, &store, r, &summary).unwrap_or_else(|e| {
+    })
+}
+
+/// After a run with a remote: the report brought from there (a convenience: a remote
+/// that fails now is a warning, never a reason to hide how the run went) and what the
+/// pushes did. Returns the networks the report read from the remote, by key.
+fn remote_afterwards(
+    p: &Pipeline,
+    store: &Store,
+    remote: Option<&Remote>,
+    summary: &RunSummary,
+    json: bool,
+) -> Result<HashMap<String, Manifest>, Error> {
+    let from_remote = match remote {
+        Some(r) if !summary.interrupted => pull_reports(p, store, r, summary).unwrap_or_else(|e| {
             eprintln!("warning: the report was not brought from the remote: {}", e.render().trim_end());
             HashMap::new()
         }),
@@ -106,7 +139,7 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
         for e in &traffic.push_errors {
             eprintln!("warning: not pushed (it is in the local cache; `pipe push` sends it later): {e}");
         }
-        if let Some(m) = traffic.pushed.as_ref().filter(|_| !a.json) {
+        if let Some(m) = traffic.pushed.as_ref().filter(|_| !json) {
             emit(&format!(
                 "pushed {} entries, {} objects ({}) to {}\n",
                 m.entries,
@@ -116,12 +149,22 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
             ))?;
         }
     }
-    let pages = write_pages(&p, &store, &summary, &from_remote)?;
+    Ok(from_remote)
+}
+
+/// The summary as JSON (with the pages written) or as text (with the reports' tables),
+/// then the requests far above what their jobs used: the cluster's time wasted.
+fn print_outcome(
+    p: &Pipeline,
+    store: &Store,
+    summary: &RunSummary,
+    pages: &[Page<'_>],
+    a: &RunArgs,
+) -> Result<(), Error> {
     if a.json {
-        // The report pages are written here too, and named beside the stages.
-        let mut v = serde_json::to_value(&summary).expect("a summary is plain data");
+        let mut v = serde_json::to_value(summary).expect("a summary is plain data");
         let mut written = Vec::new();
-        for (_, page) in &pages {
+        for (_, page) in pages {
             match page {
                 Ok(path) => written.push(path.display().to_string()),
                 Err(e) => eprintln!("warning: the report page was not written: {}", e.render().trim_end()),
@@ -133,26 +176,17 @@ pub fn run(cache: &Path, a: &RunArgs) -> Result<(), Error> {
         let text = serde_json::to_string_pretty(&v).expect("a summary is plain data");
         emit(&format!("{text}\n"))?;
     } else {
-        print_reports(&a.pipeline.file, &store, &pages)?;
+        print_reports(&a.pipeline.file, store, pages)?;
         emit(&format!("{} ({:.2}s)\n", summary.line(), summary.seconds))?;
     }
-    // Requests far above what their jobs used: the cluster's time wasted.
-    for line in oversized(&p, &store, &summary) {
+    for line in oversized(p, store, summary) {
         if a.json {
             eprintln!("{line}");
         } else {
             emit(&format!("{line}\n"))?;
         }
     }
-    if summary.interrupted {
-        return Err(Error::Interrupted);
-    }
-    let result = failures(&summary);
-    // The process ends here: freeing a large pipeline and its results piece by piece
-    // would only delay the exit (a tenth of a second at 100,000 stages).
-    std::mem::forget(summary);
-    std::mem::forget(p);
-    result
+    Ok(())
 }
 
 /// A report stage found on the remote is brought here whole (a few small files), so

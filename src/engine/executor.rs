@@ -1,7 +1,8 @@
 //! The seam between the scheduler, which decides what runs when, and the place a stage
-//! runs: worker threads here ([`super::local::Local`]) or a Slurm cluster's jobs
-//! ([`super::slurm::Slurm`]). The scheduler asks an executor for room, hands it jobs
-//! and sees [`Finished`] events; it never knows where a stage ran.
+//! runs: worker threads here (`engine::local`) or a Slurm cluster's jobs
+//! (`engine::slurm`), which implement [`Executor`] and depend on this module, never the
+//! other way. The scheduler asks an executor for room, hands it jobs and sees
+//! [`Finished`] events; it never knows where a stage ran.
 
 use std::collections::BTreeMap;
 

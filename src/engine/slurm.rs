@@ -267,19 +267,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         self.submitted += 1;
         let n = self.submitted;
         let array = jobs.len() > 1;
-        let all_files: Vec<JobFiles> = (0..jobs.len())
-            .map(|t| {
-                let base = if array { format!("{n:05}_{t}") } else { format!("{n:05}") };
-                let at = |ext: &str| self.dir.join(format!("{base}.{ext}"));
-                JobFiles {
-                    spec: at("json"),
-                    script: at("sh"),
-                    out: at("out"),
-                    log: at("log"),
-                    report: at("report.json"),
-                }
-            })
-            .collect();
+        let all_files = self.job_files(n, jobs.len());
         let mut written = std::fs::create_dir_all(&self.dir);
         for (job, files) in jobs.iter().zip(&all_files) {
             let spec = self.spec(job, files);
@@ -294,21 +282,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             self.p.stages[first.stage].name.clone()
         };
         let (script, text, out, array_arg) = if array {
-            // Each task runs the stage of its index; Slurm has its own copy of the
-            // script once sbatch returns.
-            let script = self.dir.join(format!("{n:05}.sh"));
-            let spec = self.dir.join(format!("{n:05}_"));
-            let text = format!(
-                "#!/bin/sh\n# pipe: {} stages of {}\nexec {} --cache {} exec-job {}\"$SLURM_ARRAY_TASK_ID\".json\n",
-                jobs.len(),
-                self.p.file.display(),
-                quote(&self.exe.to_string_lossy()),
-                quote(&self.cache.to_string_lossy()),
-                quote(&spec.to_string_lossy()),
-            );
-            let out = self.dir.join(format!("{n:05}_%a.out")).display().to_string();
-            let max = self.settings.max_jobs.max(1);
-            (script, text, out, Some(format!("--array=0-{}%{max}", jobs.len() - 1)))
+            self.array_script(n, jobs.len())
         } else {
             let text = self.single_script(&name, &all_files[0]);
             (all_files[0].script.clone(), text, all_files[0].out.display().to_string(), None)
@@ -328,23 +302,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             match &submitted {
                 Ok(id) => {
                     let id = if array { format!("{id}_{t}") } else { id.clone() };
-                    let name = &self.p.stages[job.stage].name;
-                    (job.announce)(format!("{:>7} {name} (slurm job {id})", "queued"));
-                    (job.progress)(format!("slurm job {id} PENDING"));
-                    self.jobs.push(Submitted {
-                        id,
-                        stage: job.stage,
-                        threads: job.threads,
-                        key: job.key,
-                        submitted: Instant::now(),
-                        files,
-                        state: "PENDING".into(),
-                        node: None,
-                        attempts: 1,
-                        progress: job.progress,
-                        announce: job.announce,
-                        waiting_since: None,
-                    });
+                    self.track(id, job, files);
                 }
                 Err(failure) => {
                     remove_files(&files);
@@ -359,6 +317,62 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
                 }
             }
         }
+    }
+
+    /// The files of submission `n`'s `count` jobs (an array's tasks by index).
+    fn job_files(&self, n: usize, count: usize) -> Vec<JobFiles> {
+        (0..count)
+            .map(|t| {
+                let base = if count > 1 { format!("{n:05}_{t}") } else { format!("{n:05}") };
+                let at = |ext: &str| self.dir.join(format!("{base}.{ext}"));
+                JobFiles {
+                    spec: at("json"),
+                    script: at("sh"),
+                    out: at("out"),
+                    log: at("log"),
+                    report: at("report.json"),
+                }
+            })
+            .collect()
+    }
+
+    /// The script of an array of `count` tasks, each running the stage of its index
+    /// (Slurm has its own copy of the script once sbatch returns): its path, text,
+    /// output pattern and `--array` argument.
+    fn array_script(&self, n: usize, count: usize) -> (PathBuf, String, String, Option<String>) {
+        let script = self.dir.join(format!("{n:05}.sh"));
+        let spec = self.dir.join(format!("{n:05}_"));
+        let text = format!(
+            "#!/bin/sh\n# pipe: {count} stages of {}\nexec {} --cache {} exec-job {}\"$SLURM_ARRAY_TASK_ID\".json\n",
+            self.p.file.display(),
+            quote(&self.exe.to_string_lossy()),
+            quote(&self.cache.to_string_lossy()),
+            quote(&spec.to_string_lossy()),
+        );
+        let out = self.dir.join(format!("{n:05}_%a.out")).display().to_string();
+        let max = self.settings.max_jobs.max(1);
+        (script, text, out, Some(format!("--array=0-{}%{max}", count - 1)))
+    }
+
+    /// A submitted job, followed from now on by the poll.
+    fn track(&mut self, id: String, job: Job, files: JobFiles) {
+        let name = &self.p.stages[job.stage].name;
+        (job.announce)(format!("{:>7} {name} (slurm job {id})", "queued"));
+        (job.progress)(format!("slurm job {id} PENDING"));
+        self.jobs.push(Submitted {
+            id,
+            stage: job.stage,
+            threads: job.threads,
+            key: job.key,
+            submitted: Instant::now(),
+            files,
+            state: "PENDING".into(),
+            node: None,
+            attempts: 1,
+            progress: job.progress,
+            announce: job.announce,
+            waiting_since: None,
+        });
     }
 
     /// What the job computing `job` reads.
