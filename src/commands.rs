@@ -3,7 +3,6 @@
 pub mod cache;
 pub mod dag;
 pub mod exec_job;
-pub mod page;
 pub mod remote;
 pub mod run;
 pub mod show;
@@ -42,4 +41,11 @@ pub fn load_with_books(a: &PipelineArgs, cache: &std::path::Path) -> Result<(Pip
     let p = p?;
     debug_assert_eq!(p.file, abs, "the books are those of the file loaded");
     Ok((p, Store::open(cache)?, books?))
+}
+
+/// A path as the user named things: relative to the current folder when below it.
+pub fn shown(path: &std::path::Path) -> String {
+    let cwd = std::env::current_dir().ok();
+    cwd.and_then(|c| path.strip_prefix(c).ok().map(|r| r.display().to_string()))
+        .unwrap_or_else(|| path.display().to_string())
 }

@@ -10,6 +10,7 @@ pub mod local;
 pub mod panics;
 pub mod plan;
 pub mod progress;
+pub mod results;
 pub mod run;
 pub mod slurm;
 pub mod slurm_call;

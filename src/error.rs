@@ -24,11 +24,11 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Target(#[from] UnknownStage),
-    #[error("{0}")]
-    Usage(String),
-    /// Stages failed; each was already described in `report`.
-    #[error("{report}")]
-    Failed { report: String, code: i32 },
+    #[error(transparent)]
+    Usage(#[from] Usage),
+    /// The stage a cluster job computed failed; its report says how.
+    #[error("the stage failed (see the job's report)")]
+    JobFailed,
     #[error("cannot write the report into {}", dir.display())]
     Report {
         dir: std::path::PathBuf,
@@ -40,10 +40,19 @@ pub enum Error {
     /// A remote cache could not be reached or read, or sent damaged bytes.
     #[error(transparent)]
     Remote(#[from] crate::remote::RemoteError),
-    /// The executor cannot run the pipeline's stages: no `sbatch`, a partition the
-    /// cluster refuses.
-    #[error("{0}")]
-    Executor(String),
+    /// The executor cannot run the pipeline's stages (no `sbatch`, a partition the
+    /// cluster refuses), or a cluster job could not do its part.
+    #[error(transparent)]
+    Executor(#[from] crate::engine::executor::ExecError),
+    /// A run could not go on: its targets, the cache, the plan or the executor.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The results in the cache could not be read for a page or `show`.
+    #[error(transparent)]
+    Results(#[from] crate::engine::results::ResultsError),
+    /// A plan could not be made: the local cache or the remote failed.
+    #[error(transparent)]
+    Plan(#[from] crate::engine::plan::PlanError),
     #[error("{context}")]
     Io {
         context: String,
@@ -68,6 +77,22 @@ pub enum Error {
     StagesFailed { stages: Vec<FailedStage>, skipped: usize },
 }
 
+/// A command line that asks for something the command does not do (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum Usage {
+    #[error(
+        "`gc --only` would remove {others} entries that recorded runs used (listed above); nothing was removed. \
+         Without a terminal to ask on, pass --yes to remove them"
+    )]
+    GcNeedsYes { others: usize },
+    #[error("nothing was removed")]
+    GcDeclined,
+    #[error("`--html` writes the page of the whole pipeline; name no stage")]
+    PageOfOneStage,
+    #[error("`{group}` is a group of stages; name one of them, e.g. `{example}`")]
+    Group { group: String, example: String },
+}
+
 /// One failed stage, as the run reported it.
 #[derive(Debug)]
 pub struct FailedStage {
@@ -79,43 +104,20 @@ pub struct FailedStage {
     pub io: bool,
 }
 
-impl From<RunError> for Error {
-    fn from(e: RunError) -> Error {
-        match e {
-            RunError::Target(t) => Error::Target(t),
-            RunError::Store(s) => Error::Store(s),
-            RunError::Remote(r) => Error::Remote(r),
-            RunError::Executor(e) => Error::Executor(e),
-        }
-    }
-}
-
-impl From<crate::engine::plan::PlanError> for Error {
-    fn from(e: crate::engine::plan::PlanError) -> Error {
-        use crate::engine::plan::PlanError;
-        match e {
-            PlanError::Store(e) => Error::Store(e),
-            PlanError::Remote(e) => Error::Remote(e),
-        }
-    }
-}
-
 impl Error {
-    /// A failure whose description is complete as it is (exit code 1).
-    pub fn failed(report: impl Into<String>) -> Error {
-        Error::Failed { report: report.into(), code: 1 }
-    }
-
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Failed { code, .. } => *code,
+            Error::JobFailed => 1,
             Error::Damaged(_) | Error::UnknownKeys { .. } | Error::NotCached { .. } => 1,
             // Only a file's or the cache's fault everywhere: 4, as for any such error.
             Error::StagesFailed { stages, .. } if stages.iter().all(|f| f.io) => 4,
             Error::StagesFailed { .. } => 1,
-            Error::Usage(_) | Error::Target(_) => 2,
-            Error::Config(_) | Error::Executor(_) => 3,
+            Error::Usage(_) | Error::Target(_) | Error::Run(RunError::Target(_)) => 2,
+            Error::Config(_) | Error::Executor(_) | Error::Run(RunError::Executor(_)) => 3,
             Error::Store(_) | Error::Io { .. } | Error::Report { .. } | Error::Remote(_) => 4,
+            Error::Run(RunError::Store(_) | RunError::Plan(_)) | Error::Plan(_) => 4,
+            Error::Results(crate::engine::results::ResultsError::Record { .. }) => 1,
+            Error::Results(_) => 4,
             Error::Interrupted => 130,
         }
     }
@@ -123,7 +125,6 @@ impl Error {
     /// The text printed on stderr: `error: ...` and a `caused by:` line per cause.
     pub fn render(&self) -> String {
         match self {
-            Error::Failed { report, .. } => report.clone(),
             Error::StagesFailed { stages, skipped } => render_failed(stages, *skipped),
             Error::Config(_) => self.to_string(),
             Error::Interrupted => "interrupted: run the same command again to continue".to_string(),

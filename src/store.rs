@@ -27,7 +27,7 @@ mod records;
 mod retain;
 mod uses;
 
-pub use cache::{Lookup, Store, StoreError, VerifyReport};
+pub use cache::{Damage, Lookup, Store, StoreError, VerifyReport};
 pub use gc::{GcPreview, GcReport, Keep, tree_bytes};
 pub use manifest::{Asked, JobRun, MANIFEST_FORMAT, Manifest, Output, Used, Verified};
 pub use memo::Memo;

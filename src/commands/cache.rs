@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use crate::config::load;
 use crate::digest::walk;
 use crate::engine::plan::{Selection, StageState, plan_pipeline};
-use crate::error::{Error, emit};
+use crate::error::{Error, Usage, emit};
 use crate::store::{Decision, Keep, Manifest, Owner, Policy, Removed, Store, StoreError, Why, now_unix, tree_bytes};
 
 #[derive(Subcommand, Debug)]
@@ -414,15 +414,12 @@ fn confirm(d: &Decision, yes: bool) -> Result<(), Error> {
     }
     let others = d.removed.iter().filter(|r| !r.owners.is_empty()).count();
     if !std::io::stdin().is_terminal() {
-        return Err(Error::Usage(format!(
-            "`gc --only` would remove {others} entries that recorded runs used (listed above); \
-             nothing was removed. Without a terminal to ask on, pass --yes to remove them"
-        )));
+        return Err(Usage::GcNeedsYes { others }.into());
     }
     eprint!("remove these {} entries? [y/N] ", d.removed.len());
     let mut answer = String::new();
     let _ = std::io::stdin().read_line(&mut answer);
-    if matches!(answer.trim(), "y" | "Y" | "yes") { Ok(()) } else { Err(Error::Usage("nothing was removed".into())) }
+    if matches!(answer.trim(), "y" | "Y" | "yes") { Ok(()) } else { Err(Usage::GcDeclined.into()) }
 }
 
 /// What would go, by who used it: user, pipeline, entries, size and last use.

@@ -7,7 +7,7 @@ use crate::error::Error;
 pub fn exec_job(cache: &Path, spec: &Path) -> Result<(), Error> {
     match crate::engine::job::exec(cache, spec) {
         Ok(true) => Ok(()),
-        Ok(false) => Err(Error::failed("the stage failed (see the job's report)")),
-        Err(e) => Err(Error::failed(format!("error: {e}"))),
+        Ok(false) => Err(Error::JobFailed),
+        Err(e) => Err(Error::Executor(e)),
     }
 }

@@ -7,16 +7,18 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::commands::PipelineArgs;
-use crate::commands::page::{networks, page_path, shown, timeline, title};
+use crate::commands::shown;
 use crate::commands::{load_pipeline, load_with_books};
 use crate::config::Pipeline;
 use crate::config::resources::ExecutorName;
 use crate::engine::cancel::install_handler;
 use crate::engine::plan::{Books, Selection, StageState, plan_pipeline};
+use crate::engine::results::{networks, timeline};
 use crate::engine::run::{Outcome, RunOptions, RunSummary, StageResult, run as run_pipeline};
 use crate::engine::slurm::SlurmSettings;
 use crate::error::{Error, FailedStage, emit};
 use crate::kind::FailureClass;
+use crate::kinds::report::{page_path, page_title};
 use crate::remote::{Remote, Transfer};
 use crate::report::{Computed, PageContext, build};
 use crate::store::{Manifest, Store};
@@ -351,9 +353,9 @@ fn write_pages<'s>(
         let of = p.dag.upstream[stage].iter().copied();
         let nets = networks(p, store, of, |i| entries[i].as_ref().map(|(m, _)| m))?;
         let ctx = PageContext { pipeline: Some(shown(&p.file)), networks: nets.places, timeline: timeline.clone() };
-        let path = page_path(p, &p.stages[stage].name);
+        let path = page_path(&p.file, &p.workspace, &p.stages[stage].name);
         build(&nets.records)
-            .write_html(&path, &title(p), &ctx)
+            .write_html(&path, &page_title(&p.name), &ctx)
             .map_err(|source| Error::Report { dir: path.clone(), source })?;
         Ok(path)
     };

@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::commands::page::{Networks, networks, shown, timeline, title};
+use crate::commands::shown;
 use crate::commands::{PipelineArgs, load_pipeline};
 use crate::config::Pipeline;
 use crate::engine::plan::{Selection, StageState, plan_pipeline};
-use crate::error::{Error, emit};
+use crate::engine::results::{Networks, networks, timeline};
+use crate::error::{Error, Usage, emit};
+use crate::kinds::report::page_title;
 use crate::kinds::report::{summary, write_all};
 use crate::report::{Computed, PageContext, build};
 use crate::store::{Manifest, Store, UseKind};
@@ -40,9 +42,7 @@ pub fn show(cache: &Path, a: &ShowArgs) -> Result<(), Error> {
     let p = load_pipeline(&a.pipeline)?;
     let store = Store::open(cache)?;
     match &a.stage {
-        Some(_) if a.html.is_some() => {
-            Err(Error::Usage("`--html` writes the page of the whole pipeline; name no stage".into()))
-        }
+        Some(_) if a.html.is_some() => Err(Usage::PageOfOneStage.into()),
         Some(stage) => {
             let pulled = match &a.remote {
                 Some(url) => crate::commands::remote::pull_stages(&p, &store, url, std::slice::from_ref(stage))?,
@@ -68,7 +68,9 @@ fn results(p: &Pipeline, store: &Store, a: &ShowArgs) -> Result<(), Error> {
     if let Some(path) = &a.html {
         let timeline = timeline(p, &sel.selected, |i| fresh(i).map(|m| (m, Computed::Cached)));
         let ctx = PageContext { pipeline: Some(shown(&p.file)), networks: places, timeline };
-        report.write_html(path, &title(p), &ctx).map_err(|source| Error::Report { dir: path.clone(), source })?;
+        report
+            .write_html(path, &page_title(&p.name), &ctx)
+            .map_err(|source| Error::Report { dir: path.clone(), source })?;
     }
     if let Some(dir) = &a.export {
         std::fs::create_dir_all(dir)
@@ -123,7 +125,7 @@ fn locate(p: &Pipeline, store: &Store, stage: &str, a: &ShowArgs, pulled: &[(usi
     let named = Selection::named(p, std::slice::from_ref(&stage.to_string()))?;
     let &[i] = named.as_slice() else {
         let example = plan.selected().last().map(|(i, _)| p.stages[i].name.as_str()).unwrap_or(stage);
-        return Err(Error::Usage(format!("`{stage}` is a group of stages; name one of them, e.g. `{example}`")));
+        return Err(Usage::Group { group: stage.to_string(), example: example.to_string() }.into());
     };
     let planned = plan.stages[i].as_ref().expect("a named stage is selected");
     let m: &Manifest = match (&planned.state, pulled.iter().find(|(j, _)| *j == i)) {

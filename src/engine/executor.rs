@@ -88,7 +88,7 @@ pub trait Executor {
     /// Before anything runs: `will_run` are the stages the plan did not find cached.
     /// An executor checks here what would make every job fail (no `sbatch`, a
     /// partition that does not exist), and says it in one message.
-    fn prepare(&mut self, will_run: &[usize]) -> Result<(), String> {
+    fn prepare(&mut self, will_run: &[usize]) -> Result<(), ExecError> {
         let _ = will_run;
         Ok(())
     }
@@ -107,4 +107,44 @@ pub trait Executor {
 
     /// Ask every running job to stop soon (Ctrl-C); each still reports back.
     fn cancel_all(&mut self);
+}
+
+/// Why an executor cannot run a pipeline's stages (nothing was started), or why a
+/// cluster job could not do its part.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("cannot find the pipe binary for the jobs to run")]
+    NoBinary(#[source] std::io::Error),
+    #[error(
+        "the slurm executor needs Slurm's `sbatch` on PATH; run pipe where jobs are submitted (a login node), \
+         or use --executor local"
+    )]
+    NoSbatch(#[source] std::io::Error),
+    #[error("`sbatch --version` failed")]
+    SbatchVersion(#[source] crate::engine::slurm_call::CallError),
+    #[error("sbatch refuses the jobs of stage `{stage}` ({args})")]
+    Refused {
+        stage: String,
+        args: String,
+        #[source]
+        source: crate::engine::slurm_call::CallError,
+    },
+    #[error("cannot read the job file {}", path.display())]
+    ReadJob {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the job file {} is not one this pipe writes", path.display())]
+    BadJob {
+        path: std::path::PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot write the job report {}", path.display())]
+    WriteReport {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }

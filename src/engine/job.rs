@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Pipeline;
 use crate::digest::StatCache;
-use crate::engine::executor::{ClusterJob, Executed, Executor, Job};
+use crate::engine::executor::{ClusterJob, ExecError, Executed, Executor, Job};
 use crate::engine::local::Local;
 use crate::engine::plan::{Produced, stage_key, workspace_id};
 use crate::key::StageKey;
@@ -62,11 +62,10 @@ impl JobReport {
 
 /// `pipe exec-job SPEC`: compute the stage and write the report. `Ok(true)` when the
 /// entry is in the cache afterwards.
-pub fn exec(cache: &Path, spec_path: &Path) -> Result<bool, String> {
-    let text =
-        std::fs::read(spec_path).map_err(|e| format!("cannot read the job file {}: {e}", spec_path.display()))?;
-    let spec: JobSpec = serde_json::from_slice(&text)
-        .map_err(|e| format!("the job file {} is not one this pipe writes: {e}", spec_path.display()))?;
+pub fn exec(cache: &Path, spec_path: &Path) -> Result<bool, ExecError> {
+    let path = || spec_path.to_path_buf();
+    let text = std::fs::read(spec_path).map_err(|source| ExecError::ReadJob { path: path(), source })?;
+    let spec: JobSpec = serde_json::from_slice(&text).map_err(|source| ExecError::BadJob { path: path(), source })?;
     let started = std::time::Instant::now();
     let result = compute(cache, &spec, started);
     let seconds = started.elapsed().as_secs_f64();
@@ -80,7 +79,7 @@ pub fn exec(cache: &Path, spec_path: &Path) -> Result<bool, String> {
     }
     let bytes = serde_json::to_vec_pretty(&report).expect("a report is plain data");
     crate::durable::write_bytes(&spec.report, &bytes, true)
-        .map_err(|e| format!("cannot write the job report {}: {e}", spec.report.display()))?;
+        .map_err(|source| ExecError::WriteReport { path: spec.report.clone(), source })?;
     Ok(result.is_ok())
 }
 

@@ -18,7 +18,7 @@ use crate::digest::StatCache;
 use crate::graph::Source;
 use crate::key::{Change, Params, StageKey, diff};
 use crate::remote::{Remote, RemoteError};
-use crate::store::{Lookup, Manifest, Memo, Output, Records, Store, StoreError};
+use crate::store::{Damage, Lookup, Manifest, Memo, Output, Records, Store, StoreError};
 
 /// The outputs of a finished stage by name, as its manifest has them (a sorted list:
 /// a stage has a few outputs, and a plan holds one of these per stage).
@@ -92,7 +92,7 @@ pub enum StageState {
     Stale { reasons: Vec<StaleReason> },
     /// Its entry exists but some of its bytes failed verification or are gone: it is
     /// computed again.
-    Damaged { problems: Vec<String> },
+    Damaged { problems: Vec<Damage> },
     /// An input (by stage index) must be computed first; its output decides this
     /// stage's key.
     Waiting { on: Vec<usize> },
@@ -537,7 +537,7 @@ impl Plan {
                             other => vec![other.to_string()],
                         })
                         .collect(),
-                    StageState::Damaged { problems } => problems.clone(),
+                    StageState::Damaged { problems } => problems.iter().map(Damage::to_string).collect(),
                     StageState::Waiting { on } => {
                         on.iter().map(|u| format!("waits for {}", p.stages[*u].name)).collect()
                     }

@@ -149,20 +149,11 @@ pub enum RunError {
     Target(#[from] UnknownStage),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    Remote(#[from] crate::remote::RemoteError),
     /// The executor cannot run this pipeline's stages (nothing was started).
-    #[error("{0}")]
-    Executor(String),
-}
-
-impl From<crate::engine::plan::PlanError> for RunError {
-    fn from(e: crate::engine::plan::PlanError) -> RunError {
-        match e {
-            crate::engine::plan::PlanError::Store(e) => RunError::Store(e),
-            crate::engine::plan::PlanError::Remote(e) => RunError::Remote(e),
-        }
-    }
+    #[error(transparent)]
+    Executor(#[from] crate::engine::executor::ExecError),
+    #[error(transparent)]
+    Plan(#[from] crate::engine::plan::PlanError),
 }
 
 /// How often a stage whose output failed verification is computed again in one run
@@ -201,7 +192,7 @@ pub fn run_with(
     let planned = plan(p, store, &sel, &mut books, None)?;
     let will_run: Vec<usize> =
         planned.selected().filter(|(_, s)| !matches!(s.state, StageState::Fresh { .. })).map(|(i, _)| i).collect();
-    executor.prepare(&will_run).map_err(RunError::Executor)?;
+    executor.prepare(&will_run)?;
     if !will_run.is_empty() {
         // While this run lives, `gc` keeps what it planned, whatever its rules say.
         let _ = store.hold(planned.selected().filter_map(|(_, s)| s.digest()));

@@ -19,7 +19,7 @@ use crate::config::Pipeline;
 use crate::config::pipeline::Stage;
 use crate::config::resources::Resources;
 use crate::engine::cancel::{CANCEL, cancelled};
-use crate::engine::executor::{Executed, Executor, Finished, Job, Place};
+use crate::engine::executor::{ExecError, Executed, Executor, Finished, Job, Place};
 use crate::engine::job::{JobReport, JobSpec};
 use crate::engine::local::Local;
 use crate::engine::run::{RunError, RunOptions, RunSummary, run_with};
@@ -162,8 +162,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         store: &'env Store,
         settings: SlurmSettings,
     ) -> Result<Self, RunError> {
-        let exe = std::env::current_exe()
-            .map_err(|e| RunError::Executor(format!("cannot find the pipe binary for the jobs to run: {e}")))?;
+        let exe = std::env::current_exe().map_err(|e| RunError::Executor(ExecError::NoBinary(e)))?;
         let cache = std::path::absolute(store.root()).unwrap_or_else(|_| store.root().to_path_buf());
         let run = format!(
             "{}-{}",
@@ -717,7 +716,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
 }
 
 impl Executor for Slurm<'_, '_> {
-    fn prepare(&mut self, will_run: &[usize]) -> Result<(), String> {
+    fn prepare(&mut self, will_run: &[usize]) -> Result<(), ExecError> {
         let jobs: Vec<usize> = will_run.iter().copied().filter(|i| !self.runs_here(*i)).collect();
         if jobs.is_empty() {
             return Ok(());
@@ -725,13 +724,8 @@ impl Executor for Slurm<'_, '_> {
         let say = |line: String| eprintln!("{line}");
         match call("sbatch", &["--version".into()], self.settings.busy_for, &say) {
             Ok(_) => {}
-            Err(CallError::Spawn(e)) => {
-                return Err(format!(
-                    "the slurm executor needs Slurm's `sbatch` on PATH ({e}); run pipe where jobs are submitted \
-                     (a login node), or use --executor local"
-                ));
-            }
-            Err(e) => return Err(format!("`sbatch --version` failed: {e}")),
+            Err(CallError::Spawn(e)) => return Err(ExecError::NoSbatch(e)),
+            Err(e) => return Err(ExecError::SbatchVersion(e)),
         }
         for (what, path) in
             [("cache", &self.cache), ("pipeline's folder", &self.p.workspace), ("pipe binary", &self.exe)]
@@ -757,12 +751,8 @@ impl Executor for Slurm<'_, '_> {
                 .chain(args.iter().cloned())
                 .chain(["--wrap".into(), "true".into()])
                 .collect();
-            if let Err(e) = call("sbatch", &test, self.settings.busy_for, &say) {
-                return Err(format!(
-                    "sbatch refuses the jobs of stage `{}` ({}): {e}",
-                    self.p.stages[i].name,
-                    args.join(" ")
-                ));
+            if let Err(source) = call("sbatch", &test, self.settings.busy_for, &say) {
+                return Err(ExecError::Refused { stage: self.p.stages[i].name.clone(), args: args.join(" "), source });
             }
         }
         Ok(())

@@ -41,6 +41,8 @@ impl std::fmt::Display for CallError {
     }
 }
 
+impl std::error::Error for CallError {}
+
 /// Whether a Slurm command's message says that the controller is busy or out of reach
 /// for now, rather than that the request is wrong.
 pub fn transient(message: &str) -> bool {

@@ -67,6 +67,24 @@ pub const SUMMARY: &str = "summary.txt";
 /// The title of the page the stage writes (it does not know the pipeline's name).
 pub const PAGE_TITLE: &str = "Transfer experiment report";
 
+/// Where `pipe run` writes the page of report stage `stage` of the pipeline file
+/// `file` (in `folder`): beside the file, named after both (`transfer.report.html`).
+pub fn page_path(file: &Path, folder: &Path, stage: &str) -> std::path::PathBuf {
+    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "pipeline".into());
+    let stage: String =
+        stage.chars().map(|c| if c.is_ascii_alphanumeric() || "-_=,".contains(c) { c } else { '_' }).collect();
+    let stage = match stage.trim_matches('_') {
+        "" => "report",
+        s => s,
+    };
+    folder.join(format!("{stem}.{stage}.html"))
+}
+
+/// The title of the page of pipeline `name`.
+pub fn page_title(name: &str) -> String {
+    format!("{name}: transfer experiment report")
+}
+
 impl Task for ReportTask {
     /// A report has no parameters: it depends only on its inputs' content (and the
     /// kind's version, bumped when the findings' rules change).

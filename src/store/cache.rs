@@ -45,7 +45,36 @@ pub enum Lookup {
     Miss,
     /// A manifest exists but cannot be used: an object it names was quarantined or is
     /// gone, or the manifest itself is unreadable. Computing the stage again repairs it.
-    Damaged { problems: Vec<String> },
+    Damaged { problems: Vec<Damage> },
+}
+
+/// Why an entry that exists cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Damage {
+    /// The manifest does not parse: the parser's message.
+    Unreadable(String),
+    /// The manifest is another key's.
+    OtherKey,
+    /// The key structure no longer hashes to the key: edited by hand.
+    KeyStructure,
+    /// An object an output names is gone, or failed verification and was quarantined.
+    Object { file: String, digest: String, quarantined: bool },
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Damage::Unreadable(e) => write!(f, "its manifest is unreadable: {e}"),
+            Damage::OtherKey => f.write_str("its manifest names another key"),
+            Damage::KeyStructure => {
+                f.write_str("its manifest's key structure does not hash to its key (edited by hand?)")
+            }
+            Damage::Object { file, digest, quarantined } => {
+                let why = if *quarantined { "failed verification and was quarantined" } else { "is missing" };
+                write!(f, "output {file} (object {}) {why}", &digest[..16.min(digest.len())])
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -141,32 +170,26 @@ impl Store {
         };
         let m = match serde_json::from_slice::<Manifest>(&bytes) {
             Ok(m) => m,
-            Err(e) => return Ok(Lookup::Damaged { problems: vec![format!("its manifest is unreadable: {e}")] }),
+            Err(e) => return Ok(Lookup::Damaged { problems: vec![Damage::Unreadable(e.to_string())] }),
         };
         if m.format != MANIFEST_FORMAT {
             // Written by another version of pipe: not an entry this build can use.
             return Ok(Lookup::Miss);
         }
         if m.key != key {
-            return Ok(Lookup::Damaged { problems: vec!["its manifest names another key".into()] });
+            return Ok(Lookup::Damaged { problems: vec![Damage::OtherKey] });
         }
         // A key structure edited by hand no longer says what the entry was computed from.
         if m.key_struct.digest() != key {
-            return Ok(Lookup::Damaged {
-                problems: vec!["its manifest's key structure does not hash to its key (edited by hand?)".into()],
-            });
+            return Ok(Lookup::Damaged { problems: vec![Damage::KeyStructure] });
         }
         let mut problems = Vec::new();
         for (name, o) in &m.outputs {
             for f in &o.content.files {
                 if !self.object_path(&f.digest).exists() {
-                    let why = if self.quarantine_path(&f.digest).exists() {
-                        "failed verification and was quarantined"
-                    } else {
-                        "is missing"
-                    };
+                    let quarantined = self.quarantine_path(&f.digest).exists();
                     let file = if f.path.is_empty() { name.clone() } else { format!("{name}/{}", f.path) };
-                    problems.push(format!("output {file} (object {}) {why}", &f.digest[..16]));
+                    problems.push(Damage::Object { file, digest: f.digest.clone(), quarantined });
                 }
             }
         }

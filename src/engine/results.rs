@@ -1,15 +1,28 @@
-//! The report page as `pipe run` and `pipe show --html` write it: the report of every
-//! network of the pipeline that is in the cache, with what only the cache knows (each
-//! network's key and checkpoint, every stage's compute time).
+//! A pipeline's results as the cache holds them, for the report page (`pipe run`
+//! writes one per report stage, `pipe show --html` one of the whole pipeline) and for
+//! `pipe show`: the record of every trained network, with what only the cache knows
+//! (each network's key and checkpoint, every stage's compute time). The page itself
+//! is made by [`crate::report`]; where it goes and its title are the report kind's
+//! ([`crate::kinds::report::page_path`]).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use crate::config::Pipeline;
-use crate::error::Error;
 use crate::kinds::report::record;
 use crate::report::{Computed, Place, RunRecord, StageTime};
-use crate::store::{Manifest, Store};
+use crate::store::{Manifest, Store, StoreError};
+
+/// The results could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("cannot make a temporary folder")]
+    Temp(#[source] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A network's files are in the cache but do not read as a trained network.
+    #[error("the results of stage `{stage}` cannot be read: {reason}")]
+    Record { stage: String, reason: String },
+}
 
 /// The pipeline's trained networks as the cache holds them.
 #[derive(Default)]
@@ -34,7 +47,7 @@ pub fn networks<'m>(
     store: &Store,
     stages: impl IntoIterator<Item = usize>,
     entry: impl Fn(usize) -> Option<&'m Manifest>,
-) -> Result<Networks, Error> {
+) -> Result<Networks, ResultsError> {
     let mut out = Networks::default();
     for i in stages.into_iter().filter(|i| is_network(p, *i)) {
         let name = &p.stages[i].name;
@@ -42,14 +55,17 @@ pub fn networks<'m>(
             out.missing.push(name.clone());
             continue;
         };
-        let dir = tempfile::tempdir().map_err(|source| Error::Io { context: "a temporary folder".into(), source })?;
+        let dir = tempfile::tempdir().map_err(ResultsError::Temp)?;
         let linked =
             ["info.json", "metrics.json", "log.json"].iter().try_for_each(|file| match manifest.outputs.get(file) {
                 Some(o) => store.link(&o.content, &dir.path().join(file)),
                 None => Ok(()),
             });
         match linked {
-            Ok(()) => out.records.push(record(name, dir.path()).map_err(|f| Error::failed(format!("error: {f}")))?),
+            Ok(()) => out.records.push(
+                record(name, dir.path())
+                    .map_err(|f| ResultsError::Record { stage: name.clone(), reason: f.to_string() })?,
+            ),
             // Damaged bytes are never shown: the stage is left out, and the plan now
             // calls it damaged, so `pipe run` computes it again.
             Err(e) if e.is_damage() => {
@@ -96,29 +112,4 @@ fn job_use(j: &crate::store::JobRun) -> crate::report::JobUse {
         asked: crate::engine::usage::asked_text(&j.asked),
         used: crate::engine::usage::used_text(&j.used),
     }
-}
-
-/// Where `pipe run` writes the page of report stage `stage`: beside the pipeline file,
-/// named after both (`transfer.report.html`).
-pub fn page_path(p: &Pipeline, stage: &str) -> PathBuf {
-    let stem = p.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "pipeline".into());
-    let stage: String =
-        stage.chars().map(|c| if c.is_ascii_alphanumeric() || "-_=,".contains(c) { c } else { '_' }).collect();
-    let stage = match stage.trim_matches('_') {
-        "" => "report",
-        s => s,
-    };
-    p.workspace.join(format!("{stem}.{stage}.html"))
-}
-
-/// The page's title.
-pub fn title(p: &Pipeline) -> String {
-    format!("{}: transfer experiment report", p.name)
-}
-
-/// A path as the user named things: relative to the current folder when below it.
-pub fn shown(path: &Path) -> String {
-    let cwd = std::env::current_dir().ok();
-    cwd.and_then(|c| path.strip_prefix(c).ok().map(|r| r.display().to_string()))
-        .unwrap_or_else(|| path.display().to_string())
 }
