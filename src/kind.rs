@@ -3,6 +3,16 @@
 //! A kind turns the YAML parameters of one stage into a [`Task`]: resolved parameters
 //! (defaults filled in; they enter the stage key), the inputs it reads, and the work
 //! itself. The engine owns everything else: keys, the cache, scheduling, progress.
+//!
+//! A kind declares its parameters once, as a `#[derive(Deserialize)]` struct with
+//! `deny_unknown_fields`, defaults and enums for choices, and reads it in
+//! [`Kind::check`] with [`Params::read`]: every problem comes back at its line and key
+//! path. A range on one field is a `deserialize_with` function (reported with the
+//! rest); what spans several fields is checked after reading and reported with
+//! [`Params::problem`]. A stage reference is a [`Located`] string, so a reference to
+//! nothing is shown where it is written. The task's `params()` serializes what the
+//! output depends on: the struct itself where its shape is the key's (`evaluate`,
+//! `cmd`), or the struct the kind builds from it.
 
 use std::collections::BTreeMap;
 use std::error::Error;
