@@ -37,11 +37,13 @@ pub enum Command {
     /// Bring from a remote cache what a pipeline (or some of its stages) needs, so that
     /// `pipe run` computes nothing it has.
     Pull(commands::remote::PullArgs),
-    /// Compute one stage described by a job file (what a cluster job runs).
+    /// Compute the stages job files describe, one after another (what a cluster job
+    /// runs).
     #[command(hide = true)]
     ExecJob {
-        /// The job file the submitting `pipe run` wrote.
-        spec: PathBuf,
+        /// The job files the submitting `pipe run` wrote, one per stage.
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
     },
 }
 
@@ -72,6 +74,6 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Cache(c) => commands::cache::cache(&cli.cache, c),
         Command::Push(a) => commands::remote::push(&cli.cache, &a),
         Command::Pull(a) => commands::remote::pull(&cli.cache, &a),
-        Command::ExecJob { spec } => commands::exec_job::exec_job(&cli.cache, &spec),
+        Command::ExecJob { specs } => commands::exec_job::exec_job(&cli.cache, &specs),
     }
 }

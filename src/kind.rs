@@ -111,6 +111,14 @@ pub trait Task: Send + Sync + fmt::Debug {
         false
     }
 
+    /// Expected to take well under a minute (an evaluation; a frozen transfer, which
+    /// trains only what is above the cut, on features computed once): before any run
+    /// has recorded how long the stage takes, a cluster packs such stages into shared
+    /// jobs.
+    fn short(&self) -> bool {
+        false
+    }
+
     /// Of a whole stage given as an input, the outputs this task reads (the others are
     /// not given to it, nor fetched from a remote cache for it); `None`: all of them.
     fn reads(&self) -> Option<&'static [&'static str]> {

@@ -1461,6 +1461,11 @@ fn slurm_id(job: &serde_json::Value) -> String {
     }
 }
 
+/// Whether a run's progress (stdout or stderr) says `what`.
+fn err_has(out: &Output, what: &str) -> bool {
+    stderr(out).contains(what) || stdout(out).contains(what)
+}
+
 /// A Slurm job's state and name, from `scontrol show job`.
 fn slurm_job(id: &str) -> (String, String) {
     (slurm_field(id, "JobState="), slurm_field(id, "JobName="))
@@ -1508,13 +1513,20 @@ fn slurm_runs_each_training_stage_as_a_job_with_a_local_runs_bytes() {
     local.run_json("quick.yaml", &[]);
     let s = Sandbox::new();
     s.write("quick.yaml", &quick());
+    // Every sbatch call counted by a wrapper first on PATH (the check of each distinct
+    // request before the run, `--test-only`, among them).
+    let bin = tempfile::tempdir().unwrap();
+    let calls = bin.path().join("calls");
+    let path =
+        wrapper(bin.path(), "sbatch", &format!("echo \"$@\" >> {}\nexec {} \"$@\"", calls.display(), real("sbatch")));
     // 400M of memory asked for, far more than a tiny training uses: said after the run.
-    let out = s.slurm_cmd(&["quick.yaml", "--json", "--set", "resources.mem=400M"]).output().unwrap();
+    let out =
+        s.slurm_cmd(&["quick.yaml", "--json", "--set", "resources.mem=400M"]).env("PATH", &path).output().unwrap();
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let stages = v["stages"].as_array().unwrap();
     let manifests = manifests(&s.path().join("cache"));
-    let mut ids = std::collections::BTreeSet::new();
+    let mut ids = std::collections::BTreeMap::<String, Vec<String>>::new();
     let mut jobs = std::collections::BTreeSet::new();
     let mut nodes = std::collections::BTreeSet::new();
     for st in stages {
@@ -1532,7 +1544,7 @@ fn slurm_runs_each_training_stage_as_a_job_with_a_local_runs_bytes() {
                 let (state, job_name) = slurm_job(&id);
                 assert_eq!(state, "COMPLETED");
                 assert!(job_name.starts_with("pipe:"), "{job_name}");
-                assert!(ids.insert(id.clone()), "one job or array task per stage");
+                ids.entry(id.clone()).or_default().push(name.to_string());
                 let node = slurm_field(&id, "NodeList=");
                 assert_eq!(job["node"], node.as_str(), "{st}");
                 // The manifest says where the job ran, what it asked for and used.
@@ -1547,11 +1559,21 @@ fn slurm_runs_each_training_stage_as_a_job_with_a_local_runs_bytes() {
             }
         }
     }
-    assert_eq!(ids.len(), stages.len() - 3, "every training stage ran as a job");
+    let on_cluster: usize = ids.values().map(Vec::len).sum();
+    assert_eq!(on_cluster, stages.len() - 3, "every training stage ran as a job");
     // Stages ready together went as one job array: the first wave (both bases, the
-    // random baselines), then the transfers of each base.
-    eprintln!("{} stages as {} slurm jobs", ids.len(), jobs.len());
-    assert!(jobs.len() <= 4, "{jobs:?}");
+    // random baselines), then the transfers of each base. The frozen ones, short by
+    // their kind, shared jobs; a base trains in a job of its own.
+    let sbatch = std::fs::read_to_string(&calls).unwrap();
+    eprintln!("{on_cluster} stages as {} slurm jobs, {} sbatch calls: {ids:?}", ids.len(), sbatch.lines().count());
+    assert!(sbatch.lines().count() <= 3, "{sbatch}");
+    assert!(jobs.len() <= 3, "{jobs:?}");
+    let packed: Vec<&Vec<String>> = ids.values().filter(|stages| stages.len() > 1).collect();
+    assert!(!packed.is_empty(), "short stages were packed into shared jobs: {ids:?}");
+    for stages in &packed {
+        assert!(stages.iter().all(|n| n.starts_with("random") || n.contains("ft=false")), "{stages:?}");
+    }
+    assert!(err_has(&out, "packed in slurm job"), "{}", stderr(&out));
     assert_eq!(nodes, ["n1", "n2"].map(String::from).into(), "the jobs ran on both nodes");
     // One line per stage group whose request was far above use.
     let err = stderr(&out);
@@ -1560,7 +1582,7 @@ fn slurm_runs_each_training_stage_as_a_job_with_a_local_runs_bytes() {
     }
     // The report page shows every job, its node, request and use.
     let page = s.read("quick.report.html");
-    assert_eq!(page.matches("<tr class=\"job\">").count(), ids.len(), "{page}");
+    assert_eq!(page.matches("<tr class=\"job\">").count(), on_cluster, "{page}");
     assert!(page.contains("<td>1 CPU / 400M</td>"), "{page}");
     assert_eq!(output_digests(&s.path().join("cache")), output_digests(&local.path().join("cache")));
     // The report's own files (report.html among them) are outputs: compared above.
@@ -1637,6 +1659,49 @@ fn a_failed_slurm_job_says_its_state_and_the_rerun_submits_only_it() {
     let err = stderr(&slow);
     assert!(err.contains("hit its time limit (TIMEOUT; resources.time is 1 minute(s))"), "{err}");
     assert!(err.contains("| started"), "{err}");
+}
+
+#[test]
+fn a_packed_stage_that_fails_fails_alone_and_the_rerun_submits_only_it() {
+    if !slurm("the Slurm packing test") {
+        return;
+    }
+    let _cluster = cluster_shared();
+    let s = Sandbox::new();
+    let file = |a: &str, b: &str| {
+        format!(
+            "stages:\n  a:\n    cmd: {{run: 'echo {a} > a.txt', outs: [a.txt]}}\n  \
+             b:\n    cmd: {{run: '{b}', outs: [b.txt]}}\n  \
+             c:\n    cmd: {{run: 'echo {a} > c.txt', outs: [c.txt]}}\n  \
+             d:\n    cmd: {{run: 'cat b.txt > d.txt', deps: [b.txt], outs: [d.txt]}}\n"
+        )
+    };
+    // A first run records how long each stage takes: a fraction of a second.
+    s.write("p.yaml", &file("1", "echo 1 > b.txt"));
+    assert!(s.pipe(&["run", "p.yaml"]).status.success());
+    // Changed, and b now fails: a, b and c are expected to be short, and share one job.
+    s.write("p.yaml", &file("2", "echo about to fail; exit 3"));
+    let out = s.slurm_cmd(&["p.yaml", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("stage `b` failed: slurm job ") && err.contains("exited with status 3"), "{err}");
+    assert!(err.contains("| about to fail"), "b's own output: {err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stage = |v: &serde_json::Value, n: &str| {
+        v["stages"].as_array().unwrap().iter().find(|st| st["name"] == n).unwrap().clone()
+    };
+    let outcomes =
+        |v: &serde_json::Value| ["a", "b", "c", "d"].map(|n| stage(v, n)["outcome"].as_str().unwrap().to_string());
+    assert_eq!(outcomes(&v), ["ran", "failed", "ran", "skipped"].map(String::from), "{v}");
+    let job_of = |n: &str| slurm_id(&stage(&v, n)["job"]);
+    assert_eq!(job_of("a"), job_of("c"), "{v}");
+    assert!(err_has(&out, "packed in slurm job"), "{err}");
+    assert_eq!((s.read("a.txt"), s.read("c.txt")), ("2\n".to_string(), "2\n".to_string()));
+    // Only the failed stage is submitted again (and d, which needs it, waits for it).
+    let out = s.slurm_cmd(&["p.yaml", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcomes(&v), ["cached", "failed", "cached", "skipped"].map(String::from), "{v}");
 }
 
 #[test]

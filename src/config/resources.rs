@@ -11,6 +11,7 @@
 //!   partition: gpu            # --partition; also account, qos
 //!   gpus: 1                   # --gres=gpu:N (default 1 for `device: cuda` stages)
 //!   sbatch: [--constraint=v100]   # any other sbatch arguments
+//!   pack: 10m                 # short stages share jobs up to this long; false: never
 //! stages:
 //!   report:
 //!     report: {of: [base]}
@@ -64,6 +65,55 @@ pub struct Resources {
     pub sbatch: Vec<String>,
     /// Run in the submitting process rather than as a job; `None`: the kind decides.
     pub local: Option<bool>,
+    /// How long a job of several short stages, run one after another, may be
+    /// expected to take; `None`: [`DEFAULT_PACK`].
+    #[serde(deserialize_with = "pack")]
+    pub pack: Option<Pack>,
+}
+
+/// Whether a stage may share a job with other short stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pack {
+    /// A job of its own (`pack: false`).
+    Off,
+    /// With others, up to this many seconds of expected work in all.
+    Upto(u64),
+}
+
+/// The length of a job of packed stages when the pipeline does not say: long enough
+/// that the queue's wait and the job's start are small next to it, short enough to
+/// fit the shortest time limits partitions commonly have.
+pub const DEFAULT_PACK: Pack = Pack::Upto(600);
+
+impl Resources {
+    /// The packing of this stage's jobs, the default filled in.
+    pub fn pack(&self) -> Pack {
+        self.pack.unwrap_or(DEFAULT_PACK)
+    }
+}
+
+/// `false`, `true` (the default length), or a length: `10m`, `90s`, `1h`, or minutes.
+fn pack<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Pack>, D::Error> {
+    let PlainText(text) = PlainText::deserialize(d)?;
+    let seconds = |number: &str, unit: u64| number.parse::<u64>().ok().filter(|n| *n > 0).map(|n| n * unit);
+    let pack = match text.as_str() {
+        "false" => Some(Pack::Off),
+        "true" => Some(DEFAULT_PACK),
+        t => match t.strip_suffix('s').map(|n| (n, 1)).or_else(|| t.strip_suffix('m').map(|n| (n, 60))) {
+            Some((n, unit)) => seconds(n, unit).map(Pack::Upto),
+            None => match t.strip_suffix('h') {
+                Some(n) => seconds(n, 3600).map(Pack::Upto),
+                None => seconds(t, 60).map(Pack::Upto),
+            },
+        },
+    };
+    pack.map(Some).ok_or_else(|| {
+        error_with_help(
+            format!("`{text}` is not a job length for packing"),
+            "write false, or a length such as 10m, 90s or 1h",
+        )
+    })
 }
 
 /// The cores a cluster job asks for when the pipeline does not say.
@@ -182,6 +232,27 @@ mod tests {
         assert_eq!(r.partition.as_deref(), Some("gpu"));
         assert_eq!(r.local, Some(true));
         assert_eq!(Resources::default().cpus(), DEFAULT_CPUS);
+    }
+
+    #[test]
+    fn pack_lengths_in_every_form() {
+        for (text, want) in [
+            ("false", Pack::Off),
+            ("true", DEFAULT_PACK),
+            ("10m", Pack::Upto(600)),
+            ("90s", Pack::Upto(90)),
+            ("2h", Pack::Upto(7200)),
+            ("15", Pack::Upto(900)),
+        ] {
+            let (r, errs) = parse(&format!("{{pack: {text}}}"), "{}");
+            assert!(errs.is_empty(), "{text}: {errs:?}");
+            assert_eq!(r.pack(), want, "{text}");
+        }
+        assert_eq!(Resources::default().pack(), DEFAULT_PACK);
+        let (_, errs) = parse("{pack: soon}", "{}");
+        assert!(errs.iter().any(|e| e.contains("resources.pack `soon` is not a job length")), "{errs:?}");
+        let (_, errs) = parse("{pack: 0m}", "{}");
+        assert_eq!(errs.len(), 1, "{errs:?}");
     }
 
     #[test]

@@ -37,8 +37,11 @@ pub struct Job {
 /// This process as a cluster job computing one stage.
 pub struct ClusterJob {
     pub asked: crate::store::Asked,
-    /// When the job's process started.
+    /// When the stage started in the job's process.
     pub started: std::time::Instant,
+    /// The CPU seconds the job's process had used by then (a job that runs several
+    /// packed stages measures each from its own start).
+    pub cpu_before: f64,
 }
 
 /// How a job ended.
@@ -120,8 +123,6 @@ pub enum ExecError {
          or use --executor local"
     )]
     NoSbatch(#[source] std::io::Error),
-    #[error("`sbatch --version` failed")]
-    SbatchVersion(#[source] crate::engine::slurm_call::CallError),
     #[error("sbatch refuses the jobs of stage `{stage}` ({args})")]
     Refused {
         stage: String,

@@ -67,7 +67,7 @@ pub fn exec(cache: &Path, spec_path: &Path) -> Result<bool, ExecError> {
     let text = std::fs::read(spec_path).map_err(|source| ExecError::ReadJob { path: path(), source })?;
     let spec: JobSpec = serde_json::from_slice(&text).map_err(|source| ExecError::BadJob { path: path(), source })?;
     let started = std::time::Instant::now();
-    let result = compute(cache, &spec, started);
+    let result = compute(cache, &spec, started, crate::engine::usage::cpu_so_far());
     let seconds = started.elapsed().as_secs_f64();
     let report = match &result {
         Ok(Executed::Ran(_)) => JobReport::Ok { ran: true, seconds },
@@ -83,7 +83,12 @@ pub fn exec(cache: &Path, spec_path: &Path) -> Result<bool, ExecError> {
     Ok(result.is_ok())
 }
 
-fn compute(cache: &Path, spec: &JobSpec, started: std::time::Instant) -> Result<Executed, StageFailure> {
+fn compute(
+    cache: &Path,
+    spec: &JobSpec,
+    started: std::time::Instant,
+    cpu_before: f64,
+) -> Result<Executed, StageFailure> {
     let p = crate::config::load(&spec.pipeline, &spec.sets, crate::kinds::registry())
         .map_err(|e| StageFailure::new(format!("the job cannot load the pipeline: {e}")))?;
     let store = Store::open(cache)?;
@@ -116,7 +121,7 @@ fn compute(cache: &Path, spec: &JobSpec, started: std::time::Instant) -> Result<
         announce: Box::new(|_| {}),
         log: Some(spec.log.clone()),
         remote: None,
-        cluster: spec.asked.clone().map(|asked| ClusterJob { asked, started }),
+        cluster: spec.asked.clone().map(|asked| ClusterJob { asked, started, cpu_before }),
     };
     std::thread::scope(|scope| {
         let mut local = Local::new(scope, &p, &store, spec.threads);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Pipeline;
 use crate::config::pipeline::Stage;
-use crate::config::resources::Resources;
+use crate::config::resources::{Pack, Resources};
 use crate::engine::cancel::{CANCEL, cancelled};
 use crate::engine::executor::{ExecError, Executed, Executor, Finished, Job, Place};
 use crate::engine::job::{JobReport, JobSpec};
@@ -94,6 +94,9 @@ pub struct Slurm<'scope, 'env> {
     submitted: usize,
     /// Jobs waiting [`ARRAY_WINDOW`] for others to be submitted with.
     pending: Vec<Pending>,
+    /// The seconds each stage that runs as a job is expected to take, where known
+    /// (see [`expected_seconds`]).
+    expected: BTreeMap<usize, f64>,
     jobs: Vec<Submitted>,
     /// Jobs that ended (or could not be submitted), to hand to the scheduler.
     ended: VecDeque<Finished>,
@@ -120,6 +123,8 @@ struct Submitted {
     /// The node it runs on, once Slurm says.
     node: Option<String>,
     attempts: u32,
+    /// Run one after another with other stages in one job (or array task).
+    packed: bool,
     progress: Box<dyn Fn(String) + Send + Sync>,
     announce: Box<dyn Fn(String) + Send + Sync>,
     /// Since when the job has been waited for after it ended: its report, or the entry
@@ -181,6 +186,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             dir,
             submitted: 0,
             pending: Vec::new(),
+            expected: BTreeMap::new(),
             jobs: Vec::new(),
             ended: VecDeque::new(),
             states: StateQuery::Unknown,
@@ -256,108 +262,165 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             // Slurm starts an array's tasks in index order: the stages others wait for
             // first (the bases before the baselines that nothing reads).
             jobs.sort_by_key(|j| std::cmp::Reverse(self.p.dag.downstream[j.stage].len()));
-            self.submit(jobs);
+            let packs = self.packs(jobs);
+            self.submit(packs);
         }
     }
 
+    /// Ready jobs of one request as packs, one per job (or array task): a stage whose
+    /// expected time is unknown, over the pack length, or `pack: false` alone; the
+    /// others spread over as few packs as fit the pack length, each about as long as
+    /// the others (longest first onto the least loaded).
+    fn packs(&self, jobs: Vec<Job>) -> Vec<Vec<Job>> {
+        let mut alone = Vec::new();
+        let mut short = Vec::new();
+        for job in jobs {
+            let limit = match self.p.stages[job.stage].resources.pack() {
+                Pack::Upto(secs) => secs as f64,
+                Pack::Off => 0.0,
+            };
+            match self.expected.get(&job.stage) {
+                Some(&t) if t <= limit / 2.0 => short.push((t, limit, job)),
+                _ => alone.push(vec![job]),
+            }
+        }
+        if short.is_empty() {
+            return alone;
+        }
+        let total: f64 = short.iter().map(|(t, ..)| t).sum();
+        let limit = short.iter().map(|(_, l, _)| *l).fold(f64::INFINITY, f64::min);
+        let count = ((total / limit).ceil() as usize).clamp(1, short.len());
+        short.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut packs: Vec<(f64, Vec<Job>)> = (0..count).map(|_| (0.0, Vec::new())).collect();
+        for (t, _, job) in short {
+            let least = packs.iter_mut().min_by(|a, b| a.0.total_cmp(&b.0)).expect("at least one pack");
+            least.0 += t;
+            least.1.push(job);
+        }
+        alone.extend(packs.into_iter().map(|(_, jobs)| jobs).filter(|jobs| !jobs.is_empty()));
+        alone
+    }
+
     /// Write the jobs' files and submit them: one job, or a job array whose task `t`
-    /// computes `jobs[t]`.
-    fn submit(&mut self, jobs: Vec<Job>) {
+    /// computes the stages of `packs[t]`, one after another.
+    fn submit(&mut self, packs: Vec<Vec<Job>>) {
         self.submitted += 1;
         let n = self.submitted;
-        let array = jobs.len() > 1;
-        let all_files = self.job_files(n, jobs.len());
+        let array = packs.len() > 1;
+        let count: usize = packs.iter().map(Vec::len).sum();
+        let files = self.job_files(n, &packs);
         let mut written = std::fs::create_dir_all(&self.dir);
-        for (job, files) in jobs.iter().zip(&all_files) {
+        for (job, files) in packs.iter().flatten().zip(&files) {
             let spec = self.spec(job, files);
             written = written
                 .and_then(|()| std::fs::write(&files.spec, serde_json::to_vec_pretty(&spec).expect("plain data")));
         }
-        let first = &jobs[0];
-        let groups: BTreeSet<&str> = jobs.iter().map(|j| self.p.stages[j.stage].group.as_str()).collect();
-        let name = if array {
+        let first = &packs[0][0];
+        let groups: BTreeSet<&str> = packs.iter().flatten().map(|j| self.p.stages[j.stage].group.as_str()).collect();
+        let name = if count > 1 {
             groups.into_iter().collect::<Vec<_>>().join("+")
         } else {
             self.p.stages[first.stage].name.clone()
         };
-        let (script, text, out, array_arg) = if array {
-            self.array_script(n, jobs.len())
-        } else {
-            let text = self.single_script(&name, &all_files[0]);
-            (all_files[0].script.clone(), text, all_files[0].out.display().to_string(), None)
-        };
+        let script = self.dir.join(format!("{n:05}.sh"));
+        let text = self.script(&name, &packs, &files);
+        let out = if array { self.dir.join(format!("{n:05}_%a.out")) } else { files[0].out.clone() };
+        let array_arg = array.then(|| format!("--array=0-{}%{}", packs.len() - 1, self.settings.max_jobs.max(1)));
         let written = written.and_then(|()| std::fs::write(&script, text));
         let submitted = match written {
             Ok(()) => {
-                let extra = Vec::from_iter(array_arg);
+                let (out, extra) = (out.display().to_string(), Vec::from_iter(array_arg));
                 self.sbatch(first.stage, first.threads, &name, &script, &out, &extra, &*first.announce)
             }
             Err(e) => Err(StageFailure::caused(format!("cannot write the job files in {}", self.dir.display()), e)),
         };
-        if array {
-            let _ = std::fs::remove_file(&script);
-        }
-        for (t, (job, files)) in jobs.into_iter().zip(all_files).enumerate() {
-            match &submitted {
-                Ok(id) => {
-                    let id = if array { format!("{id}_{t}") } else { id.clone() };
-                    self.track(id, job, files);
-                }
-                Err(failure) => {
-                    remove_files(&files);
-                    self.ended.push_back(Finished {
-                        stage: job.stage,
-                        threads: job.threads,
-                        key: job.key,
-                        seconds: 0.0,
-                        result: Err(StageFailure::relayed(failure.chain(), failure.tail.clone(), failure.class)),
-                        place: None,
-                    });
+        // Slurm keeps its own copy of the script once sbatch returns.
+        let _ = std::fs::remove_file(&script);
+        let mut files = files.into_iter();
+        for (t, pack) in packs.into_iter().enumerate() {
+            let packed = pack.len() > 1;
+            for job in pack {
+                let files = files.next().expect("one set of files per stage");
+                match &submitted {
+                    Ok(id) => {
+                        let id = if array { format!("{id}_{t}") } else { id.clone() };
+                        self.track(id, job, files, packed);
+                    }
+                    Err(failure) => {
+                        remove_files(&files, false);
+                        self.ended.push_back(Finished {
+                            stage: job.stage,
+                            threads: job.threads,
+                            key: job.key,
+                            seconds: 0.0,
+                            result: Err(StageFailure::relayed(failure.chain(), failure.tail.clone(), failure.class)),
+                            place: None,
+                        });
+                    }
                 }
             }
         }
     }
 
-    /// The files of submission `n`'s `count` jobs (an array's tasks by index).
-    fn job_files(&self, n: usize, count: usize) -> Vec<JobFiles> {
-        (0..count)
-            .map(|t| {
-                let base = if count > 1 { format!("{n:05}_{t}") } else { format!("{n:05}") };
+    /// The files of submission `n`'s stages, in pack order. A stage's output file is
+    /// its job's (an array task's), shared by the stages packed with it.
+    fn job_files(&self, n: usize, packs: &[Vec<Job>]) -> Vec<JobFiles> {
+        let single = packs.len() == 1 && packs[0].len() == 1;
+        let mut files = Vec::new();
+        for (t, pack) in packs.iter().enumerate() {
+            let out = match packs.len() {
+                1 => self.dir.join(format!("{n:05}.out")),
+                _ => self.dir.join(format!("{n:05}_{t}.out")),
+            };
+            for _ in pack {
+                let base = if single { format!("{n:05}") } else { format!("{n:05}_{}", files.len()) };
                 let at = |ext: &str| self.dir.join(format!("{base}.{ext}"));
-                JobFiles {
+                let out = out.clone();
+                files.push(JobFiles {
                     spec: at("json"),
                     script: at("sh"),
-                    out: at("out"),
+                    out,
                     log: at("log"),
                     report: at("report.json"),
-                }
-            })
-            .collect()
+                });
+            }
+        }
+        files
     }
 
-    /// The script of an array of `count` tasks, each running the stage of its index
-    /// (Slurm has its own copy of the script once sbatch returns): its path, text,
-    /// output pattern and `--array` argument.
-    fn array_script(&self, n: usize, count: usize) -> (PathBuf, String, String, Option<String>) {
-        let script = self.dir.join(format!("{n:05}.sh"));
-        let spec = self.dir.join(format!("{n:05}_"));
-        let text = format!(
-            "#!/bin/sh\n# pipe: {count} stages of {}\nexec {} --cache {} exec-job {}\"$SLURM_ARRAY_TASK_ID\".json\n",
-            self.p.file.display(),
+    /// The script of a submission: `exec-job` with the stages of the one job, or of
+    /// the array task of its index.
+    fn script(&self, name: &str, packs: &[Vec<Job>], files: &[JobFiles]) -> String {
+        let exec = format!(
+            "exec {} --cache {} exec-job",
             quote(&self.exe.to_string_lossy()),
-            quote(&self.cache.to_string_lossy()),
-            quote(&spec.to_string_lossy()),
+            quote(&self.cache.to_string_lossy())
         );
-        let out = self.dir.join(format!("{n:05}_%a.out")).display().to_string();
-        let max = self.settings.max_jobs.max(1);
-        (script, text, out, Some(format!("--array=0-{}%{max}", count - 1)))
+        let mut specs = files.iter().map(|f| quote(&f.spec.to_string_lossy()));
+        let mut lines: Vec<String> = packs
+            .iter()
+            .map(|pack| {
+                let args: Vec<String> = specs.by_ref().take(pack.len()).collect();
+                format!("{exec} {}", args.join(" "))
+            })
+            .collect();
+        let count: usize = packs.iter().map(Vec::len).sum();
+        let head = format!("#!/bin/sh\n# pipe: {name}: {count} stage(s) of {}\n", self.p.file.display());
+        if packs.len() == 1 {
+            return format!("{head}{}\n", lines.remove(0));
+        }
+        let cases: String = lines.iter().enumerate().map(|(t, line)| format!("{t}) {line} ;;\n")).collect();
+        format!(
+            "{head}case \"$SLURM_ARRAY_TASK_ID\" in\n{cases}esac\necho \"no stage for array task $SLURM_ARRAY_TASK_ID\" >&2\nexit 1\n"
+        )
     }
 
     /// A submitted job, followed from now on by the poll.
-    fn track(&mut self, id: String, job: Job, files: JobFiles) {
+    fn track(&mut self, id: String, job: Job, files: JobFiles, packed: bool) {
         let name = &self.p.stages[job.stage].name;
-        (job.announce)(format!("{:>7} {name} (slurm job {id})", "queued"));
-        (job.progress)(format!("slurm job {id} PENDING"));
+        let how = if packed { "packed in slurm job" } else { "slurm job" };
+        (job.announce)(format!("{:>7} {name} ({how} {id})", "queued"));
+        (job.progress)(format!("{how} {id} PENDING"));
         self.jobs.push(Submitted {
             id,
             stage: job.stage,
@@ -368,6 +431,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             state: "PENDING".into(),
             node: None,
             attempts: 1,
+            packed,
             progress: job.progress,
             announce: job.announce,
             waiting_since: None,
@@ -505,10 +569,11 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         if !is_end(state) {
             if job.state != state {
                 job.state = state.to_string();
-                (job.progress)(format!("slurm job {} {state}", job.id));
+                let how = if job.packed { "packed in slurm job" } else { "slurm job" };
+                (job.progress)(format!("{how} {} {state}", job.id));
                 if state == "RUNNING" {
                     let name = &self.p.stages[job.stage].name;
-                    (job.announce)(format!("{:>7} {name} (slurm job {})", "running", job.id));
+                    (job.announce)(format!("{:>7} {name} ({how} {})", "running", job.id));
                 }
             }
             return None;
@@ -517,6 +582,11 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         if retry && job.attempts <= self.settings.retries && self.cancelling.is_none() {
             let (stage, threads) = (job.stage, job.threads);
             let name = self.p.stages[stage].name.clone();
+            // A job of its own from now on, with an output file of its own.
+            if job.packed {
+                job.packed = false;
+                job.files.out = job.files.spec.with_extension("out");
+            }
             let files = job.files.clone();
             let failed_node = job.node.take();
             let _ = std::fs::remove_file(&files.report);
@@ -551,8 +621,9 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
                 }
             }
         }
-        if state == "COMPLETED" {
-            // Its report is on its way (a shared filesystem may show it late).
+        // Its report is on its way (a shared filesystem may show it late); a job of
+        // packed stages says FAILED when one of them failed, each with its report.
+        if state == "COMPLETED" || (state == "FAILED" && job.packed) {
             let first = *job.waiting_since.get_or_insert_with(Instant::now);
             if first.elapsed() < REPORT_GRACE {
                 return None;
@@ -625,7 +696,8 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
                     Err(e) => Err(StageFailure::from(e)),
                 };
                 if result.is_ok() {
-                    remove_files(&job.files);
+                    let shared = self.jobs.iter().any(|j| j.id == job.id);
+                    remove_files(&job.files, shared);
                 }
                 self.finish(job, result, Some(seconds))
             }
@@ -721,12 +793,8 @@ impl Executor for Slurm<'_, '_> {
         if jobs.is_empty() {
             return Ok(());
         }
+        self.expected = expected_seconds(self.p, self.store, &jobs);
         let say = |line: String| eprintln!("{line}");
-        match call("sbatch", &["--version".into()], self.settings.busy_for, &say) {
-            Ok(_) => {}
-            Err(CallError::Spawn(e)) => return Err(ExecError::NoSbatch(e)),
-            Err(e) => return Err(ExecError::SbatchVersion(e)),
-        }
         for (what, path) in
             [("cache", &self.cache), ("pipeline's folder", &self.p.workspace), ("pipe binary", &self.exe)]
         {
@@ -751,8 +819,13 @@ impl Executor for Slurm<'_, '_> {
                 .chain(args.iter().cloned())
                 .chain(["--wrap".into(), "true".into()])
                 .collect();
-            if let Err(source) = call("sbatch", &test, self.settings.busy_for, &say) {
-                return Err(ExecError::Refused { stage: self.p.stages[i].name.clone(), args: args.join(" "), source });
+            match call("sbatch", &test, self.settings.busy_for, &say) {
+                Ok(_) => {}
+                Err(CallError::Spawn(e)) => return Err(ExecError::NoSbatch(e)),
+                Err(source) => {
+                    let stage = self.p.stages[i].name.clone();
+                    return Err(ExecError::Refused { stage, args: args.join(" "), source });
+                }
             }
         }
         Ok(())
@@ -961,13 +1034,51 @@ fn node_local(path: &Path) -> bool {
     ["/tmp", "/var/tmp", "/dev/shm", "/run"].iter().any(|t| path.starts_with(t))
 }
 
-fn remove_files(files: &JobFiles) {
+/// A finished stage's job files; its job's output stays while `shared` (stages
+/// packed with it are still followed).
+fn remove_files(files: &JobFiles, shared: bool) {
     for f in files.all() {
-        let _ = std::fs::remove_file(f);
+        if !(shared && f == files.out.as_path()) {
+            let _ = std::fs::remove_file(f);
+        }
     }
     if let Some(dir) = files.spec.parent() {
         let _ = std::fs::remove_dir(dir);
     }
+}
+
+/// A stage's time guessed before any run recorded it, for a stage its kind calls short.
+const SHORT_GUESS: f64 = 60.0;
+
+/// How long each of `stages` is expected to take: the compute time its last entry of
+/// this pipeline recorded (under whatever key it had), else the longest recorded by
+/// another stage of its group, else [`SHORT_GUESS`] for a kind that calls it short.
+fn expected_seconds(p: &Pipeline, store: &Store, stages: &[usize]) -> BTreeMap<usize, f64> {
+    let records = crate::store::Records::load(&store.sub("records"), &p.file);
+    let recorded = |i: usize| {
+        let record = records.get(&p.stages[i].name)?;
+        store.entry(&record.key).ok().flatten().map(|m| m.seconds)
+    };
+    let mut by_group: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for &i in stages {
+        if let Some(t) = recorded(i) {
+            out.insert(i, t);
+            let g = by_group.entry(p.stages[i].group.as_str()).or_insert(0.0);
+            *g = g.max(t);
+        }
+    }
+    for &i in stages {
+        if out.contains_key(&i) {
+            continue;
+        }
+        let guess =
+            by_group.get(p.stages[i].group.as_str()).copied().or(p.stages[i].task.short().then_some(SHORT_GUESS));
+        if let Some(t) = guess {
+            out.insert(i, t);
+        }
+    }
+    out
 }
 
 /// `s` as one word for `sh`.

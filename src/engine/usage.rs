@@ -27,11 +27,16 @@ pub fn measure(cluster: &ClusterJob) -> JobRun {
         node: env("SLURMD_NODENAME"),
         asked: cluster.asked.clone(),
         used: Used {
-            cpu_seconds: own_cpu + child_cpu,
+            cpu_seconds: (own_cpu + child_cpu - cluster.cpu_before).max(0.0),
             max_rss_bytes: own_rss.max(child_rss),
             wall_seconds: cluster.started.elapsed().as_secs_f64(),
         },
     }
+}
+
+/// The CPU seconds this process (and the commands it waited for) used so far.
+pub fn cpu_so_far() -> f64 {
+    rusage(libc::RUSAGE_SELF).0 + rusage(libc::RUSAGE_CHILDREN).0
 }
 
 /// CPU seconds (user and system) and peak RSS in bytes of `who`.
@@ -181,6 +186,7 @@ mod tests {
             ]
         );
         let m = measure(&ClusterJob {
+            cpu_before: 0.0,
             asked: Asked { cpus: 1, mem: None, time: None },
             started: std::time::Instant::now(),
         });

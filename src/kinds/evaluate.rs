@@ -79,6 +79,10 @@ impl Task for EvaluateTask {
         64
     }
 
+    fn short(&self) -> bool {
+        true
+    }
+
     fn run(&self, ctx: &RunContext<'_>) -> Result<(), StageFailure> {
         let net_dir = super::input_dir(ctx, "network", "network")?;
         let (cfg, params) = load_checkpoint(&net_dir)?;

@@ -273,6 +273,11 @@ impl Task for NetTask {
         64
     }
 
+    /// A frozen transfer trains the layers above the cut on features computed once.
+    fn short(&self) -> bool {
+        self.is_transfer() && !self.fine_tune() && self.n() > 0
+    }
+
     fn gpus(&self) -> u32 {
         u32::from(self.params.training.device == Some(crate::nn::Backend::Cuda))
     }
