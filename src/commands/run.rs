@@ -256,7 +256,10 @@ fn oversized(p: &Pipeline, store: &Store, summary: &RunSummary) -> Vec<String> {
             Some((p.stages[*index.get(r.name.as_str())?].group.as_str(), m))
         })
         .collect();
-    crate::engine::usage::oversized(ran.iter().map(|(g, m)| (*g, m)))
+    // Slurm's accounting, where the cluster keeps any, beside what the jobs measured.
+    let ids: Vec<String> = ran.iter().filter_map(|(_, m)| m.job.as_ref()?.id.clone()).collect();
+    let acct = crate::engine::slurm::accounting(&ids);
+    crate::engine::usage::oversized(ran.iter().map(|(g, m)| (*g, m)), &acct)
 }
 
 /// How long a busy Slurm is retried: `PIPE_SLURM_BUSY` seconds, default 300.

@@ -955,6 +955,20 @@ fn sacct(ids: &[&str]) -> Result<Option<BTreeMap<String, JobState>>, String> {
     }
 }
 
+/// What Slurm's accounting says the jobs `ids` used; nothing where it keeps no
+/// accounting (no slurmdbd) or cannot answer now.
+pub fn accounting(ids: &[String]) -> BTreeMap<String, crate::engine::usage::Accounted> {
+    if ids.is_empty() {
+        return BTreeMap::new();
+    }
+    let args = ["--parsable2", "--noheader", "--format=JobID,TotalCPU,MaxRSS", "-j", &ids.join(",")];
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    match call("sacct", &args, ONCE, &|_| {}) {
+        Ok(out) => crate::engine::usage::parse_accounting(&String::from_utf8_lossy(&out.stdout)),
+        Err(_) => BTreeMap::new(),
+    }
+}
+
 /// `squeue --states=all`: jobs still in the queue or ended within MinJobAge; Slurm's
 /// message when it is busy. Jobs it does not list are asked of `scontrol` one by one.
 fn squeue(ids: &[&str]) -> Result<BTreeMap<String, JobState>, String> {

@@ -95,21 +95,104 @@ pub fn used_text(u: &Used) -> String {
     format!("{:.1} CPUs / {} / {:.1} s", u.cpus(), human(u.max_rss_bytes), u.wall_seconds)
 }
 
+/// What Slurm's accounting says a job used (`sacct`'s TotalCPU, and MaxRSS of its
+/// largest step), where the cluster keeps accounting.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Accounted {
+    pub cpu_seconds: f64,
+    pub max_rss_bytes: u64,
+}
+
+/// `sacct --parsable2 --noheader --format=JobID,TotalCPU,MaxRSS` output by job id, its
+/// steps (`42_3.batch`) folded into their job.
+pub fn parse_accounting(text: &str) -> BTreeMap<String, Accounted> {
+    let mut out: BTreeMap<String, Accounted> = BTreeMap::new();
+    for line in text.lines() {
+        let mut fields = line.trim().split('|');
+        let (Some(id), Some(cpu), Some(rss)) = (fields.next(), fields.next(), fields.next()) else { continue };
+        let (job, step) = match id.split_once('.') {
+            Some((job, _)) => (job, true),
+            None => (id, false),
+        };
+        if job.is_empty() {
+            continue;
+        }
+        let e = out.entry(job.to_string()).or_default();
+        if let Some(secs) = slurm_duration(cpu) {
+            // The job's own line sums its steps; a step alone counts until it is seen.
+            e.cpu_seconds = if step { e.cpu_seconds.max(secs) } else { secs.max(e.cpu_seconds) };
+        }
+        if let Some(bytes) = (!rss.is_empty()).then(|| mem_bytes_k(rss)).flatten() {
+            e.max_rss_bytes = e.max_rss_bytes.max(bytes);
+        }
+    }
+    out
+}
+
+/// A Slurm duration: `[D-][HH:]MM:SS[.mmm]`, in seconds.
+fn slurm_duration(s: &str) -> Option<f64> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let (days, rest) = match s.split_once('-') {
+        Some((d, r)) => (d.parse::<f64>().ok()?, r),
+        None => (0.0, s),
+    };
+    let parts: Vec<f64> = rest.split(':').map(|p| p.parse::<f64>().ok()).collect::<Option<_>>()?;
+    let secs = match parts.as_slice() {
+        [m, s] => m * 60.0 + s,
+        [h, m, s] => h * 3600.0 + m * 60.0 + s,
+        _ => return None,
+    };
+    Some(days * 86_400.0 + secs)
+}
+
+/// `sacct`'s memory: `1234K`, `12M`, `1.5G`, or bytes without a unit.
+fn mem_bytes_k(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (number, shift) = match s.chars().last()? {
+        'K' => (&s[..s.len() - 1], 10),
+        'M' => (&s[..s.len() - 1], 20),
+        'G' => (&s[..s.len() - 1], 30),
+        'T' => (&s[..s.len() - 1], 40),
+        _ => (s, 0),
+    };
+    let n: f64 = number.parse().ok()?;
+    Some((n * (1u64 << shift) as f64) as u64)
+}
+
 /// One line per stage group and request whose jobs used at most a quarter of the CPUs
-/// or of the memory asked for: `base: asked 4 CPUs / 16G, used 1.0 / 310M at most`.
+/// or of the memory asked for: `base: asked 4 CPUs / 16G, used 1.0 / 310M at most`,
+/// with what Slurm's accounting says where it keeps any (`acct`, by job id).
 /// `ran`: the stage group and manifest of each stage computed by this run.
-pub fn oversized<'m>(ran: impl IntoIterator<Item = (&'m str, &'m Manifest)>) -> Vec<String> {
-    // (group, request) -> (CPUs, bytes) used at most.
-    let mut classes: BTreeMap<(&str, String), (&Asked, f64, u64)> = BTreeMap::new();
+pub fn oversized<'m>(
+    ran: impl IntoIterator<Item = (&'m str, &'m Manifest)>,
+    acct: &BTreeMap<String, Accounted>,
+) -> Vec<String> {
+    /// What one group's jobs of one request used at most, and as accounted.
+    struct Class<'a> {
+        asked: &'a Asked,
+        cpus: f64,
+        rss: u64,
+        accounted: Option<(f64, u64)>,
+    }
+    let mut classes: BTreeMap<(&str, String), Class<'_>> = BTreeMap::new();
     for (group, m) in ran {
         let Some(job) = &m.job else { continue };
         let key = (group, asked_text(&job.asked));
-        let e = classes.entry(key).or_insert((&job.asked, 0.0, 0));
-        e.1 = e.1.max(job.used.cpus());
-        e.2 = e.2.max(job.used.max_rss_bytes);
+        let e = classes.entry(key).or_insert(Class { asked: &job.asked, cpus: 0.0, rss: 0, accounted: None });
+        e.cpus = e.cpus.max(job.used.cpus());
+        e.rss = e.rss.max(job.used.max_rss_bytes);
+        if let Some(a) = job.id.as_ref().and_then(|id| acct.get(id)) {
+            let cpus = if job.used.wall_seconds > 0.0 { a.cpu_seconds / job.used.wall_seconds } else { 0.0 };
+            let (c, r) = e.accounted.get_or_insert((0.0, 0));
+            *c = c.max(cpus);
+            *r = (*r).max(a.max_rss_bytes);
+        }
     }
     let mut lines = Vec::new();
-    for ((group, _), (asked, cpus, rss)) in classes {
+    for ((group, _), Class { asked, cpus, rss, accounted }) in classes {
         let mem = asked.mem.as_deref().and_then(mem_bytes);
         let idle_cpus = f64::from(asked.cpus) > WASTE * cpus.max(0.01);
         let idle_mem = mem.is_some_and(|m| m as f64 > WASTE * rss.max(1) as f64);
@@ -127,6 +210,10 @@ pub fn oversized<'m>(ran: impl IntoIterator<Item = (&'m str, &'m Manifest)>) -> 
                 human(rss)
             ),
         };
+        let line = match accounted {
+            Some((c, r)) => format!("{line} (Slurm's accounting: {c:.1} / {} at most)", human(r)),
+            None => line,
+        };
         lines.push(line);
     }
     lines
@@ -135,6 +222,17 @@ pub fn oversized<'m>(ran: impl IntoIterator<Item = (&'m str, &'m Manifest)>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accounting_as_sacct_prints_it() {
+        let text = "42_3|00:01.500||\n42_3.batch|00:01.400|310M|\n42_3.extern|00:00:00|1024K|\n\
+                    43|1-00:00:10|2G\n";
+        let a = parse_accounting(text);
+        assert_eq!(a["42_3"], Accounted { cpu_seconds: 1.5, max_rss_bytes: 310 << 20 });
+        assert_eq!(a["43"], Accounted { cpu_seconds: 86_410.0, max_rss_bytes: 2 << 30 });
+        assert_eq!(slurm_duration("01:02:03"), Some(3723.0));
+        assert_eq!(slurm_duration("INVALID"), None);
+    }
 
     #[test]
     fn memory_amounts_as_slurm_writes_them() {
@@ -177,13 +275,21 @@ mod tests {
             // Memory well used, CPUs not.
             ("eval", manifest(job(8, None, 10.0, 1 << 30))),
         ];
-        let lines = oversized(ms.iter().map(|(g, m)| (*g, m)));
+        let lines = oversized(ms.iter().map(|(g, m)| (*g, m)), &BTreeMap::new());
         assert_eq!(
             lines,
             [
                 "base: asked 4 CPUs / 16G, used 1.0 / 310M at most",
                 "eval: asked 8 CPUs, used 1.0 (and 1.0G of memory) at most"
             ]
+        );
+        // Where Slurm keeps accounting, what it says is shown beside (every job here
+        // is job 42: 12 CPU seconds in 10 s of wall time).
+        let acct = parse_accounting("42|00:12.000|\n42.batch|00:11.9|400M\n");
+        let lines = oversized(ms[..2].iter().map(|(g, m)| (*g, m)), &acct);
+        assert_eq!(
+            lines,
+            ["base: asked 4 CPUs / 16G, used 1.0 / 310M at most (Slurm's accounting: 1.2 / 400M at most)"]
         );
         let m = measure(&ClusterJob {
             cpu_before: 0.0,
