@@ -1662,6 +1662,41 @@ fn a_failed_slurm_job_says_its_state_and_the_rerun_submits_only_it() {
 }
 
 #[test]
+fn a_transfer_shaped_pipeline_runs_on_both_nodes_in_few_submissions_with_a_local_runs_bytes() {
+    if !slurm("the Slurm transfer test") {
+        return;
+    }
+    let _cluster = cluster_alone();
+    let transfer = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/transfer.yaml")).unwrap();
+    // transfer.yaml with two seeds, at a size that trains in a fraction of a second.
+    let tiny =
+        ["seeds=2", "training.epochs=1", "stages.data.dataset.per_class=20", "stages.data.dataset.test_per_class=10"];
+    let sets: Vec<&str> = tiny.iter().flat_map(|t| ["--set", *t]).collect();
+    let local = Sandbox::new();
+    local.write("transfer.yaml", &transfer);
+    assert!(local.cmd(&["run", "transfer.yaml"]).args(&sets).output().unwrap().status.success());
+    let s = Sandbox::new();
+    s.write("transfer.yaml", &transfer);
+    let bin = tempfile::tempdir().unwrap();
+    let calls = bin.path().join("calls");
+    let path =
+        wrapper(bin.path(), "sbatch", &format!("echo \"$@\" >> {}\nexec {} \"$@\"", calls.display(), real("sbatch")));
+    let mut args = vec!["transfer.yaml", "--json"];
+    args.extend(&sets);
+    let out = s.slurm_cmd(&args).env("PATH", &path).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stages = v["stages"].as_array().unwrap();
+    assert!(stages.iter().all(|st| st["outcome"] == "ran"), "{v}");
+    let nodes: std::collections::BTreeSet<&str> = stages.iter().filter_map(|st| st["job"]["node"].as_str()).collect();
+    assert_eq!(nodes, ["n1", "n2"].into(), "the jobs ran on both nodes");
+    let sbatch = std::fs::read_to_string(&calls).unwrap();
+    eprintln!("{} stages, {} sbatch calls", stages.len(), sbatch.lines().count());
+    assert!(sbatch.lines().count() * 10 < stages.len(), "fewer sbatch calls than a tenth of the stages: {sbatch}");
+    assert_eq!(output_digests(&s.path().join("cache")), output_digests(&local.path().join("cache")));
+}
+
+#[test]
 fn a_packed_stage_that_fails_fails_alone_and_the_rerun_submits_only_it() {
     if !slurm("the Slurm packing test") {
         return;
