@@ -119,6 +119,15 @@ pub trait Task: Send + Sync + fmt::Debug {
         false
     }
 
+    /// The floating-point operations the task is expected to take, from the sizes of
+    /// its inputs' files (`size(role, file)`: a file inside the input of that role, in
+    /// bytes); `None`: unknown. Before any run has recorded how long a stage takes, a
+    /// cluster packs the stages this says are short.
+    fn expected_flops(&self, size: &dyn Fn(&str, &str) -> Option<u64>) -> Option<f64> {
+        let _ = size;
+        None
+    }
+
     /// Of a whole stage given as an input, the outputs this task reads (the others are
     /// not given to it, nor fetched from a remote cache for it); `None`: all of them.
     fn reads(&self) -> Option<&'static [&'static str]> {

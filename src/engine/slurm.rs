@@ -24,6 +24,7 @@ use crate::engine::job::{JobReport, JobSpec};
 use crate::engine::local::Local;
 use crate::engine::run::{RunError, RunOptions, RunSummary, run_with};
 use crate::engine::slurm_call::{CallError, call};
+use crate::graph::Source;
 use crate::key::StageKey;
 use crate::kind::{FailureClass, StageFailure, log_tail};
 use crate::store::{Lookup, Store};
@@ -267,8 +268,10 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         }
     }
 
-    /// Ready jobs of one request as packs, one per job (or array task): a stage whose
-    /// expected time is unknown, over the pack length, or `pack: false` alone; the
+    /// Ready jobs of one request as packs, one per job (or array task). A stage's
+    /// expected time is what was recorded, else its kind's estimate from the sizes of
+    /// its inputs, else [`SHORT_GUESS`] for a kind that calls it short. A stage whose
+    /// expected time is unknown, over half the pack length, or `pack: false` is alone; the
     /// others spread over as few packs as fit the pack length, each about as long as
     /// the others (longest first onto the least loaded).
     fn packs(&self, jobs: Vec<Job>) -> Vec<Vec<Job>> {
@@ -279,8 +282,10 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
                 Pack::Upto(secs) => secs as f64,
                 Pack::Off => 0.0,
             };
-            match self.expected.get(&job.stage) {
-                Some(&t) if t <= limit / 2.0 => short.push((t, limit, job)),
+            let short_kind = || self.p.stages[job.stage].task.short().then_some(SHORT_GUESS);
+            let expected = self.expected.get(&job.stage).copied().or_else(|| self.estimate(&job)).or_else(short_kind);
+            match expected {
+                Some(t) if t <= limit / 2.0 => short.push((t, limit, short.len(), job)),
                 _ => alone.push(vec![job]),
             }
         }
@@ -288,17 +293,47 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             return alone;
         }
         let total: f64 = short.iter().map(|(t, ..)| t).sum();
-        let limit = short.iter().map(|(_, l, _)| *l).fold(f64::INFINITY, f64::min);
+        let limit = short.iter().map(|(_, l, ..)| *l).fold(f64::INFINITY, f64::min);
         let count = ((total / limit).ceil() as usize).clamp(1, short.len());
         short.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let mut packs: Vec<(f64, Vec<Job>)> = (0..count).map(|_| (0.0, Vec::new())).collect();
-        for (t, _, job) in short {
+        let mut packs: Vec<(f64, Vec<(usize, Job)>)> = (0..count).map(|_| (0.0, Vec::new())).collect();
+        for (t, _, order, job) in short {
             let least = packs.iter_mut().min_by(|a, b| a.0.total_cmp(&b.0)).expect("at least one pack");
             least.0 += t;
-            least.1.push(job);
+            least.1.push((order, job));
         }
-        alone.extend(packs.into_iter().map(|(_, jobs)| jobs).filter(|jobs| !jobs.is_empty()));
+        // Within a job, the stages in the order they came: those others wait for first.
+        for (_, jobs) in packs.into_iter().filter(|(_, jobs)| !jobs.is_empty()) {
+            let mut jobs = jobs;
+            jobs.sort_by_key(|(order, _)| *order);
+            alone.push(jobs.into_iter().map(|(_, job)| job).collect());
+        }
         alone
+    }
+
+    /// A stage's time from the work its kind expects, for the sizes of its inputs' files,
+    /// at [`FLOPS_PER_CPU`] on each of its CPUs.
+    fn estimate(&self, job: &Job) -> Option<f64> {
+        let i = job.stage;
+        let size = |role: &str, file: &str| -> Option<u64> {
+            let input = self.p.dag.inputs[i].iter().find(|r| r.role == role)?;
+            let (stage, output) = match &input.source {
+                Source::Stage { stage, output } => (*stage, output.as_deref()),
+                Source::Output(..) | Source::Workspace(_) => return None,
+            };
+            let produced = job.upstream.get(&stage)?;
+            // One output of the stage, or the whole stage (`file` then names its output).
+            let (content, path) = match output {
+                Some(o) => (&produced.get(o)?.content, file.to_string()),
+                None => {
+                    let (o, rest) = file.split_once('/')?;
+                    (&produced.get(o)?.content, rest.to_string())
+                }
+            };
+            content.files.iter().find(|f| f.path == path).map(|f| f.size)
+        };
+        let flops = self.p.stages[i].task.expected_flops(&size)?;
+        Some(flops / (FLOPS_PER_CPU * job.threads.max(1) as f64))
     }
 
     /// Write the jobs' files and submit them: one job, or a job array whose task `t`
@@ -1064,9 +1099,16 @@ fn remove_files(files: &JobFiles, shared: bool) {
 /// A stage's time guessed before any run recorded it, for a stage its kind calls short.
 const SHORT_GUESS: f64 = 60.0;
 
-/// How long each of `stages` is expected to take: the compute time its last entry of
-/// this pipeline recorded (under whatever key it had), else the longest recorded by
-/// another stage of its group, else [`SHORT_GUESS`] for a kind that calls it short.
+/// The floating-point operations a CPU is assumed to do per second of a stage's
+/// expected work: a tenth to a twentieth of what training reaches on one core of the
+/// machines measured (PERF-NOTES), so that an estimate errs long and a packed job
+/// stays well within its length.
+const FLOPS_PER_CPU: f64 = 2e9;
+
+/// How long each of `stages` is expected to take, as recorded: the compute time its
+/// last entry of this pipeline recorded (under whatever key it had), else the longest
+/// recorded by another stage of its group. The others are estimated when they are
+/// submitted (see `Slurm::packs`).
 fn expected_seconds(p: &Pipeline, store: &Store, stages: &[usize]) -> BTreeMap<usize, f64> {
     let records = crate::store::Records::load(&store.sub("records"), &p.file);
     let recorded = |i: usize| {
@@ -1083,12 +1125,7 @@ fn expected_seconds(p: &Pipeline, store: &Store, stages: &[usize]) -> BTreeMap<u
         }
     }
     for &i in stages {
-        if out.contains_key(&i) {
-            continue;
-        }
-        let guess =
-            by_group.get(p.stages[i].group.as_str()).copied().or(p.stages[i].task.short().then_some(SHORT_GUESS));
-        if let Some(t) = guess {
+        if let (false, Some(&t)) = (out.contains_key(&i), by_group.get(p.stages[i].group.as_str())) {
             out.insert(i, t);
         }
     }

@@ -273,6 +273,25 @@ impl Task for NetTask {
         64
     }
 
+    /// Training's forward and backward passes (three forward passes' worth) over the
+    /// half's training images for every epoch, and one forward pass over its test
+    /// images, for the image size the half's files show (square, grey or colour).
+    fn expected_flops(&self, size: &dyn Fn(&str, &str) -> Option<u64>) -> Option<f64> {
+        let train = size("data", "train.labels.u16le")? / 2;
+        let test = size("data", "test.labels.u16le").unwrap_or(0) / 2;
+        let image = size("data", "train.pixels.u8")? / train.max(1);
+        let side = |c: u64| (1..=4096u64).find(|s| s * s * c >= image).filter(|s| s * s * c == image);
+        let input = match (side(1), side(3)) {
+            (Some(s), _) => [1, s as usize, s as usize],
+            (None, Some(s)) => [3, s as usize, s as usize],
+            _ => return None,
+        };
+        let cfg = NetConfig { input, layers: self.params.network.layers.clone(), classes: 10 };
+        cfg.validate().ok()?;
+        let epochs = self.params.training.epochs as f64;
+        Some(cfg.forward_flops() * (3.0 * epochs * train as f64 + test as f64))
+    }
+
     /// A frozen transfer trains the layers above the cut on features computed once.
     fn short(&self) -> bool {
         self.is_transfer() && !self.fine_tune() && self.n() > 0

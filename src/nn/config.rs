@@ -76,6 +76,24 @@ impl NetConfig {
         out
     }
 
+    /// Multiply-adds, counted twice, of one image's forward pass: each layer's weights
+    /// times the positions it is applied at. The config must be valid.
+    pub fn forward_flops(&self) -> f64 {
+        let mut prev = self.input;
+        let mut flops = 0.0;
+        for (layer, shape) in self.layers.iter().zip(self.shapes()) {
+            flops += match *layer {
+                LayerSpec::Conv { out, kernel, stride, pad, .. } => {
+                    let at = |size: usize| ((size + 2 * pad).saturating_sub(kernel) / stride.max(1) + 1) as f64;
+                    2.0 * (out * prev[0] * kernel * kernel) as f64 * at(prev[1]) * at(prev[2])
+                }
+                LayerSpec::Fc { out, .. } => 2.0 * (out * prev.iter().product::<usize>()) as f64,
+            };
+            prev = shape;
+        }
+        flops + 2.0 * (self.classes * prev.iter().product::<usize>()) as f64
+    }
+
     fn walk(&self) -> Result<Vec<[usize; 3]>, Vec<String>> {
         let mut problems = Vec::new();
         let [c, h, w] = self.input;
@@ -171,6 +189,13 @@ mod tests {
         let e = cfg([1, 64, 64], &["conv 1048576 3"], 10).validate().unwrap_err();
         assert!(e.contains("values per image; at most"), "{e}");
         assert!(cfg([3, 32, 32], &["conv 64 3 pool", "fc 512"], 10).validate().is_ok());
+    }
+
+    #[test]
+    fn forward_flops_count_each_layers_weights_where_they_apply() {
+        // conv: 4 x 1 x 3 x 3 weights at 8 x 8 positions; fc: 16 x 256; classifier 4 x 16.
+        let c = cfg([1, 8, 8], &["conv 4 3", "fc 16"], 4);
+        assert_eq!(c.forward_flops(), 2.0 * (36.0 * 64.0 + 16.0 * 256.0 + 4.0 * 16.0));
     }
 
     #[test]
