@@ -1461,6 +1461,14 @@ fn slurm_id(job: &serde_json::Value) -> String {
     }
 }
 
+/// A PATH whose `sbatch` logs each call (one line of arguments) to the file returned,
+/// then calls the real one.
+fn counted_sbatch(dir: &Path) -> (String, PathBuf) {
+    let calls = dir.join("calls");
+    let path = wrapper(dir, "sbatch", &format!("echo \"$@\" >> {}\nexec {} \"$@\"", calls.display(), real("sbatch")));
+    (path, calls)
+}
+
 /// Whether a run's progress (stdout or stderr) says `what`.
 fn err_has(out: &Output, what: &str) -> bool {
     stderr(out).contains(what) || stdout(out).contains(what)
@@ -1516,9 +1524,7 @@ fn slurm_runs_each_training_stage_as_a_job_with_a_local_runs_bytes() {
     // Every sbatch call counted by a wrapper first on PATH (the check of each distinct
     // request before the run, `--test-only`, among them).
     let bin = tempfile::tempdir().unwrap();
-    let calls = bin.path().join("calls");
-    let path =
-        wrapper(bin.path(), "sbatch", &format!("echo \"$@\" >> {}\nexec {} \"$@\"", calls.display(), real("sbatch")));
+    let (path, calls) = counted_sbatch(bin.path());
     // 400M of memory asked for, far more than a tiny training uses: said after the run.
     // Jobs of at most a second: these stages are estimated at a fraction of one each,
     // and share jobs spread over both nodes (at the default of 10 minutes, one job
@@ -1682,9 +1688,7 @@ fn a_transfer_shaped_pipeline_runs_on_both_nodes_in_few_submissions_with_a_local
     let s = Sandbox::new();
     s.write("transfer.yaml", &transfer);
     let bin = tempfile::tempdir().unwrap();
-    let calls = bin.path().join("calls");
-    let path =
-        wrapper(bin.path(), "sbatch", &format!("echo \"$@\" >> {}\nexec {} \"$@\"", calls.display(), real("sbatch")));
+    let (path, calls) = counted_sbatch(bin.path());
     let mut args = vec!["transfer.yaml", "--json"];
     args.extend(&sets);
     let out = s.slurm_cmd(&args).env("PATH", &path).output().unwrap();

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::diagnostic::Diagnostics;
-use super::node::{KeyPath, Node, Value};
+use super::node::{At, KeyPath, Node, Value};
 use super::suggest::nearest;
 
 pub type Vars = BTreeMap<String, Node>;
@@ -17,24 +17,6 @@ pub type Vars = BTreeMap<String, Node>;
 /// A copy of `node` with every `${var}` replaced.
 pub fn interpolate(node: &Node, vars: &Vars, path: &KeyPath, diags: &mut Diagnostics) -> Node {
     fill(node, vars, &At::Root(path), diags)
-}
-
-/// Where a node lies, spelled out only for an error: every instance of a large matrix
-/// visits every node of its parameters, and almost never has anything to report.
-enum At<'a> {
-    Root(&'a KeyPath),
-    Key(&'a At<'a>, &'a str),
-    Index(&'a At<'a>, usize),
-}
-
-impl At<'_> {
-    fn path(&self) -> KeyPath {
-        match self {
-            At::Root(p) => (*p).clone(),
-            At::Key(parent, k) => parent.path().key(k),
-            At::Index(parent, i) => parent.path().index(*i),
-        }
-    }
 }
 
 fn fill(node: &Node, vars: &Vars, at: &At<'_>, diags: &mut Diagnostics) -> Node {

@@ -163,6 +163,25 @@ impl KeyPath {
     }
 }
 
+/// Where a node lies, spelled out only when a problem is reported: every instance of a
+/// large matrix visits every node of its parameters, and almost never has anything to
+/// report.
+pub enum At<'a> {
+    Root(&'a KeyPath),
+    Key(&'a At<'a>, &'a str),
+    Index(&'a At<'a>, usize),
+}
+
+impl At<'_> {
+    pub fn path(&self) -> KeyPath {
+        match self {
+            At::Root(p) => (*p).clone(),
+            At::Key(parent, k) => parent.path().key(k),
+            At::Index(parent, i) => parent.path().index(*i),
+        }
+    }
+}
+
 impl fmt::Display for KeyPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.is_empty() { f.write_str("(top level)") } else { f.write_str(&self.0) }

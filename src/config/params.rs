@@ -26,7 +26,7 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visit
 
 use super::diagnostic::{Diagnostic, Diagnostics};
 pub use super::node::Mark;
-use super::node::{KeyPath, Node, Origin, Value};
+use super::node::{At, KeyPath, Node, Origin, Value};
 use super::suggest::nearest;
 
 /// One stage's parameters, as its kind reads them.
@@ -165,24 +165,6 @@ struct State {
 
 fn id(node: &Node) -> usize {
     node as *const Node as usize
-}
-
-/// Where a node lies, spelled out only for a problem: a large matrix reads every
-/// instance's parameters, and almost never has anything to report.
-enum At<'p> {
-    Root(&'p KeyPath),
-    Key(&'p At<'p>, &'p str),
-    Index(&'p At<'p>, usize),
-}
-
-impl At<'_> {
-    fn path(&self) -> KeyPath {
-        match self {
-            At::Root(p) => (*p).clone(),
-            At::Key(parent, k) => parent.path().key(k),
-            At::Index(parent, i) => parent.path().index(*i),
-        }
-    }
 }
 
 fn record(state: &RefCell<State>, mark: Mark, at: &At<'_>, message: String) {
