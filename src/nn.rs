@@ -34,7 +34,7 @@
 //!
 //! # Speed
 //!
-//! Stock candle convolutions are slow on CPU (see [`kernels`] for the numbers), so the layer
+//! Stock candle convolutions are slow on CPU (see `nn::kernels` for the numbers), so the layer
 //! operations in `ops.rs` run on custom kernels: convolution as GEMMs with bias, ReLU
 //! and max-pool fused in, and gradients computed only for what is trained (not for the
 //! images nor for a frozen layer's output). Images are converted from u8 one batch at
