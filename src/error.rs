@@ -26,8 +26,8 @@ pub enum Error {
     Target(#[from] UnknownStage),
     #[error(transparent)]
     Usage(#[from] Usage),
-    /// The stage a cluster job computed failed; its report says how.
-    #[error("the stage failed (see the job's report)")]
+    /// A stage a cluster job computed failed; its report says how.
+    #[error("a stage of this job failed (see its report)")]
     JobFailed,
     #[error("cannot write the report into {}", dir.display())]
     Report {
