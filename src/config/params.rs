@@ -260,6 +260,8 @@ fn has_left_out_part(node: &Node, poisoned: &HashSet<usize>) -> bool {
 fn found(node: &Node) -> String {
     match &node.value {
         Value::Seq(_) | Value::Map(_) | Value::Null => node.type_name().to_string(),
+        // `8.0`, not `8`: what was written is a number with a fraction.
+        Value::Float(f) => format!("`{f:?}`"),
         _ => node.scalar_text().map_or_else(|| node.type_name().to_string(), |t| format!("`{t}`")),
     }
 }
@@ -275,12 +277,7 @@ struct De<'a, 'p> {
 
 impl<'a, 'p> De<'a, 'p> {
     fn mismatch<T>(&self, expected: &str) -> Result<T, Error> {
-        let message = match &self.node.value {
-            Value::Seq(_) | Value::Map(_) | Value::Null => {
-                format!("expected {expected}, found {}", self.node.type_name())
-            }
-            _ => format!("expected {expected}, found {}", found(self.node)),
-        };
+        let message = format!("expected {expected}, found {}", found(self.node));
         record(self.state, self.node.mark, self.at, message);
         self.state.borrow_mut().poisoned.insert(id(self.node));
         Err(Error::Recorded)
@@ -481,6 +478,11 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
             return self.guard(Err(error_with_help(format!("unknown value `{tag}`"), help)));
         }
         let r = visitor.visit_enum(Variant { tag, content, at: self.at, state: self.state });
+        // Settings that failed leave the whole value out next time (its variant cannot be
+        // read without them).
+        if r.is_err() && content.is_some_and(|c| self.state.borrow().poisoned.contains(&id(c))) {
+            self.state.borrow_mut().poisoned.insert(id(self.node));
+        }
         self.guard(r)
     }
 

@@ -96,7 +96,8 @@ impl Resources {
 /// `false`, `true` (the default length), or a length: `10m`, `90s`, `1h`, or minutes.
 fn pack<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Pack>, D::Error> {
     let PlainText(text) = PlainText::deserialize(d)?;
-    let seconds = |number: &str, unit: u64| number.parse::<u64>().ok().filter(|n| *n > 0).map(|n| n * unit);
+    let seconds =
+        |number: &str, unit: u64| number.parse::<u64>().ok().filter(|n| *n > 0).and_then(|n| n.checked_mul(unit));
     let pack = match text.as_str() {
         "false" => Some(Pack::Off),
         "true" => Some(DEFAULT_PACK),
@@ -198,6 +199,30 @@ fn name<'de, D: Deserializer<'de>>(d: D, what: &str) -> Result<Option<String>, D
 }
 
 /// Slurm's time formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S.
+/// A Slurm time limit in seconds (see [`slurm_time`] for the forms).
+pub fn slurm_seconds(s: &str) -> Option<u64> {
+    if !slurm_time(s) {
+        return None;
+    }
+    let (days, rest) = match s.split_once('-') {
+        Some((d, r)) => (d.parse::<u64>().ok()?, Some(r)),
+        None => (0, None),
+    };
+    let n: Vec<u64> = rest.unwrap_or(s).split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let secs = match (rest.is_some(), n.as_slice()) {
+        // D-H, D-H:M, D-H:M:S
+        (true, [h]) => h * 3600,
+        (true, [h, m]) => h * 3600 + m * 60,
+        (true, [h, m, sec]) => h * 3600 + m * 60 + sec,
+        // M, M:S, H:M:S
+        (false, [m]) => m * 60,
+        (false, [m, sec]) => m * 60 + sec,
+        (false, [h, m, sec]) => h * 3600 + m * 60 + sec,
+        _ => return None,
+    };
+    Some(days * 86_400 + secs)
+}
+
 fn slurm_time(s: &str) -> bool {
     let num = |x: &str| !x.is_empty() && x.len() <= 6 && x.bytes().all(|b| b.is_ascii_digit());
     let (days, rest) = match s.split_once('-') {
@@ -270,6 +295,8 @@ mod tests {
         for ok in ["90", "30:00", "2:00:00", "1-12", "1-12:30", "1-12:30:00"] {
             assert!(slurm_time(ok), "{ok}");
         }
+        let secs = ["90", "30:00", "2:00:00", "1-12", "1-12:30", "1-12:30:00"].map(slurm_seconds);
+        assert_eq!(secs, [5400, 1800, 7200, 129_600, 131_400, 131_400].map(Some));
         for bad in ["", "1:2:3:4", "two", "1-", "-3", "1h"] {
             assert!(!slurm_time(bad), "{bad}");
         }

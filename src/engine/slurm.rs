@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Pipeline;
 use crate::config::pipeline::Stage;
-use crate::config::resources::{Pack, Resources};
+use crate::config::resources::{Pack, Resources, slurm_seconds};
 use crate::engine::cancel::{CANCEL, cancelled};
 use crate::engine::executor::{ExecError, Executed, Executor, Finished, Job, Place};
 use crate::engine::job::{JobReport, JobSpec};
@@ -95,6 +95,8 @@ pub struct Slurm<'scope, 'env> {
     submitted: usize,
     /// Jobs waiting [`ARRAY_WINDOW`] for others to be submitted with.
     pending: Vec<Pending>,
+    /// The output files of jobs in which a stage failed: kept for the user to read.
+    kept_out: BTreeSet<PathBuf>,
     /// The seconds each stage that runs as a job is expected to take, where known
     /// (see [`expected_seconds`]).
     expected: BTreeMap<usize, f64>,
@@ -188,6 +190,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             submitted: 0,
             pending: Vec::new(),
             expected: BTreeMap::new(),
+            kept_out: BTreeSet::new(),
             jobs: Vec::new(),
             ended: VecDeque::new(),
             states: StateQuery::Unknown,
@@ -278,35 +281,31 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         let mut alone = Vec::new();
         let mut short = Vec::new();
         for job in jobs {
-            let limit = match self.p.stages[job.stage].resources.pack() {
-                Pack::Upto(secs) => secs as f64,
-                Pack::Off => 0.0,
+            let r = &self.p.stages[job.stage].resources;
+            let Pack::Upto(secs) = r.pack() else {
+                alone.push(vec![job]);
+                continue;
             };
+            // A pack stays well inside the job's time limit, whatever the pack length.
+            let time = r.time.as_deref().and_then(slurm_seconds).map_or(f64::INFINITY, |t| 0.8 * t as f64);
+            let limit = (secs as f64).min(time);
             let short_kind = || self.p.stages[job.stage].task.short().then_some(SHORT_GUESS);
             let expected = self.expected.get(&job.stage).copied().or_else(|| self.estimate(&job)).or_else(short_kind);
             match expected {
-                Some(t) if t <= limit / 2.0 => short.push((t, limit, short.len(), job)),
+                Some(t) if t <= limit / 2.0 => short.push((t, limit, job)),
                 _ => alone.push(vec![job]),
             }
         }
         if short.is_empty() {
             return alone;
         }
-        let total: f64 = short.iter().map(|(t, ..)| t).sum();
         let limit = short.iter().map(|(_, l, ..)| *l).fold(f64::INFINITY, f64::min);
-        let count = ((total / limit).ceil() as usize).clamp(1, short.len());
-        short.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let mut packs: Vec<(f64, Vec<(usize, Job)>)> = (0..count).map(|_| (0.0, Vec::new())).collect();
-        for (t, _, order, job) in short {
-            let least = packs.iter_mut().min_by(|a, b| a.0.total_cmp(&b.0)).expect("at least one pack");
-            least.0 += t;
-            least.1.push((order, job));
-        }
-        // Within a job, the stages in the order they came: those others wait for first.
-        for (_, jobs) in packs.into_iter().filter(|(_, jobs)| !jobs.is_empty()) {
-            let mut jobs = jobs;
-            jobs.sort_by_key(|(order, _)| *order);
-            alone.push(jobs.into_iter().map(|(_, job)| job).collect());
+        let times: Vec<f64> = short.iter().map(|(t, ..)| *t).collect();
+        let mut jobs: Vec<Option<Job>> = short.into_iter().map(|(.., job)| Some(job)).collect();
+        for mut members in spread(&times, limit) {
+            // Within a job, the stages in the order they came: those others wait for first.
+            members.sort_unstable();
+            alone.push(members.into_iter().filter_map(|k| jobs[k].take()).collect());
         }
         alone
     }
@@ -440,7 +439,8 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             })
             .collect();
         let count: usize = packs.iter().map(Vec::len).sum();
-        let head = format!("#!/bin/sh\n# pipe: {name}: {count} stage(s) of {}\n", self.p.file.display());
+        let (name, file) = (comment(name), comment(&self.p.file.display().to_string()));
+        let head = format!("#!/bin/sh\n# pipe: {name}: {count} stage(s) of {file}\n");
         if packs.len() == 1 {
             return format!("{head}{}\n", lines.remove(0));
         }
@@ -495,8 +495,9 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
     /// The script of a job that computes one stage.
     fn single_script(&self, name: &str, files: &JobFiles) -> String {
         format!(
-            "#!/bin/sh\n# pipe: stage {name} of {}\nexec {} --cache {} exec-job {}\n",
-            self.p.file.display(),
+            "#!/bin/sh\n# pipe: stage {} of {}\nexec {} --cache {} exec-job {}\n",
+            comment(name),
+            comment(&self.p.file.display().to_string()),
             quote(&self.exe.to_string_lossy()),
             quote(&self.cache.to_string_lossy()),
             quote(&files.spec.to_string_lossy()),
@@ -620,7 +621,7 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
             // A job of its own from now on, with an output file of its own.
             if job.packed {
                 job.packed = false;
-                job.files.out = job.files.spec.with_extension("out");
+                job.files.out = job.files.spec.with_extension("retry.out");
             }
             let files = job.files.clone();
             let failed_node = job.node.take();
@@ -731,7 +732,8 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
                     Err(e) => Err(StageFailure::from(e)),
                 };
                 if result.is_ok() {
-                    let shared = self.jobs.iter().any(|j| j.id == job.id);
+                    // Kept while packed stages still run in the job, or one failed there.
+                    let shared = self.jobs.iter().any(|j| j.id == job.id) || self.kept_out.contains(&job.files.out);
                     remove_files(&job.files, shared);
                 }
                 self.finish(job, result, Some(seconds))
@@ -744,7 +746,10 @@ impl<'scope, 'env> Slurm<'scope, 'env> {
         }
     }
 
-    fn finish(&self, job: Submitted, result: Result<Executed, StageFailure>, seconds: Option<f64>) -> Finished {
+    fn finish(&mut self, job: Submitted, result: Result<Executed, StageFailure>, seconds: Option<f64>) -> Finished {
+        if result.is_err() {
+            self.kept_out.insert(job.files.out.clone());
+        }
         // Where the job says it ran, else where Slurm last said it runs.
         let node = match &result {
             Ok(Executed::Ran(m)) => m.job.as_ref().and_then(|j| j.node.clone()),
@@ -1132,6 +1137,34 @@ fn expected_seconds(p: &Pipeline, store: &Store, stages: &[usize]) -> BTreeMap<u
     out
 }
 
+/// Stages of expected times `times` spread over as few packs of at most `limit` seconds
+/// as fit (one stage longer than `limit` is a pack alone), each about as long as the
+/// others: longest first onto the least loaded. The packs hold indices into `times`.
+fn spread(times: &[f64], limit: f64) -> Vec<Vec<usize>> {
+    let total: f64 = times.iter().sum();
+    let count = ((total / limit).ceil() as usize).clamp(1, times.len().max(1));
+    let mut order: Vec<usize> = (0..times.len()).collect();
+    order.sort_by(|a, b| times[*b].total_cmp(&times[*a]));
+    let mut packs: Vec<(f64, Vec<usize>)> = (0..count).map(|_| (0.0, Vec::new())).collect();
+    for k in order {
+        let least = packs.iter_mut().min_by(|a, b| a.0.total_cmp(&b.0)).expect("at least one pack");
+        if least.0 > 0.0 && least.0 + times[k] > limit {
+            // Full everywhere: one pack more rather than one past the limit.
+            packs.push((times[k], vec![k]));
+            continue;
+        }
+        least.0 += times[k];
+        least.1.push(k);
+    }
+    packs.into_iter().map(|(_, members)| members).filter(|m| !m.is_empty()).collect()
+}
+
+/// Text for one comment line of a script: control characters (a matrix value's line
+/// break) as spaces.
+fn comment(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
 /// `s` as one word for `sh`.
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -1185,6 +1218,21 @@ mod tests {
         assert!(args("cpu").contains("--gres=gpu:2"), "{}", args("cpu"));
         assert!(!args("data").contains("--gres"), "{}", args("data"));
         assert!(p.stages[0].task.light() && !p.stages[1].task.light());
+    }
+
+    #[test]
+    fn short_stages_spread_over_few_packs_within_the_limit() {
+        let times = [280.0, 280.0, 280.0, 280.0, 70.0];
+        let packs = spread(&times, 600.0);
+        let lengths: Vec<f64> = packs.iter().map(|p| p.iter().map(|k| times[*k]).sum()).collect();
+        assert!(lengths.iter().all(|l| *l <= 600.0), "{lengths:?}");
+        assert_eq!(packs.iter().map(Vec::len).sum::<usize>(), 5);
+        assert_eq!(packs.len(), 3, "{packs:?}");
+        // Tiny stages: one pack; evenly spread when they need several.
+        assert_eq!(spread(&[1.0; 10], 600.0).len(), 1);
+        let even = spread(&[100.0; 12], 600.0);
+        assert_eq!(even.iter().map(Vec::len).collect::<Vec<_>>(), [6, 6]);
+        assert_eq!(comment("a\nb"), "a b");
     }
 
     #[test]
