@@ -266,6 +266,7 @@ fn found(node: &Node) -> String {
     }
 }
 
+#[derive(Clone, Copy)]
 struct De<'a, 'p> {
     node: &'a Node,
     at: &'p At<'p>,
@@ -276,8 +277,13 @@ struct De<'a, 'p> {
 }
 
 impl<'a, 'p> De<'a, 'p> {
+    /// A value of the wrong type, named by its text when it is a scalar.
     fn mismatch<T>(&self, expected: &str) -> Result<T, Error> {
-        let message = format!("expected {expected}, found {}", found(self.node));
+        self.fail(format!("expected {expected}, found {}", found(self.node)))
+    }
+
+    /// A problem of this value: recorded, and the value left out of the next pass.
+    fn fail<T>(&self, message: String) -> Result<T, Error> {
         record(self.state, self.node.mark, self.at, message);
         self.state.borrow_mut().poisoned.insert(id(self.node));
         Err(Error::Recorded)
@@ -382,10 +388,7 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.node.value {
             Value::Null => self.guard(visitor.visit_none()),
-            _ => {
-                let (node, at, state) = (self.node, self.at, self.state);
-                guarded(node, at, state, visitor.visit_some(self))
-            }
+            _ => self.guard(visitor.visit_some(self)),
         }
     }
 
@@ -401,8 +404,7 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, visitor: V) -> Result<V::Value, Error> {
-        let (node, at, state) = (self.node, self.at, self.state);
-        guarded(node, at, state, visitor.visit_newtype_struct(self))
+        self.guard(visitor.visit_newtype_struct(self))
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -498,10 +500,7 @@ impl<'de> de::Deserializer<'de> for De<'_, '_> {
 impl De<'_, '_> {
     /// A type mismatch named by type alone ("found a list"), as for containers.
     fn mismatch_type<T>(&self, expected: &str) -> Result<T, Error> {
-        let message = format!("expected {expected}, found {}", self.node.type_name());
-        record(self.state, self.node.mark, self.at, message);
-        self.state.borrow_mut().poisoned.insert(id(self.node));
-        Err(Error::Recorded)
+        self.fail(format!("expected {expected}, found {}", self.node.type_name()))
     }
 }
 
@@ -669,14 +668,8 @@ impl<'de> de::MapAccess<'de> for Where<'_, '_> {
                 Origin::Set(i) => i as i64,
             })),
             3 => seed.deserialize(number(self.de.index.map_or(-1, |i| i as i64))),
-            _ => seed.deserialize(self.de_copy()),
+            _ => seed.deserialize(self.de),
         }
-    }
-}
-
-impl<'a, 'p> Where<'a, 'p> {
-    fn de_copy(&self) -> De<'a, 'p> {
-        De { node: self.de.node, at: self.de.at, index: self.de.index, besides: &[], state: self.de.state }
     }
 }
 

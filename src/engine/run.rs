@@ -200,7 +200,7 @@ pub fn run_with(
     // The remote's manifests of the stages that are not here, fetched a wave at a time
     // in parallel, rather than one by one as the scheduler reaches each stage.
     let prefetched = match &opts.remote {
-        Some(r) if !will_run.is_empty() => prefetch(p, store, r, &sel),
+        Some(r) if !will_run.is_empty() => prefetch(p, store, r, &sel, &mut books),
         _ => HashMap::new(),
     };
     let total = sel.selected.iter().filter(|s| **s).count();
@@ -285,9 +285,16 @@ fn traffic(r: &Remote, store: &Store, pusher: Option<Pusher>) -> RemoteTraffic {
 /// The remote manifests of the selected stages that are not in the local cache, from
 /// a plan that looks in the remote too. A remote that fails here is only a lost
 /// shortcut: the scheduler asks again per stage.
-fn prefetch(p: &Pipeline, store: &Store, remote: &Remote, sel: &Selection) -> HashMap<String, Manifest> {
-    let mut books = Books::load(store, &p.file);
-    match plan(p, store, sel, &mut books, Some(remote)) {
+/// It reads the run's own books: the stat cache and the memo of entries already read
+/// serve both plans.
+fn prefetch(
+    p: &Pipeline,
+    store: &Store,
+    remote: &Remote,
+    sel: &Selection,
+    books: &mut Books,
+) -> HashMap<String, Manifest> {
+    match plan(p, store, sel, books, Some(remote)) {
         Ok(planned) => planned
             .stages
             .into_iter()
